@@ -1,0 +1,96 @@
+//! Typed errors of the log.
+
+use crate::report::{Damage, TornTail};
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Result of log operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What can go wrong. Every variant is something a caller can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An I/O operation failed.
+    #[error("{op} {}: {source}", path.display())]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// The disk is full (ENOSPC). The log stays readable; appends that need a
+    /// new segment fail until space is freed.
+    #[error("no space left on device while {op} {}", path.display())]
+    NoSpace {
+        /// What was being done.
+        op: &'static str,
+        /// The file.
+        path: PathBuf,
+    },
+    /// Another process (or another open in this one) holds the directory.
+    #[error("{} is locked by another process; stop it or use another directory", dir.display())]
+    Locked {
+        /// The locked directory.
+        dir: PathBuf,
+    },
+    /// A sync failed earlier; nothing more is written until the log is
+    /// reopened (and so recovered from what is really on disk).
+    #[error("the log is poisoned by a failed sync ({cause}); reopen it to recover")]
+    Poisoned {
+        /// The error of the sync that failed.
+        cause: Arc<io::Error>,
+    },
+    /// A record is larger than a segment can hold.
+    #[error("record of {len} bytes is larger than the limit of {max} bytes")]
+    RecordTooLarge {
+        /// Payload length asked for.
+        len: usize,
+        /// The largest payload allowed.
+        max: usize,
+    },
+    /// A file that should be a segment is not a valid one.
+    #[error("bad segment {}: {reason}", path.display())]
+    BadSegment {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Records that had been acknowledged as durable are damaged or missing.
+    /// Nothing was repaired; open with [`crate::CorruptionPolicy::Salvage`] to
+    /// skip them and learn exactly which.
+    #[error("{} damaged range(s) in acknowledged records, first: {}", damage.len(), damage[0])]
+    Corruption {
+        /// Every damaged range found.
+        damage: Vec<Damage>,
+    },
+    /// Under [`crate::CorruptionPolicy::Strict`], a torn tail is an error too.
+    #[error("torn tail under the strict policy: {0}")]
+    TornTail(TornTail),
+    /// The LSN was never appended.
+    #[error("lsn {lsn} was never appended (last is {last})")]
+    NoSuchLsn {
+        /// LSN asked for.
+        lsn: u64,
+        /// Last LSN appended.
+        last: u64,
+    },
+    /// Bad options.
+    #[error("invalid options: {0}")]
+    InvalidOptions(String),
+}
+
+impl Error {
+    /// Wrap an I/O error, turning ENOSPC into [`Error::NoSpace`].
+    pub fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        let path = path.into();
+        if source.raw_os_error() == Some(libc::ENOSPC) || source.kind() == io::ErrorKind::StorageFull {
+            return Error::NoSpace { op, path };
+        }
+        Error::Io { op, path, source }
+    }
+}

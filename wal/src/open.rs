@@ -1,0 +1,419 @@
+//! Opening a log after a clean shutdown or a crash: scan every segment,
+//! validate every record, find the durable watermark, and tell a torn tail
+//! (cut) from damage to acknowledged records (reported, never cut silently).
+//!
+//! The scan reads segments with `pread`, not through the mapping, so a disk
+//! read error becomes a reported damaged range rather than a SIGBUS.
+//!
+//! Classification, for the first LSN `p` that is not where it belongs:
+//! - `p > D` (D = the durable watermark, the highest LSN the disk proves was
+//!   covered by a completed sync): nothing at or after `p` was acknowledged,
+//!   so everything from `p` on is a torn tail. It is erased (zeroed and
+//!   synced, later segments removed) so it can never resurface.
+//! - `p <= D`: acknowledged records are damaged or missing. `Strict` and
+//!   `TolerateTornTail` fail with the damaged ranges; `Salvage` records the
+//!   missing LSNs as holes, reports them, and goes on.
+
+use crate::error::{Error, Result};
+use crate::format::{
+    decode_record, frame_len, parse_segment_name, FrameError, Lsn, SegmentHeader, WatermarkSlot,
+    HEADER_PAGE, RECORD_HEADER_LEN, RECORD_MAGIC, TEMP_SUFFIX, WATERMARK_LEN, WATERMARK_SLOTS,
+};
+use crate::report::{Damage, DamageKind, OpenReport, SegmentInfo, TornTail};
+use crate::segment::{Segment, HOLE};
+use crate::storage::{OpenOptions, Storage, StorageFile, PAGE_SIZE};
+use crate::{CorruptionPolicy, LOCK_FILE};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The state of the log on disk after recovery.
+pub(crate) struct Recovered {
+    pub segments: Vec<Segment>,
+    pub next_lsn: Lsn,
+    pub write_offset: u64,
+    pub watermark: Lsn,
+    pub report: OpenReport,
+}
+
+/// One segment file found on disk, header checked.
+struct Found {
+    path: PathBuf,
+    file: Arc<dyn StorageFile>,
+    seq: u64,
+    first_lsn: Lsn,
+    size: u64,
+    scan: Scan,
+}
+
+/// What the scan of one segment found.
+#[derive(Default)]
+struct Scan {
+    /// Valid frames: (file offset, lsn, payload length).
+    frames: Vec<(u64, Lsn, u32)>,
+    /// Byte ranges that are not valid frames (file offsets), with their kind.
+    spans: Vec<(Range<u64>, DamageKind)>,
+    max_acked: Lsn,
+}
+
+fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
+    move |e| Error::io(op, path, e)
+}
+
+fn bad(path: &Path, reason: impl Into<String>) -> Error {
+    Error::BadSegment { path: path.to_path_buf(), reason: reason.into() }
+}
+
+/// The most LSNs a segment of `size` bytes can hold.
+fn capacity(size: u64) -> u64 {
+    (size - HEADER_PAGE) / frame_len(0)
+}
+
+/// Read `[start, end)` of a file into a buffer; ranges that fail with a read
+/// error are zero-filled and returned.
+fn read_range(
+    file: &dyn StorageFile,
+    path: &Path,
+    start: u64,
+    end: u64,
+) -> Result<(Vec<u8>, Vec<Range<u64>>)> {
+    const CHUNK: u64 = 1 << 20;
+    let mut buf = vec![0u8; (end - start) as usize];
+    let mut unreadable = Vec::new();
+    let mut off = start;
+    while off < end {
+        let n = (end - off).min(CHUNK);
+        let dst = &mut buf[(off - start) as usize..(off - start + n) as usize];
+        match file.read_exact_at(dst, off) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EIO) => {
+                // Retry sector by sector to narrow the unreadable range.
+                let mut s = off;
+                while s < off + n {
+                    let m = (off + n - s).min(512);
+                    let d = &mut buf[(s - start) as usize..(s - start + m) as usize];
+                    if file.read_exact_at(d, s).is_err() {
+                        d.fill(0);
+                        match unreadable.last_mut() {
+                            Some(r @ Range { .. }) if r.end == s => r.end = s + m,
+                            _ => unreadable.push(s..s + m),
+                        }
+                    }
+                    s += m;
+                }
+            }
+            Err(e) => return Err(Error::io("reading segment", path, e)),
+        }
+        off += n;
+    }
+    Ok((buf, unreadable))
+}
+
+/// Find the next valid frame at or after `from` (an offset into `body`).
+fn resync(body: &[u8], from: usize, seq: u64) -> Option<usize> {
+    let magic = RECORD_MAGIC.to_le_bytes();
+    let mut o = from.next_multiple_of(8);
+    while o + RECORD_HEADER_LEN <= body.len() {
+        // Skip whole zero pages quickly (the unused end of a segment).
+        if o % PAGE_SIZE == 0 && o + PAGE_SIZE <= body.len() && body[o..o + PAGE_SIZE].iter().all(|b| *b == 0) {
+            o += PAGE_SIZE;
+            continue;
+        }
+        if body[o..o + 4] == magic && decode_record(&body[o..], seq).is_ok() {
+            return Some(o);
+        }
+        o += 8;
+    }
+    None
+}
+
+/// Scan the records of one segment. `body` holds the bytes from `HEADER_PAGE`.
+fn scan(body: &[u8], seq: u64, unreadable: &[Range<u64>]) -> Scan {
+    let mut s = Scan::default();
+    let at = |o: usize| HEADER_PAGE + o as u64;
+    let mut o = 0usize;
+    while o + RECORD_HEADER_LEN <= body.len() {
+        let r = decode_record(&body[o..], seq);
+        if let Ok(f) = r {
+            let end = at(o) + frame_len(f.len as usize);
+            if !unreadable.iter().any(|u| u.start < end && at(o) < u.end) {
+                s.frames.push((at(o), f.lsn, f.len));
+                s.max_acked = s.max_acked.max(f.acked);
+                o += frame_len(f.len as usize) as usize;
+                continue;
+            }
+        }
+        let kind = if unreadable.iter().any(|u| u.start < at(o) + RECORD_HEADER_LEN as u64 && at(o) < u.end) {
+            DamageKind::ReadError
+        } else if r == Err(FrameError::Zero) {
+            DamageKind::Missing
+        } else {
+            DamageKind::Checksum
+        };
+        match resync(body, o + 8, seq) {
+            Some(next) => {
+                s.spans.push((at(o)..at(next), kind));
+                o = next;
+            }
+            None => {
+                if kind != DamageKind::Missing || body[o..].iter().any(|b| *b != 0) {
+                    s.spans.push((at(o)..at(body.len()), kind));
+                }
+                break;
+            }
+        }
+    }
+    s
+}
+
+/// Erase `[from, size)` of a segment: zero every non-zero byte, then sync.
+/// Returns how many non-zero bytes were erased.
+fn erase_from(file: &dyn StorageFile, path: &Path, from: u64, size: u64) -> Result<u64> {
+    let (buf, _) = read_range(file, path, from, size)?;
+    let mut erased = 0u64;
+    let zeros = vec![0u8; PAGE_SIZE];
+    let mut o = 0usize;
+    while o < buf.len() {
+        let end = (o + PAGE_SIZE).min(buf.len());
+        let n = buf[o..end].iter().filter(|b| **b != 0).count() as u64;
+        if n > 0 {
+            erased += n;
+            file.write_all_at(&zeros[..end - o], from + o as u64).map_err(io_err("erasing torn tail", path))?;
+        }
+        o = end;
+    }
+    if erased > 0 {
+        file.sync_data().map_err(io_err("syncing erased tail", path))?;
+    }
+    Ok(erased)
+}
+
+pub(crate) fn recover(storage: &Arc<dyn Storage>, dir: &Path, policy: CorruptionPolicy) -> Result<Recovered> {
+    let mut report = OpenReport::default();
+    let mut names = Vec::new();
+    for name in storage.list(dir).map_err(io_err("listing", dir))? {
+        if name == LOCK_FILE {
+            continue;
+        } else if name.ends_with(TEMP_SUFFIX) {
+            storage.remove(&dir.join(&name)).map_err(io_err("removing temp file", dir))?;
+            report.removed_temp_files.push(name);
+        } else if let Some(lsn) = parse_segment_name(&name) {
+            names.push((lsn, name));
+        } else {
+            report.ignored_files.push(name);
+        }
+    }
+    if !report.removed_temp_files.is_empty() {
+        storage.sync_dir(dir).map_err(io_err("syncing directory", dir))?;
+    }
+    names.sort();
+    report.ignored_files.sort();
+
+    // Pass 1: headers, watermarks, and a scan of every segment.
+    let mut found: Vec<Found> = Vec::new();
+    let mut watermark: Lsn = 0;
+    let count = names.len();
+    for (i, (lsn, name)) in names.into_iter().enumerate() {
+        let path = dir.join(&name);
+        let file = storage.open(&path, OpenOptions::existing()).map_err(io_err("opening segment", &path))?;
+        let len = file.len().map_err(io_err("reading length of", &path))?;
+        let head_len = len.min(HEADER_PAGE);
+        let (head, head_bad) = read_range(&*file, &path, 0, head_len)?;
+        let header = if head_bad.is_empty() { SegmentHeader::decode(&head) } else { Err("unreadable header") };
+        let header = match header {
+            Ok(h) => h,
+            Err(reason) => {
+                let last = i + 1 == count;
+                if last && head_bad.is_empty() && read_range(&*file, &path, 0, len)?.0.iter().all(|b| *b == 0) {
+                    drop(file);
+                    storage.remove(&path).map_err(io_err("removing empty segment", &path))?;
+                    storage.sync_dir(dir).map_err(io_err("syncing directory", dir))?;
+                    report.dropped_empty_segment = Some(path);
+                    continue;
+                }
+                return Err(bad(&path, reason));
+            }
+        };
+        let (seq, size) = (header.seq.get(), header.segment_size.get());
+        if header.first_lsn.get() != lsn {
+            return Err(bad(&path, format!("its name says lsn {lsn}, its header {}", header.first_lsn.get())));
+        }
+        if size != len || size < HEADER_PAGE + frame_len(0) || size > u32::MAX as u64 {
+            return Err(bad(&path, format!("{len} bytes long, its header says {size} (truncated or extended)")));
+        }
+        if let Some(prev) = found.last() {
+            if seq <= prev.seq {
+                return Err(bad(&path, format!("sequence number {seq} does not follow {}", prev.seq)));
+            }
+        }
+        for slot in WATERMARK_SLOTS {
+            let s = slot as usize;
+            if let Some(d) = WatermarkSlot::decode(&head[s..s + WATERMARK_LEN], seq) {
+                watermark = watermark.max(d);
+            }
+        }
+        let (body, unreadable) = read_range(&*file, &path, HEADER_PAGE, size)?;
+        let scan = scan(&body, seq, &unreadable);
+        watermark = watermark.max(scan.max_acked);
+        found.push(Found { path, file, seq, first_lsn: lsn, size, scan });
+    }
+    report.durable_watermark = watermark;
+    if found.is_empty() {
+        report.created = true;
+        return Ok(Recovered { segments: Vec::new(), next_lsn: 1, write_offset: 0, watermark, report });
+    }
+
+    // Pass 2: walk the LSN sequence and classify every gap.
+    let mut expected = found[0].first_lsn;
+    let mut offsets: Vec<Vec<u32>> = Vec::with_capacity(found.len());
+    // (segment index, offset) of the first byte after the last accepted record.
+    let mut cut: Option<(usize, u64, Lsn)> = None;
+    let mut ends: Vec<u64> = Vec::with_capacity(found.len());
+    let mut damage = Vec::new();
+    let gap = |seg: &Found, from: u64, to: u64, lsns: (Lsn, Lsn), damage: &mut Vec<Damage>| {
+        let kind = seg
+            .scan
+            .spans
+            .iter()
+            .find(|(r, _)| r.start >= from && r.start < to.max(from + 1))
+            .map_or(DamageKind::Missing, |(_, k)| *k);
+        let len = if kind == DamageKind::Missing { 0 } else { to - from };
+        damage.push(Damage { segment: seg.path.clone(), offset: from, len, lsns: Some(lsns), kind });
+    };
+    'segments: for (i, seg) in found.iter().enumerate() {
+        if i > 0 && seg.first_lsn != expected {
+            if seg.first_lsn < expected {
+                return Err(bad(&seg.path, format!("starts at lsn {} but the log reached {}", seg.first_lsn, expected)));
+            }
+            let prev = &found[i - 1];
+            let end = ends[i - 1];
+            if expected > watermark {
+                cut = Some((i - 1, end, expected));
+                break 'segments;
+            }
+            if seg.first_lsn - expected > capacity(prev.size) {
+                return Err(bad(&seg.path, "a gap larger than a segment before it"));
+            }
+            gap(prev, end, prev.size, (expected, seg.first_lsn - 1), &mut damage);
+            offsets[i - 1].extend(std::iter::repeat_n(HOLE, (seg.first_lsn - expected) as usize));
+            expected = seg.first_lsn;
+        }
+        let mut offs = Vec::with_capacity(seg.scan.frames.len());
+        let mut end = HEADER_PAGE;
+        let cap = capacity(seg.size);
+        for &(off, lsn, len) in &seg.scan.frames {
+            if lsn < expected || lsn - seg.first_lsn >= cap {
+                damage.push(Damage {
+                    segment: seg.path.clone(),
+                    offset: off,
+                    len: frame_len(len as usize),
+                    lsns: None,
+                    kind: crate::report::DamageKind::Misdirected,
+                });
+                continue;
+            }
+            if lsn > expected {
+                if expected > watermark {
+                    offsets.push(offs);
+                    ends.push(end);
+                    cut = Some((i, end, expected));
+                    break 'segments;
+                }
+                gap(seg, end, off, (expected, lsn - 1), &mut damage);
+                offs.extend(std::iter::repeat_n(HOLE, (lsn - expected) as usize));
+                expected = lsn;
+            }
+            offs.push(off as u32);
+            end = off + frame_len(len as usize);
+            expected += 1;
+            report.records += 1;
+            report.payload_bytes += len as u64;
+        }
+        // Garbage between records that cost no LSN.
+        for (r, kind) in &seg.scan.spans {
+            if r.end <= end && !damage.iter().any(|d| d.segment == seg.path && d.offset <= r.start && r.start < d.offset + d.len.max(1)) {
+                damage.push(Damage { segment: seg.path.clone(), offset: r.start, len: r.end - r.start, lsns: None, kind: *kind });
+            }
+        }
+        offsets.push(offs);
+        ends.push(end);
+    }
+    let last = found.len() - 1;
+    if cut.is_none() {
+        let seg = &found[last];
+        let end = ends[last];
+        let dirty_tail = seg.scan.spans.iter().any(|(r, _)| r.end > end);
+        if expected <= watermark {
+            // Acknowledged records are missing at the end of the log.
+            if watermark - expected > capacity(seg.size) {
+                return Err(bad(&seg.path, "durable watermark far beyond the end of the log"));
+            }
+            gap(seg, end, seg.size, (expected, watermark), &mut damage);
+            if policy == CorruptionPolicy::Salvage {
+                offsets[last].extend(std::iter::repeat_n(HOLE, (watermark + 1 - expected) as usize));
+                if dirty_tail {
+                    erase_from(&*seg.file, &seg.path, end, seg.size)?;
+                }
+                expected = watermark + 1;
+            }
+        } else if dirty_tail {
+            cut = Some((last, end, expected));
+        }
+    }
+    let real_damage: Vec<Damage> = damage.iter().filter(|d| d.lsns.is_some()).cloned().collect();
+    if !damage.is_empty() && policy == CorruptionPolicy::Strict {
+        return Err(Error::Corruption { damage });
+    }
+    if !real_damage.is_empty() && policy != CorruptionPolicy::Salvage {
+        return Err(Error::Corruption { damage: real_damage });
+    }
+    report.damage = damage;
+
+    // Cut the torn tail: erase it in its segment, remove later segments.
+    if let Some((i, off, lsn)) = cut {
+        let mut torn = TornTail {
+            segment: found[i].path.clone(),
+            offset: off,
+            lsn,
+            bytes_discarded: 0,
+            segments_removed: found[i + 1..].iter().map(|f| f.path.clone()).collect(),
+        };
+        if policy == CorruptionPolicy::Strict {
+            return Err(Error::TornTail(torn));
+        }
+        torn.bytes_discarded = erase_from(&*found[i].file, &found[i].path, off, found[i].size)?;
+        for f in found.drain(i + 1..).rev() {
+            storage.remove(&f.path).map_err(io_err("removing torn segment", &f.path))?;
+        }
+        if !torn.segments_removed.is_empty() {
+            storage.sync_dir(dir).map_err(io_err("syncing directory", dir))?;
+        }
+        offsets.truncate(i + 1);
+        ends.truncate(i + 1);
+        ends[i] = off;
+        expected = lsn;
+        report.torn_tail = Some(torn);
+    }
+
+    // Everything that survived is made durable before anyone acts on it (a
+    // process crash leaves unsynced records in the page cache).
+    let mut segments = Vec::with_capacity(found.len());
+    for (f, offs) in found.into_iter().zip(offsets) {
+        f.file.sync_data().map_err(io_err("syncing segment", &f.path))?;
+        segments.push(Segment::new(f.path, f.file, f.seq, f.first_lsn, f.size, offs)?);
+    }
+    for (s, end) in segments.iter().zip(&ends) {
+        report.segments.push(SegmentInfo {
+            path: s.path.clone(),
+            seq: s.seq,
+            first_lsn: s.first_lsn,
+            records: s.record_count(),
+            bytes_used: *end,
+            size: s.size,
+        });
+    }
+    report.first_lsn = segments[0].first_lsn;
+    report.last_lsn = expected - 1;
+    let write_offset = *ends.last().expect("at least one segment");
+    Ok(Recovered { segments, next_lsn: expected, write_offset, watermark, report })
+}

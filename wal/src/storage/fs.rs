@@ -1,0 +1,127 @@
+//! The real file system: `std::fs`, `memmap2` and `fs2`.
+
+use super::{Mapping, OpenOptions, Storage, StorageFile};
+use std::fmt::Debug;
+use std::fs::{self, File};
+use std::io;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::Path;
+use std::sync::Arc;
+
+/// The real file system.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FsStorage;
+
+impl FsStorage {
+    /// The real file system, behind the seam.
+    pub fn shared() -> Arc<dyn Storage> {
+        Arc::new(FsStorage)
+    }
+}
+
+impl Storage for FsStorage {
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        fs::create_dir_all(dir)
+    }
+
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for entry in fs::read_dir(dir)? {
+            let entry = entry?;
+            if entry.file_type()?.is_file() {
+                names.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+        Ok(names)
+    }
+
+    fn open(&self, path: &Path, opts: OpenOptions) -> io::Result<Arc<dyn StorageFile>> {
+        let mut o = fs::OpenOptions::new();
+        o.read(true).write(true).create(opts.create);
+        if opts.dsync {
+            o.custom_flags(libc::O_DSYNC);
+        }
+        Ok(Arc::new(FsFile { file: o.open(path)? }))
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        fs::rename(from, to)
+    }
+
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        fs::remove_file(path)
+    }
+
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        File::open(dir)?.sync_all()
+    }
+
+    fn lock(&self, path: &Path) -> io::Result<Box<dyn Debug + Send + Sync>> {
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
+        fs2::FileExt::try_lock_exclusive(&file)?;
+        // The lock lives as long as the open file description.
+        Ok(Box::new(file))
+    }
+}
+
+#[derive(Debug)]
+struct FsFile {
+    file: File,
+}
+
+impl StorageFile for FsFile {
+    fn len(&self) -> io::Result<u64> {
+        Ok(self.file.metadata()?.len())
+    }
+
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        self.file.read_exact_at(buf, offset)
+    }
+
+    fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        self.file.write_all_at(buf, offset)
+    }
+
+    fn sync_data(&self) -> io::Result<()> {
+        self.file.sync_data()
+    }
+
+    fn sync_all(&self) -> io::Result<()> {
+        self.file.sync_all()
+    }
+
+    fn map(&self, len: usize) -> io::Result<Arc<dyn Mapping>> {
+        if (self.len()? as usize) < len {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "cannot map past the end of a file",
+            ));
+        }
+        let raw = memmap2::MmapOptions::new().len(len).map_raw(&self.file)?;
+        Ok(Arc::new(FsMapping { raw }))
+    }
+}
+
+#[derive(Debug)]
+struct FsMapping {
+    raw: memmap2::MmapRaw,
+}
+
+impl Mapping for FsMapping {
+    fn as_ptr(&self) -> *mut u8 {
+        self.raw.as_mut_ptr()
+    }
+
+    fn len(&self) -> usize {
+        self.raw.len()
+    }
+
+    fn flush_range(&self, offset: usize, len: usize) -> io::Result<()> {
+        self.raw.flush_range(offset, len)
+    }
+}

@@ -1,0 +1,206 @@
+//! Everyday behaviour of the log on the real file system and on the
+//! in-memory seam: append, read, reopen, roll over, truncate, group commit,
+//! and the typed errors of misuse.
+
+use paxos_wal::storage::MemStorage;
+use paxos_wal::{Error, Wal, WalOptions};
+use std::path::Path;
+use std::sync::Arc;
+
+fn small_fs() -> WalOptions {
+    WalOptions { segment_size: 64 << 10, ..Default::default() }
+}
+
+fn payload(i: u64) -> Vec<u8> {
+    let len = (i * 37 % 700) as usize;
+    (0..len).map(|j| (i as usize * 31 + j) as u8).collect()
+}
+
+#[test]
+fn records_survive_reopen_across_many_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wal, _) = Wal::open(dir.path(), small_fs()).unwrap();
+    for i in 1..=500u64 {
+        assert_eq!(wal.append(&payload(i)).unwrap(), i);
+    }
+    wal.sync().unwrap();
+    assert!(wal.segment_count() > 3, "expected roll-overs, got {} segments", wal.segment_count());
+    for i in 1..=500u64 {
+        assert_eq!(&*wal.read(i).unwrap().unwrap(), &payload(i)[..], "lsn {i}");
+    }
+    drop(wal);
+    let (wal, report) = Wal::open(dir.path(), small_fs()).unwrap();
+    assert_eq!(report.records, 500);
+    assert_eq!((report.first_lsn, report.last_lsn), (1, 500));
+    assert!(report.torn_tail.is_none() && report.damage.is_empty(), "{report}");
+    assert_eq!(report.durable_watermark, 500);
+    let got: Vec<(u64, Vec<u8>)> = wal.iter_from(1).unwrap().map(|r| (r.lsn(), r.to_vec())).collect();
+    assert_eq!(got.len(), 500);
+    for (lsn, bytes) in got {
+        assert_eq!(bytes, payload(lsn));
+    }
+    assert_eq!(wal.append(b"next").unwrap(), 501);
+}
+
+#[test]
+fn truncate_prefix_removes_whole_segments_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wal, _) = Wal::open(dir.path(), small_fs()).unwrap();
+    for i in 1..=400u64 {
+        wal.append(&payload(i)).unwrap();
+    }
+    wal.sync().unwrap();
+    let before = wal.segment_count();
+    let removed = wal.truncate_prefix(300).unwrap();
+    assert!(removed > 0);
+    assert_eq!(wal.segment_count(), before - removed);
+    let first = wal.first_lsn();
+    assert!(first <= 300 && first > 1, "first lsn {first}");
+    assert!(wal.read(first - 1).unwrap().is_none());
+    assert_eq!(&*wal.read(300).unwrap().unwrap(), &payload(300)[..]);
+    drop(wal);
+    let (wal, report) = Wal::open(dir.path(), small_fs()).unwrap();
+    assert_eq!(report.first_lsn, first);
+    assert_eq!(wal.iter_from(0).unwrap().next().unwrap().lsn(), first);
+    // Truncating everything keeps the active segment.
+    wal.truncate_prefix(u64::MAX).unwrap();
+    assert_eq!(wal.segment_count(), 1);
+    assert_eq!(&*wal.read(400).unwrap().unwrap(), &payload(400)[..]);
+}
+
+#[test]
+fn concurrent_writers_share_syncs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wal, _) = Wal::open(dir.path(), WalOptions { segment_size: 1 << 20, ..Default::default() }).unwrap();
+    let wal = Arc::new(wal);
+    let threads: Vec<_> = (0..16)
+        .map(|t| {
+            let wal = wal.clone();
+            std::thread::spawn(move || {
+                let mut mine = Vec::new();
+                for i in 0..50u64 {
+                    let body = format!("t{t}-{i}");
+                    let lsn = wal.append_durable(body.as_bytes()).unwrap();
+                    assert!(wal.durable_lsn() >= lsn);
+                    mine.push((lsn, body));
+                }
+                mine
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for t in threads {
+        all.extend(t.join().unwrap());
+    }
+    all.sort();
+    assert_eq!(all.len(), 800);
+    for (i, (lsn, body)) in all.iter().enumerate() {
+        assert_eq!(*lsn, i as u64 + 1);
+        assert_eq!(&*wal.read(*lsn).unwrap().unwrap(), body.as_bytes());
+    }
+    let stats = wal.stats();
+    assert_eq!(stats.appends, 800);
+    assert!(stats.syncs <= 800, "{stats:?}");
+}
+
+#[test]
+fn second_open_of_a_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_wal, _) = Wal::open(dir.path(), small_fs()).unwrap();
+    match Wal::open(dir.path(), small_fs()) {
+        Err(Error::Locked { dir: d }) => assert_eq!(d, dir.path()),
+        other => panic!("expected Locked, got {other:?}"),
+    }
+}
+
+#[test]
+fn oversized_records_get_a_typed_error_and_write_nothing() {
+    let mem = MemStorage::new();
+    let (wal, _) = Wal::open(Path::new("/w"), WalOptions::small(mem.shared())).unwrap();
+    let max = wal.max_record_size();
+    assert!(max < 64 << 10);
+    match wal.append(&vec![1u8; max + 1]) {
+        Err(Error::RecordTooLarge { len, max: m }) => assert_eq!((len, m), (max + 1, max)),
+        other => panic!("expected RecordTooLarge, got {other:?}"),
+    }
+    assert_eq!(wal.last_lsn(), 0);
+    assert_eq!(wal.append(&vec![2u8; max]).unwrap(), 1);
+    wal.sync().unwrap();
+    assert_eq!(wal.read(1).unwrap().unwrap().len(), max);
+}
+
+#[test]
+fn a_failed_sync_poisons_the_log_and_reopen_recovers() {
+    let mem = MemStorage::new();
+    let opts = WalOptions::small(mem.shared());
+    let (wal, _) = Wal::open(Path::new("/w"), opts.clone()).unwrap();
+    wal.append_durable(b"one").unwrap();
+    mem.fail_sync(0);
+    wal.append(b"two").unwrap();
+    match wal.sync() {
+        Err(Error::Poisoned { cause }) => assert!(cause.to_string().contains("syncing"), "{cause}"),
+        other => panic!("expected the sync error, got {other:?}"),
+    }
+    assert!(wal.is_poisoned());
+    assert_eq!(wal.durable_lsn(), 1);
+    assert!(matches!(wal.append(b"three"), Err(Error::Poisoned { .. })));
+    assert!(matches!(wal.sync(), Err(Error::Poisoned { .. })));
+    assert!(matches!(wal.truncate_prefix(1), Err(Error::Poisoned { .. })));
+    // The failed sync dropped the page: a power loss now loses "two", never "one".
+    drop(wal);
+    mem.crash(paxos_wal::storage::CrashKind::PowerLoss, &mut rand::rng());
+    let (wal, _) = Wal::open(Path::new("/w"), opts).unwrap();
+    assert_eq!(&*wal.read(1).unwrap().unwrap(), b"one");
+    assert!(wal.last_lsn() <= 2);
+    let n = wal.append_durable(b"after").unwrap();
+    assert_eq!(&*wal.read(n).unwrap().unwrap(), b"after");
+}
+
+#[test]
+fn a_full_disk_at_preallocation_is_a_typed_error_and_the_log_stays_readable() {
+    let mem = MemStorage::new();
+    let opts = WalOptions::small(mem.shared());
+    let (wal, _) = Wal::open(Path::new("/w"), opts.clone()).unwrap();
+    mem.set_capacity(Some(100 << 10)); // room for one more segment at most
+    let mut last_ok = 0;
+    let err = loop {
+        match wal.append(&[7u8; 1000]) {
+            Ok(lsn) => last_ok = lsn,
+            Err(e) => break e,
+        }
+    };
+    assert!(matches!(err, Error::NoSpace { .. }), "{err:?}");
+    assert!(!wal.is_poisoned());
+    wal.sync().unwrap();
+    assert_eq!(wal.read(last_ok).unwrap().unwrap().len(), 1000);
+    mem.set_capacity(None);
+    let lsn = wal.append_durable(b"space again").unwrap();
+    assert_eq!(lsn, last_ok + 1);
+    drop(wal);
+    let (wal, report) = Wal::open(Path::new("/w"), opts).unwrap();
+    assert_eq!(report.last_lsn, lsn);
+    assert!(report.removed_temp_files.is_empty(), "{report}");
+    assert_eq!(&*wal.read(lsn).unwrap().unwrap(), b"space again");
+}
+
+#[test]
+fn write_modes_all_round_trip() {
+    for mode in [paxos_wal::WriteMode::Pwrite, paxos_wal::WriteMode::Dsync, paxos_wal::WriteMode::Mmap] {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = WalOptions { write_mode: mode, ..small_fs() };
+        let (wal, _) = Wal::open(dir.path(), opts.clone()).unwrap();
+        for i in 1..=200u64 {
+            wal.append(&payload(i)).unwrap();
+            if i % 7 == 0 {
+                wal.sync().unwrap();
+            }
+        }
+        wal.sync().unwrap();
+        drop(wal);
+        let (wal, report) = Wal::open(dir.path(), opts).unwrap();
+        assert_eq!(report.records, 200, "{mode:?}: {report}");
+        for i in 1..=200u64 {
+            assert_eq!(&*wal.read(i).unwrap().unwrap(), &payload(i)[..], "{mode:?} lsn {i}");
+        }
+    }
+}
