@@ -133,9 +133,7 @@ impl WatermarkSlot {
     /// The durable LSN a slot proves, if the slot is intact and belongs to segment `seq`.
     pub fn decode(bytes: &[u8], seq: u64) -> Option<Lsn> {
         let (s, _) = WatermarkSlot::read_from_prefix(bytes).ok()?;
-        (s.magic.get() == WATERMARK_MAGIC
-            && s.crc.get() == crc32fast::hash(&s.as_bytes()[8..])
-            && s.seq.get() == seq)
+        (s.magic.get() == WATERMARK_MAGIC && s.crc.get() == crc32fast::hash(&s.as_bytes()[8..]) && s.seq.get() == seq)
             .then(|| s.durable_lsn.get())
     }
 }

@@ -16,8 +16,8 @@
 
 use crate::error::{Error, Result};
 use crate::format::{
-    decode_record, frame_len, parse_segment_name, FrameError, Lsn, SegmentHeader, WatermarkSlot,
-    HEADER_PAGE, RECORD_HEADER_LEN, RECORD_MAGIC, TEMP_SUFFIX, WATERMARK_LEN, WATERMARK_SLOTS,
+    decode_record, frame_len, parse_segment_name, FrameError, Lsn, SegmentHeader, WatermarkSlot, HEADER_PAGE,
+    RECORD_HEADER_LEN, RECORD_MAGIC, TEMP_SUFFIX, WATERMARK_LEN, WATERMARK_SLOTS,
 };
 use crate::report::{Damage, DamageKind, OpenReport, SegmentInfo, TornTail};
 use crate::segment::{Segment, HOLE};
@@ -71,12 +71,7 @@ fn capacity(size: u64) -> u64 {
 
 /// Read `[start, end)` of a file into a buffer; ranges that fail with a read
 /// error are zero-filled and returned.
-fn read_range(
-    file: &dyn StorageFile,
-    path: &Path,
-    start: u64,
-    end: u64,
-) -> Result<(Vec<u8>, Vec<Range<u64>>)> {
+fn read_range(file: &dyn StorageFile, path: &Path, start: u64, end: u64) -> Result<(Vec<u8>, Vec<Range<u64>>)> {
     const CHUNK: u64 = 1 << 20;
     let mut buf = vec![0u8; (end - start) as usize];
     let mut unreadable = Vec::new();
@@ -283,7 +278,10 @@ pub(crate) fn recover(storage: &Arc<dyn Storage>, dir: &Path, policy: Corruption
     'segments: for (i, seg) in found.iter().enumerate() {
         if i > 0 && seg.first_lsn != expected {
             if seg.first_lsn < expected {
-                return Err(bad(&seg.path, format!("starts at lsn {} but the log reached {}", seg.first_lsn, expected)));
+                return Err(bad(
+                    &seg.path,
+                    format!("starts at lsn {} but the log reached {}", seg.first_lsn, expected),
+                ));
             }
             let prev = &found[i - 1];
             let end = ends[i - 1];
@@ -331,8 +329,18 @@ pub(crate) fn recover(storage: &Arc<dyn Storage>, dir: &Path, policy: Corruption
         }
         // Garbage between records that cost no LSN.
         for (r, kind) in &seg.scan.spans {
-            if r.end <= end && !damage.iter().any(|d| d.segment == seg.path && d.offset <= r.start && r.start < d.offset + d.len.max(1)) {
-                damage.push(Damage { segment: seg.path.clone(), offset: r.start, len: r.end - r.start, lsns: None, kind: *kind });
+            if r.end <= end
+                && !damage
+                    .iter()
+                    .any(|d| d.segment == seg.path && d.offset <= r.start && r.start < d.offset + d.len.max(1))
+            {
+                damage.push(Damage {
+                    segment: seg.path.clone(),
+                    offset: r.start,
+                    len: r.end - r.start,
+                    lsns: None,
+                    kind: *kind,
+                });
             }
         }
         offsets.push(offs);

@@ -502,11 +502,13 @@ impl Wal {
         let prepared = match std::mem::replace(&mut st.spare, Spare::None) {
             Spare::Building(h) => match h.join() {
                 Ok(r) => r?,
-                Err(_) => return Err(Error::Io {
-                    op: "preparing segment",
-                    path: self.dir.clone(),
-                    source: io::Error::other("preparer thread panicked"),
-                }),
+                Err(_) => {
+                    return Err(Error::Io {
+                        op: "preparing segment",
+                        path: self.dir.clone(),
+                        source: io::Error::other("preparer thread panicked"),
+                    })
+                }
             },
             Spare::None => {
                 self.stats[STALLS].fetch_add(1, Ordering::Relaxed);

@@ -57,12 +57,7 @@ impl Storage for FsStorage {
     }
 
     fn lock(&self, path: &Path) -> io::Result<Box<dyn Debug + Send + Sync>> {
-        let file = fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)?;
+        let file = fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
         fs2::FileExt::try_lock_exclusive(&file)?;
         // The lock lives as long as the open file description.
         Ok(Box::new(file))
@@ -97,10 +92,7 @@ impl StorageFile for FsFile {
 
     fn map(&self, len: usize) -> io::Result<Arc<dyn Mapping>> {
         if (self.len()? as usize) < len {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "cannot map past the end of a file",
-            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "cannot map past the end of a file"));
         }
         let raw = memmap2::MmapOptions::new().len(len).map_raw(&self.file)?;
         Ok(Arc::new(FsMapping { raw }))

@@ -301,9 +301,7 @@ impl Shared {
 }
 
 fn split(path: &Path) -> io::Result<(PathBuf, String)> {
-    let name = path
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
+    let name = path.file_name().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
     let dir = path.parent().unwrap_or(Path::new("")).to_path_buf();
     Ok((dir, name.to_string_lossy().into_owned()))
 }
@@ -321,10 +319,8 @@ impl Storage for MemStorage {
 
     fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
         let ns = self.ns();
-        let d = ns
-            .dirs
-            .get(dir)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{}", dir.display())))?;
+        let d =
+            ns.dirs.get(dir).ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{}", dir.display())))?;
         Ok(d.current.keys().cloned().collect())
     }
 
@@ -344,20 +340,14 @@ impl Storage for MemStorage {
                 self.op()?;
                 let ino = ns.next_inode;
                 ns.next_inode += 1;
-                let file = Arc::new(MemFile {
-                    shared: self.shared.clone(),
-                    ino,
-                    st: Mutex::new(FileState::default()),
-                });
+                let file = Arc::new(MemFile { shared: self.shared.clone(), ino, st: Mutex::new(FileState::default()) });
                 ns.files.insert(ino, file.clone());
                 let d = ns.dirs.get_mut(&dir).expect("checked above");
                 d.current.insert(name.clone(), ino);
                 d.pending.push(DirOp::Link(name, ino));
                 file
             }
-            None => {
-                return Err(io::Error::new(io::ErrorKind::NotFound, format!("{}", path.display())))
-            }
+            None => return Err(io::Error::new(io::ErrorKind::NotFound, format!("{}", path.display()))),
         };
         Ok(Arc::new(MemHandle { file, dsync: opts.dsync }))
     }
