@@ -1,0 +1,132 @@
+//! The store's own checkpoint: the acceptor state of every group, written
+//! through the snapshot crate, so that log segments before it can be dropped
+//! and an idle group never pins old segments.
+//!
+//! ```text
+//! image  = magic "PXACKP01" groups:u64 group{groups}
+//! group  = id:u64 promised_round:u64 promised_node:u64 promised_from:u64
+//!          first_live:u64 slots:u32 reserved:u32 slot{slots}
+//! slot   = slot:u64 round:u64 node:u64 chosen:u8 reserved[3] value_len:u32 value
+//! ```
+//! (little-endian). The snapshot file around it carries the checksums.
+
+use crate::codec::DecodeError;
+use crate::state::{Group, Groups, SlotEntry, ValueLoc};
+use crate::types::{Ballot, GroupId, Slot};
+use crate::value::Value;
+use std::sync::Arc;
+use zerocopy::little_endian::{U32, U64};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
+
+const MAGIC: &[u8; 8] = b"PXACKP01";
+
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+struct GroupRec {
+    id: U64,
+    round: U64,
+    node: U64,
+    promised_from: U64,
+    first_live: U64,
+    slots: U32,
+    reserved: U32,
+}
+
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+struct SlotRec {
+    slot: U64,
+    round: U64,
+    node: U64,
+    chosen: u8,
+    reserved: [u8; 3],
+    value_len: U32,
+}
+
+/// Serialise every group; `value` resolves a slot's value bytes.
+pub(crate) fn encode(groups: &Groups, value: impl Fn(&ValueLoc) -> Option<Value>) -> Result<Vec<u8>, GroupId> {
+    let mut out = Vec::new();
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&(groups.map.len() as u64).to_le_bytes());
+    let mut ids: Vec<&GroupId> = groups.map.keys().collect();
+    ids.sort();
+    for id in ids {
+        let g = &groups.map[id];
+        let rec = GroupRec {
+            id: id.0.into(),
+            round: g.promised.round.into(),
+            node: g.promised.node.into(),
+            promised_from: g.promised_from.0.into(),
+            first_live: g.first_live.0.into(),
+            slots: (g.slots.len() as u32).into(),
+            reserved: 0.into(),
+        };
+        out.extend_from_slice(rec.as_bytes());
+        for e in &g.slots {
+            let v = value(&e.value).ok_or(*id)?;
+            let rec = SlotRec {
+                slot: e.slot.0.into(),
+                round: e.ballot.round.into(),
+                node: e.ballot.node.into(),
+                chosen: e.chosen as u8,
+                reserved: [0; 3],
+                value_len: (v.len() as u32).into(),
+            };
+            out.extend_from_slice(rec.as_bytes());
+            out.extend_from_slice(&v);
+        }
+    }
+    Ok(out)
+}
+
+/// Rebuild the groups from an image; values point into the image.
+pub(crate) fn decode(image: Arc<Vec<u8>>) -> Result<Groups, DecodeError> {
+    let bytes: &[u8] = &image;
+    if bytes.len() < 16 || &bytes[..8] != MAGIC {
+        return Err(DecodeError("not a checkpoint image"));
+    }
+    let count = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes"));
+    let mut off = 16usize;
+    let mut groups = Groups::default();
+    for _ in 0..count {
+        let (g, _) = GroupRec::read_from_prefix(&bytes[off..]).map_err(|_| DecodeError("truncated group"))?;
+        off += std::mem::size_of::<GroupRec>();
+        let n = g.slots.get() as usize;
+        if n > (bytes.len() - off) / std::mem::size_of::<SlotRec>() {
+            return Err(DecodeError("more slots than bytes"));
+        }
+        let mut group = Group {
+            promised: Ballot::new(g.round.get(), g.node.get()),
+            promised_from: Slot(g.promised_from.get()),
+            promise_lsn: 0,
+            first_live: Slot(g.first_live.get()),
+            slots: Vec::with_capacity(n),
+        };
+        for _ in 0..n {
+            let (s, _) = SlotRec::read_from_prefix(&bytes[off..]).map_err(|_| DecodeError("truncated slot"))?;
+            off += std::mem::size_of::<SlotRec>();
+            let len = s.value_len.get();
+            if len as usize > bytes.len() - off {
+                return Err(DecodeError("value runs past the image"));
+            }
+            let slot = Slot(s.slot.get());
+            if group.slots.last().is_some_and(|e| e.slot >= slot) {
+                return Err(DecodeError("slots out of order"));
+            }
+            group.slots.push(SlotEntry {
+                slot,
+                ballot: Ballot::new(s.round.get(), s.node.get()),
+                value: ValueLoc::Image { image: image.clone(), off: off as u64, len },
+                chosen: s.chosen != 0,
+            });
+            off += len as usize;
+        }
+        if groups.map.insert(GroupId(g.id.get()), group).is_some() {
+            return Err(DecodeError("group listed twice"));
+        }
+    }
+    if off != bytes.len() {
+        return Err(DecodeError("trailing bytes after the last group"));
+    }
+    Ok(groups)
+}

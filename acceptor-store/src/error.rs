@@ -1,0 +1,53 @@
+//! Typed errors of the acceptor store.
+
+use crate::types::GroupId;
+
+/// Result of store operations.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// What can go wrong. A rejection by the acceptor rules is not an error: it
+/// is an outcome ([`crate::PromiseOutcome::Rejected`], ...).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The log failed (I/O, full disk, poisoned by a failed sync, locked...).
+    #[error(transparent)]
+    Wal(#[from] paxos_wal::Error),
+    /// The checkpoint directory failed.
+    #[error(transparent)]
+    Snapshot(#[from] paxos_snapshot::SnapshotError),
+    /// Opening could not recover the store.
+    #[error(transparent)]
+    Recovery(#[from] paxos_recovery::RecoveryError),
+    /// A value larger than the configured limit.
+    #[error("value of {len} bytes is larger than the limit of {max} bytes")]
+    ValueTooLarge {
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Acknowledged records were lost to damage (found under `Salvage`), so
+    /// the store cannot know what this group promised or accepted: it must not
+    /// vote until the node has repaired it (re-learned its state from peers)
+    /// and called [`crate::AcceptorStore::repair_group`].
+    #[error("group {group} must not vote until it is repaired: acknowledged records were lost to damage")]
+    NeedsRepair {
+        /// The group.
+        group: GroupId,
+    },
+    /// A log record that passed its checksum does not decode (a bug or a foreign log).
+    #[error("record at lsn {lsn}: {source}")]
+    BadRecord {
+        /// The record.
+        lsn: u64,
+        /// What is wrong.
+        #[source]
+        source: crate::codec::DecodeError,
+    },
+    /// A value the store points at is no longer in the log (an internal invariant broke).
+    #[error("value of group {group} is missing from the log")]
+    MissingValue {
+        /// The group.
+        group: GroupId,
+    },
+}

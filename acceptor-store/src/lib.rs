@@ -1,0 +1,94 @@
+//! # paxos-acceptor-store: durable Paxos acceptor state
+//!
+//! The API a Paxos node embeds. One store holds many independent Paxos
+//! groups ([`GroupId`]: a shard, a key, a log), each with its promised ballot,
+//! the accepted (ballot, value) of each live [`Slot`], which slots are known
+//! chosen, and its truncation point. It serves single-decree Paxos (one slot
+//! per group), Multi-Paxos (a slot log; one promise covers every slot) and
+//! per-key lightweight-transaction Paxos (many small groups) at once.
+//!
+//! ## The guarantee
+//! Every call checks the acceptor rules and persists its record as one atomic
+//! step, and returns only after everything its reply depends on is durable:
+//! - [`AcceptorStore::promise`] grants a ballot at least the promised one and
+//!   returns the accepted slots (phase 1b), or rejects with the promised
+//!   ballot, writing nothing;
+//! - [`AcceptorStore::accept`] accepts at a ballot at least the promised one
+//!   (phase 2b), or rejects, or answers `Truncated` for a truncated slot;
+//! - [`AcceptorStore::truncate_below`], [`AcceptorStore::remove_group`] are
+//!   durable before they return; [`AcceptorStore::mark_chosen`] is lazy (the
+//!   next sync carries it: a chosen value can be re-learned).
+//!
+//! Rules are checked under one lock in the order records enter the log, so
+//! two concurrent accepts can never both win against one promise; concurrent
+//! calls still share syncs (group commit in the log).
+//! [`AcceptorStore::apply_batch`] applies many operations with one record and
+//! one sync, atomic across a crash.
+//!
+//! ## How it is stored
+//! Records go to a `paxos-wal` log in `dir/wal`. Values are not copied onto
+//! the heap: a slot points into the mapped log, and reads ([`Value`]) borrow
+//! from it. Once the log holds more than a few segments the store writes a
+//! checkpoint (the state of every group, through `paxos-snapshot` in
+//! `dir/checkpoints`); values move into the checkpoint's in-memory image and
+//! the log segments before the previous checkpoint are deleted, so disk and
+//! memory follow the live state, not history, and an idle group pins nothing.
+//! Opening recovers through `paxos-recovery`: newest usable checkpoint, then
+//! the log after it.
+//!
+//! ## Damage
+//! Under [`CorruptionPolicy::Salvage`], if acknowledged records were lost the
+//! store cannot know which groups they touched, so every group refuses to
+//! vote ([`StoreError::NeedsRepair`]) until the node re-learns it and calls
+//! [`AcceptorStore::repair_group`] (or [`AcceptorStore::repair_all`]): an
+//! acceptor that forgot a promise must not vote as if it had not made it.
+//! Until then the log that shows the damage is kept.
+//!
+//! ## Example
+//! ```
+//! use paxos_acceptor_store::*;
+//! let dir = tempfile::tempdir()?;
+//! let opts = StoreOptions { segment_size: 1 << 20, ..Default::default() };
+//! let (store, _report) = AcceptorStore::open(dir.path(), opts.clone())?;
+//! let g = GroupId(7);
+//! let b1 = Ballot::new(1, 1);
+//! assert!(matches!(store.promise(g, b1, Slot(0))?, PromiseOutcome::Granted { .. }));
+//! assert_eq!(store.accept(g, Slot(0), b1, b"x = 1")?, AcceptOutcome::Accepted);
+//! // A lower ballot is rejected and nothing is written.
+//! let low = Ballot::new(0, 9);
+//! assert_eq!(store.accept(g, Slot(1), low, b"nope")?, AcceptOutcome::Rejected { promised: b1 });
+//! drop(store);
+//! // After a restart, a higher ballot's phase 1b sees the accepted value.
+//! let (store, report) = AcceptorStore::open(dir.path(), opts)?;
+//! match store.promise(g, Ballot::new(2, 3), Slot(0))? {
+//!     PromiseOutcome::Granted { accepted } => {
+//!         assert_eq!(accepted.len(), 1);
+//!         assert_eq!(&*accepted[0].value, b"x = 1");
+//!     }
+//!     other => panic!("{other:?}"),
+//! }
+//! println!("{report}");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![warn(missing_docs)]
+
+mod app_snapshot;
+mod checkpoint;
+mod codec;
+mod error;
+mod state;
+mod store;
+mod submit;
+mod types;
+mod value;
+
+pub use app_snapshot::{AppSnapshot, AppSnapshotWriter};
+pub use codec::DecodeError;
+pub use error::{Result, StoreError};
+pub use paxos_recovery::RecoveryReport;
+pub use paxos_wal::{CorruptionPolicy, WriteMode};
+pub use store::{AcceptorStore, CheckpointInfo, StoreOptions, StoreStats};
+pub use submit::Ticket;
+pub use types::{AcceptOutcome, AcceptedEntry, Ballot, GroupId, Op, Outcome, PromiseOutcome, Slot, SlotRead};
+pub use value::Value;

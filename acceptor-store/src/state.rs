@@ -1,0 +1,236 @@
+//! The in-memory acceptor state of every group, and the one function that
+//! changes it ([`Groups::apply`]), used both live and during replay so the
+//! two can never disagree.
+//!
+//! Values are not copied onto the heap: a slot remembers where its value is,
+//! either in a log record (read zero-copy from the mapped segment) or in the
+//! in-memory image of the last checkpoint.
+
+use crate::codec::{Kind, StoredOp};
+use crate::types::{Ballot, GroupId, Slot};
+use paxos_wal::Lsn;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Where a value lives.
+#[derive(Clone, Debug)]
+pub(crate) enum ValueLoc {
+    /// Bytes `[off, off + len)` of the payload of log record `lsn`.
+    Log { lsn: Lsn, off: u32, len: u32 },
+    /// Bytes of a checkpoint image held in memory.
+    Image { image: Arc<Vec<u8>>, off: u64, len: u32 },
+}
+
+/// One accepted slot.
+#[derive(Clone, Debug)]
+pub(crate) struct SlotEntry {
+    pub slot: Slot,
+    pub ballot: Ballot,
+    pub value: ValueLoc,
+    pub chosen: bool,
+}
+
+/// The acceptor state of one group.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Group {
+    pub promised: Ballot,
+    pub promised_from: Slot,
+    /// The record that raised `promised` (what a rejection depends on).
+    pub promise_lsn: Lsn,
+    /// Slots below this are truncated.
+    pub first_live: Slot,
+    /// Accepted slots, sorted by slot.
+    pub slots: Vec<SlotEntry>,
+}
+
+impl Group {
+    pub fn find(&self, slot: Slot) -> Result<usize, usize> {
+        self.slots.binary_search_by_key(&slot, |e| e.slot)
+    }
+
+    pub fn index_at_or_after(&self, slot: Slot) -> usize {
+        self.slots.partition_point(|e| e.slot < slot)
+    }
+}
+
+/// How to take back one applied operation (a batch whose record could not
+/// be appended is undone, in reverse order).
+#[derive(Debug)]
+pub(crate) enum Undo {
+    /// The group did not exist.
+    Created(GroupId),
+    /// The group's scalar fields before.
+    Scalars { group: GroupId, promised: Ballot, promised_from: Slot, promise_lsn: Lsn, first_live: Slot },
+    /// A slot before (None: it was empty).
+    Slot { group: GroupId, slot: Slot, before: Option<SlotEntry> },
+    /// Slots dropped by a truncation.
+    Drained { group: GroupId, slots: Vec<SlotEntry> },
+    /// A removed group.
+    Removed { group: GroupId, state: Group },
+    /// The repair marks before.
+    Repair { all: bool, group: Option<GroupId>, was: bool },
+}
+
+/// Every group.
+#[derive(Debug, Default)]
+pub(crate) struct Groups {
+    pub map: HashMap<GroupId, Group>,
+    /// Groups repaired after damage (see [`crate::AcceptorStore::repair_group`]).
+    pub repaired: std::collections::HashSet<GroupId>,
+    /// Every group was repaired.
+    pub repaired_all: bool,
+}
+
+/// The group id a `Repair` record uses to mean "every group".
+pub(crate) const ALL_GROUPS: GroupId = GroupId(u64::MAX);
+
+impl Groups {
+    fn group_mut(&mut self, id: GroupId, undo: &mut Option<&mut Vec<Undo>>) -> &mut Group {
+        if !self.map.contains_key(&id) {
+            if let Some(u) = undo {
+                u.push(Undo::Created(id));
+            }
+        } else if let Some(u) = undo {
+            let g = &self.map[&id];
+            u.push(Undo::Scalars {
+                group: id,
+                promised: g.promised,
+                promised_from: g.promised_from,
+                promise_lsn: g.promise_lsn,
+                first_live: g.first_live,
+            });
+        }
+        self.map.entry(id).or_default()
+    }
+
+    /// Apply one operation that was written in record `lsn` (already checked
+    /// against the acceptor rules when it was written). With `undo`, record
+    /// how to take it back.
+    pub fn apply(&mut self, op: &StoredOp, lsn: Lsn, mut undo: Option<&mut Vec<Undo>>) {
+        match op.kind {
+            Kind::Promise => {
+                let g = self.group_mut(op.group, &mut undo);
+                if op.ballot >= g.promised {
+                    g.promised = op.ballot;
+                    g.promised_from = op.slot;
+                    g.promise_lsn = lsn;
+                }
+            }
+            Kind::Accept => {
+                let g = self.group_mut(op.group, &mut undo);
+                if op.slot < g.first_live {
+                    return;
+                }
+                if op.ballot > g.promised {
+                    // Accepting a ballot implies promising it.
+                    g.promised = op.ballot;
+                    g.promise_lsn = lsn;
+                }
+                let entry = SlotEntry {
+                    slot: op.slot,
+                    ballot: op.ballot,
+                    value: ValueLoc::Log { lsn, off: op.value.0, len: op.value.1 },
+                    chosen: false,
+                };
+                let before = match g.find(op.slot) {
+                    Ok(i) => {
+                        let chosen = g.slots[i].chosen;
+                        Some(std::mem::replace(&mut g.slots[i], SlotEntry { chosen, ..entry }))
+                    }
+                    Err(i) => {
+                        g.slots.insert(i, entry);
+                        None
+                    }
+                };
+                if let Some(u) = undo {
+                    u.push(Undo::Slot { group: op.group, slot: op.slot, before });
+                }
+            }
+            Kind::Chosen => {
+                if let Some(g) = self.map.get_mut(&op.group) {
+                    if let Ok(i) = g.find(op.slot) {
+                        if let Some(u) = undo {
+                            u.push(Undo::Slot { group: op.group, slot: op.slot, before: Some(g.slots[i].clone()) });
+                        }
+                        g.slots[i].chosen = true;
+                    }
+                }
+            }
+            Kind::Truncate => {
+                let g = self.group_mut(op.group, &mut undo);
+                if op.slot > g.first_live {
+                    g.first_live = op.slot;
+                    let n = g.index_at_or_after(op.slot);
+                    let drained: Vec<SlotEntry> = g.slots.drain(..n).collect();
+                    if let Some(u) = undo {
+                        u.push(Undo::Drained { group: op.group, slots: drained });
+                    }
+                }
+            }
+            Kind::Remove => {
+                if let Some(state) = self.map.remove(&op.group) {
+                    if let Some(u) = undo {
+                        u.push(Undo::Removed { group: op.group, state });
+                    }
+                }
+            }
+            Kind::Repair => {
+                if op.group == ALL_GROUPS {
+                    if let Some(u) = undo {
+                        u.push(Undo::Repair { all: true, group: None, was: self.repaired_all });
+                    }
+                    self.repaired_all = true;
+                } else {
+                    let was = !self.repaired.insert(op.group);
+                    if let Some(u) = undo {
+                        u.push(Undo::Repair { all: false, group: Some(op.group), was });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Take back operations, newest first.
+    pub fn undo(&mut self, undo: Vec<Undo>) {
+        for u in undo.into_iter().rev() {
+            match u {
+                Undo::Created(id) => {
+                    self.map.remove(&id);
+                }
+                Undo::Scalars { group, promised, promised_from, promise_lsn, first_live } => {
+                    let g = self.map.entry(group).or_default();
+                    g.promised = promised;
+                    g.promised_from = promised_from;
+                    g.promise_lsn = promise_lsn;
+                    g.first_live = first_live;
+                }
+                Undo::Slot { group, slot, before } => {
+                    let g = self.map.entry(group).or_default();
+                    match (g.find(slot), before) {
+                        (Ok(i), Some(b)) => g.slots[i] = b,
+                        (Ok(i), None) => {
+                            g.slots.remove(i);
+                        }
+                        (Err(i), Some(b)) => g.slots.insert(i, b),
+                        (Err(_), None) => {}
+                    }
+                }
+                Undo::Drained { group, mut slots } => {
+                    let g = self.map.entry(group).or_default();
+                    slots.append(&mut g.slots);
+                    g.slots = slots;
+                }
+                Undo::Removed { group, state } => {
+                    self.map.insert(group, state);
+                }
+                Undo::Repair { all, group, was } => {
+                    if all {
+                        self.repaired_all = was;
+                    } else if let (Some(g), false) = (group, was) {
+                        self.repaired.remove(&g);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,649 @@
+//! The store: acceptor rules checked in log order, persisted atomically,
+//! durable before the call returns.
+
+use crate::checkpoint;
+use crate::codec::{decode, Kind, RecordBuilder, StoredOp};
+use crate::error::{Result, StoreError};
+use crate::state::{Group, Groups, SlotEntry, Undo, ValueLoc, ALL_GROUPS};
+use crate::types::{AcceptOutcome, AcceptedEntry, Ballot, GroupId, Op, Outcome, PromiseOutcome, Slot, SlotRead};
+use crate::value::Value;
+use paxos_recovery::{recover, BoxError, RecoveryOptions, RecoveryReport, StateMachine};
+use paxos_snapshot::{SnapshotOptions, SnapshotStore};
+use paxos_wal::storage::{FsStorage, Storage};
+use paxos_wal::{CorruptionPolicy, Lsn, Record, Wal, WalOptions, WriteMode};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Options for [`AcceptorStore::open`].
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// Size of each log segment (default 64 MiB).
+    pub segment_size: u64,
+    /// How the log writes and syncs (default `pwrite` + `fdatasync`).
+    pub write_mode: WriteMode,
+    /// What opening does about damaged records (default: cut a torn tail,
+    /// fail on damage to acknowledged records).
+    pub policy: CorruptionPolicy,
+    /// Largest value accepted (default 1 MiB, at most what a segment holds).
+    pub max_value_size: usize,
+    /// Take a checkpoint (in the background) once the log holds more than
+    /// this many segments; `None` turns automatic checkpoints off.
+    pub checkpoint_after_segments: Option<usize>,
+    /// Checkpoints kept (default 2: the log is kept back to the older one,
+    /// so a damaged newest checkpoint can fall back to it).
+    pub keep_checkpoints: usize,
+    /// Pre-zero the next segment on a background thread (default true).
+    pub background_prepare: bool,
+    /// The file system (default: the real one).
+    pub storage: Arc<dyn Storage>,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            segment_size: 64 << 20,
+            write_mode: WriteMode::Pwrite,
+            policy: CorruptionPolicy::TolerateTornTail,
+            max_value_size: 1 << 20,
+            checkpoint_after_segments: Some(4),
+            keep_checkpoints: 2,
+            background_prepare: true,
+            storage: FsStorage::shared(),
+        }
+    }
+}
+
+impl StoreOptions {
+    /// Small segments, no background threads: for tests and simulations on
+    /// the given storage.
+    pub fn small(storage: Arc<dyn Storage>) -> Self {
+        StoreOptions {
+            segment_size: 64 << 10,
+            max_value_size: 16 << 10,
+            checkpoint_after_segments: None,
+            background_prepare: false,
+            storage,
+            ..Default::default()
+        }
+    }
+}
+
+/// What a checkpoint did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckpointInfo {
+    /// The last LSN it covers.
+    pub position: Lsn,
+    /// Groups in it.
+    pub groups: usize,
+    /// Bytes of the image.
+    pub bytes: usize,
+    /// Log segments deleted after it.
+    pub segments_removed: usize,
+}
+
+/// Counters of the store since it was opened.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Operations that wrote a record.
+    pub writes: u64,
+    /// Log records appended (a batch is one record).
+    pub records: u64,
+    /// Syncs the log issued (group commit shares them).
+    pub syncs: u64,
+    /// Checkpoints taken.
+    pub checkpoints: u64,
+    /// Live log segments.
+    pub segments: usize,
+}
+
+struct Inner {
+    groups: Groups,
+    /// Acknowledged records were lost (found under `Salvage`).
+    damaged: bool,
+}
+
+pub(crate) struct Shared {
+    pub(crate) wal: Wal,
+    snapshots: SnapshotStore,
+    inner: Mutex<Inner>,
+    opts: StoreOptions,
+    max_value: usize,
+    checkpoint_lock: Mutex<()>,
+    checkpoint_running: AtomicBool,
+    writes: AtomicU64,
+    records: AtomicU64,
+    checkpoints: AtomicU64,
+    dir: PathBuf,
+    pub(crate) flusher: crate::submit::Flusher,
+    pub(crate) apps: crate::app_snapshot::AppSnapshots,
+}
+
+/// Durable Paxos acceptor state for many groups. Cheap to clone; share it
+/// between threads. See the crate documentation.
+#[derive(Clone)]
+pub struct AcceptorStore {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for AcceptorStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AcceptorStore").field("dir", &self.shared.dir).finish()
+    }
+}
+
+/// Rebuilds the groups from a checkpoint and the log.
+#[derive(Default)]
+struct Rebuild {
+    groups: Groups,
+}
+
+impl StateMachine for Rebuild {
+    fn restore(&mut self, _position: Lsn, _metadata: &[u8], payload: &mut dyn Read) -> Result<(), BoxError> {
+        let mut image = Vec::new();
+        payload.read_to_end(&mut image)?;
+        self.groups = checkpoint::decode(Arc::new(image))?;
+        Ok(())
+    }
+
+    fn apply(&mut self, record: &Record) -> Result<(), BoxError> {
+        for op in decode(record)? {
+            self.groups.apply(&op, record.lsn(), None);
+        }
+        Ok(())
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+const CHECKPOINT_META: &[u8] = b"paxos-acceptor-checkpoint-v1";
+
+/// An operation whose value is borrowed from the caller.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum OpRef<'a> {
+    Promise { group: GroupId, ballot: Ballot, from_slot: Slot },
+    Accept { group: GroupId, slot: Slot, ballot: Ballot, value: &'a [u8] },
+    Chosen { group: GroupId, slot: Slot },
+    Truncate { group: GroupId, slot: Slot },
+    Remove { group: GroupId },
+    Repair { group: GroupId },
+}
+
+impl OpRef<'_> {
+    fn group(&self) -> GroupId {
+        match *self {
+            OpRef::Promise { group, .. }
+            | OpRef::Accept { group, .. }
+            | OpRef::Chosen { group, .. }
+            | OpRef::Truncate { group, .. }
+            | OpRef::Remove { group }
+            | OpRef::Repair { group } => group,
+        }
+    }
+
+    /// Promises and accepts are votes: a group that needs repair refuses them.
+    fn votes(&self) -> bool {
+        matches!(self, OpRef::Promise { .. } | OpRef::Accept { .. })
+    }
+}
+
+/// A decided reply waiting for the durability it depends on.
+pub(crate) struct Pending {
+    pub outcomes: Vec<Outcome>,
+    /// Every record the replies depend on is at or below this LSN.
+    pub wait_for: Lsn,
+}
+
+impl AcceptorStore {
+    /// Open (or create) the store in `dir` (`dir/wal`, `dir/checkpoints`),
+    /// recovering from the newest usable checkpoint and the log after it.
+    pub fn open(dir: impl AsRef<Path>, opts: StoreOptions) -> Result<(AcceptorStore, RecoveryReport)> {
+        let dir = dir.as_ref().to_path_buf();
+        let wal_opts = WalOptions {
+            segment_size: opts.segment_size,
+            write_mode: opts.write_mode,
+            policy: opts.policy,
+            background_prepare: opts.background_prepare,
+            max_record_size: None,
+            storage: opts.storage.clone(),
+        };
+        let snap_opts = SnapshotOptions { keep: opts.keep_checkpoints.max(1), storage: opts.storage.clone() };
+        let mut sm = Rebuild::default();
+        let rec = recover(
+            dir.join("wal"),
+            dir.join("checkpoints"),
+            RecoveryOptions { wal: wal_opts, snapshots: snap_opts },
+            &mut sm,
+        )?;
+        let damaged = rec.report.damage.iter().any(|d| d.lsns.is_some());
+        // Headers of one record holding one accept: 8 + 48 bytes.
+        let max_value = opts.max_value_size.min(rec.wal.max_record_size().saturating_sub(56));
+        let shared = Shared {
+            wal: rec.wal,
+            snapshots: rec.snapshots,
+            inner: Mutex::new(Inner { groups: sm.groups, damaged }),
+            max_value,
+            opts,
+            checkpoint_lock: Mutex::new(()),
+            checkpoint_running: AtomicBool::new(false),
+            writes: AtomicU64::new(0),
+            records: AtomicU64::new(0),
+            checkpoints: AtomicU64::new(0),
+            flusher: crate::submit::Flusher::new(),
+            apps: crate::app_snapshot::AppSnapshots::new(dir.join("apps")),
+            dir,
+        };
+        Ok((AcceptorStore { shared: Arc::new(shared) }, rec.report))
+    }
+
+    /// The largest value [`AcceptorStore::accept`] takes.
+    pub fn max_value_size(&self) -> usize {
+        self.shared.max_value
+    }
+
+    /// Promise `ballot` in `group` (phase 1b). Granted if `ballot` is at
+    /// least the promised one (equal: an idempotent retry, nothing written);
+    /// the reply carries every accepted slot at or after `from_slot`. The
+    /// promise is durable before this returns. A rejection writes nothing,
+    /// but waits until the promise it reports is durable.
+    pub fn promise(&self, group: GroupId, ballot: Ballot, from_slot: Slot) -> Result<PromiseOutcome> {
+        match self.execute_one(Op::Promise { group, ballot, from_slot })? {
+            Outcome::Promise(p) => Ok(p),
+            other => unreachable!("a promise answered {other:?}"),
+        }
+    }
+
+    /// Accept `value` for `slot` at `ballot` (phase 2b), if no higher ballot
+    /// was promised and the slot is not truncated. Durable before this returns.
+    pub fn accept(&self, group: GroupId, slot: Slot, ballot: Ballot, value: &[u8]) -> Result<AcceptOutcome> {
+        self.check_value(value)?;
+        let pending = self.decide(&[OpRef::Accept { group, slot, ballot, value }])?;
+        match self.wait(pending)?.pop() {
+            Some(Outcome::Accept(a)) => Ok(a),
+            other => unreachable!("an accept answered {other:?}"),
+        }
+    }
+
+    /// Record that `slot`'s value is chosen. Durability is lazy: the mark is
+    /// carried by the next sync (a chosen value can always be re-learned from
+    /// the other acceptors), so this does not wait. A slot with nothing
+    /// accepted here is left alone.
+    pub fn mark_chosen(&self, group: GroupId, slot: Slot) -> Result<()> {
+        self.decide(&[OpRef::Chosen { group, slot }]).map(|_| ())
+    }
+
+    /// Drop every slot below `slot` (the application has a snapshot through
+    /// `slot - 1`). Durable before this returns: truncated slots are never
+    /// returned again, and recovery never resurrects them.
+    pub fn truncate_below(&self, group: GroupId, slot: Slot) -> Result<()> {
+        self.execute_one(Op::TruncateBelow { group, slot }).map(|_| ())
+    }
+
+    /// Forget a finished group entirely (as LWT systems expire their Paxos
+    /// state). A later promise on the same id starts from nothing: only remove
+    /// groups no proposer will use again.
+    pub fn remove_group(&self, group: GroupId) -> Result<()> {
+        self.execute_one(Op::RemoveGroup { group }).map(|_| ())
+    }
+
+    /// Apply many operations as one atomic step with one sync: the rules are
+    /// checked in order (each operation sees the ones before it), every write
+    /// goes into one log record, so after a crash either all of them are
+    /// there or none. Returns each operation's outcome, in order.
+    pub fn apply_batch(&self, ops: &[Op]) -> Result<Vec<Outcome>> {
+        let pending = self.decide_ops(ops)?;
+        self.wait(pending)
+    }
+
+    /// After damage was found under `Salvage`, every group refuses to vote
+    /// ([`StoreError::NeedsRepair`]). Once the node has re-learned `group`'s
+    /// state from its peers (or installed a snapshot), this lets it vote again.
+    /// Durable before it returns.
+    pub fn repair_group(&self, group: GroupId) -> Result<()> {
+        let pending = self.decide(&[OpRef::Repair { group }])?;
+        self.wait(pending).map(|_| ())
+    }
+
+    /// Like [`AcceptorStore::repair_group`] for every group at once.
+    pub fn repair_all(&self) -> Result<()> {
+        self.repair_group(ALL_GROUPS)
+    }
+
+    /// Whether `group` must not vote until repaired.
+    pub fn needs_repair(&self, group: GroupId) -> bool {
+        let inner = lock(&self.shared.inner);
+        Self::blocked(&inner, group)
+    }
+
+    fn blocked(inner: &Inner, group: GroupId) -> bool {
+        inner.damaged && !inner.groups.repaired_all && !inner.groups.repaired.contains(&group)
+    }
+
+    /// Make everything written so far durable (including lazy chosen marks).
+    pub fn sync(&self) -> Result<()> {
+        self.shared.wal.sync().map_err(Into::into)
+    }
+
+    /// The ballot promised in `group` (`None`: the group is unknown).
+    /// Reflects every operation that has *started*: a reply built on it must
+    /// wait for [`AcceptorStore::sync`], or use the operations, which wait.
+    pub fn promised(&self, group: GroupId) -> Option<Ballot> {
+        lock(&self.shared.inner).groups.map.get(&group).map(|g| g.promised)
+    }
+
+    /// The first live (not truncated) slot of `group`.
+    pub fn first_live_slot(&self, group: GroupId) -> Option<Slot> {
+        lock(&self.shared.inner).groups.map.get(&group).map(|g| g.first_live)
+    }
+
+    /// What `slot` of `group` holds; the value is read zero-copy.
+    pub fn accepted(&self, group: GroupId, slot: Slot) -> Result<SlotRead> {
+        let inner = lock(&self.shared.inner);
+        let Some(g) = inner.groups.map.get(&group) else { return Ok(SlotRead::Empty) };
+        if slot < g.first_live {
+            return Ok(SlotRead::Truncated { first_live_slot: g.first_live });
+        }
+        match g.find(slot) {
+            Ok(i) => {
+                let e = &g.slots[i];
+                let value = self.resolve(group, &e.value)?;
+                Ok(SlotRead::Accepted { ballot: e.ballot, value, chosen: e.chosen })
+            }
+            Err(_) => Ok(SlotRead::Empty),
+        }
+    }
+
+    /// Every accepted slot of `group` at or after `from`, in slot order.
+    pub fn accepted_from(&self, group: GroupId, from: Slot) -> Result<Vec<AcceptedEntry>> {
+        let inner = lock(&self.shared.inner);
+        match inner.groups.map.get(&group) {
+            Some(g) => self.entries(group, g, from),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Every known group, sorted.
+    pub fn groups(&self) -> Vec<GroupId> {
+        let mut v: Vec<GroupId> = lock(&self.shared.inner).groups.map.keys().copied().collect();
+        v.sort();
+        v
+    }
+
+    /// Counters since open.
+    pub fn stats(&self) -> StoreStats {
+        let s = &self.shared;
+        StoreStats {
+            writes: s.writes.load(Ordering::Relaxed),
+            records: s.records.load(Ordering::Relaxed),
+            syncs: s.wal.stats().syncs,
+            checkpoints: s.checkpoints.load(Ordering::Relaxed),
+            segments: s.wal.segment_count(),
+        }
+    }
+
+    /// The underlying log (for inspection: LSNs, segment count).
+    pub fn wal(&self) -> &Wal {
+        &self.shared.wal
+    }
+
+    fn resolve(&self, group: GroupId, loc: &ValueLoc) -> Result<Value> {
+        Value::resolve(loc, &self.shared.wal).ok_or(StoreError::MissingValue { group })
+    }
+
+    fn entries(&self, group: GroupId, g: &Group, from: Slot) -> Result<Vec<AcceptedEntry>> {
+        g.slots[g.index_at_or_after(from)..]
+            .iter()
+            .map(|e| {
+                Ok(AcceptedEntry {
+                    slot: e.slot,
+                    ballot: e.ballot,
+                    value: self.resolve(group, &e.value)?,
+                    chosen: e.chosen,
+                })
+            })
+            .collect()
+    }
+
+    pub(crate) fn storage(&self) -> &Arc<dyn Storage> {
+        &self.shared.opts.storage
+    }
+
+    fn check_value(&self, value: &[u8]) -> Result<()> {
+        if value.len() > self.shared.max_value {
+            return Err(StoreError::ValueTooLarge { len: value.len(), max: self.shared.max_value });
+        }
+        Ok(())
+    }
+
+    fn execute_one(&self, op: Op) -> Result<Outcome> {
+        let pending = self.decide_ops(std::slice::from_ref(&op))?;
+        Ok(self.wait(pending)?.pop().expect("one outcome per operation"))
+    }
+
+    pub(crate) fn decide_ops(&self, ops: &[Op]) -> Result<Pending> {
+        let refs: Vec<OpRef<'_>> = ops
+            .iter()
+            .map(|op| {
+                Ok(match op {
+                    Op::Promise { group, ballot, from_slot } => {
+                        OpRef::Promise { group: *group, ballot: *ballot, from_slot: *from_slot }
+                    }
+                    Op::Accept { group, slot, ballot, value } => {
+                        self.check_value(value)?;
+                        OpRef::Accept { group: *group, slot: *slot, ballot: *ballot, value }
+                    }
+                    Op::MarkChosen { group, slot } => OpRef::Chosen { group: *group, slot: *slot },
+                    Op::TruncateBelow { group, slot } => OpRef::Truncate { group: *group, slot: *slot },
+                    Op::RemoveGroup { group } => OpRef::Remove { group: *group },
+                })
+            })
+            .collect::<Result<_>>()?;
+        self.decide(&refs)
+    }
+
+    /// Wait for the durability the replies depend on, then hand them out.
+    pub(crate) fn wait(&self, pending: Pending) -> Result<Vec<Outcome>> {
+        if pending.wait_for > 0 {
+            self.shared.wal.wait_durable(pending.wait_for)?;
+        }
+        self.maybe_checkpoint();
+        Ok(pending.outcomes)
+    }
+
+    /// Check the rules for `ops` in order, append one record with every write
+    /// and apply it, all under the store lock so that rules are checked in
+    /// the order records enter the log. Does not wait for durability.
+    pub(crate) fn decide(&self, ops: &[OpRef<'_>]) -> Result<Pending> {
+        let shared = &*self.shared;
+        let mut inner = lock(&shared.inner);
+        for op in ops {
+            let g = op.group();
+            if g != ALL_GROUPS && op.votes() && Self::blocked(&inner, g) {
+                return Err(StoreError::NeedsRepair { group: g });
+            }
+        }
+        // The store is the log's only writer, and appends under this lock:
+        // the record will get exactly this LSN.
+        let lsn = shared.wal.last_lsn() + 1;
+        let mut builder = RecordBuilder::new();
+        let mut undo: Vec<Undo> = Vec::new();
+        let mut outcomes = Vec::with_capacity(ops.len());
+        let mut replies: Vec<(usize, GroupId, Vec<SlotEntry>)> = Vec::new();
+        let mut wait_for: Lsn = 0;
+        let mut durable_write = false;
+        let mut writes = 0u64;
+        for op in ops {
+            let group = op.group();
+            let state = inner.groups.map.get(&group);
+            let promised = state.map_or(Ballot::ZERO, |g| g.promised);
+            let promise_lsn = state.map_or(0, |g| g.promise_lsn);
+            let first_live = state.map_or(Slot(0), |g| g.first_live);
+            let mut write = |kind: Kind, slot: Slot, ballot: Ballot, value: &[u8], inner: &mut Inner| {
+                let off = builder.push(kind, group, slot, ballot, value);
+                let stored = StoredOp { kind, group, slot, ballot, value: (off, value.len() as u32) };
+                inner.groups.apply(&stored, lsn, Some(&mut undo));
+                writes += 1;
+            };
+            let outcome = match *op {
+                OpRef::Promise { ballot, from_slot, .. } => {
+                    if ballot < promised {
+                        wait_for = wait_for.max(promise_lsn);
+                        Outcome::Promise(PromiseOutcome::Rejected { promised })
+                    } else {
+                        if ballot > promised {
+                            write(Kind::Promise, from_slot, ballot, &[], &mut inner);
+                            durable_write = true;
+                        } else {
+                            // A retry of the same promise: nothing new to write,
+                            // but it (and what the reply shows) must be durable.
+                            wait_for = wait_for.max(lsn - 1);
+                        }
+                        // Phase-1b contents as of this point of the batch.
+                        let locs = inner
+                            .groups
+                            .map
+                            .get(&group)
+                            .map(|st| st.slots[st.index_at_or_after(from_slot)..].to_vec())
+                            .unwrap_or_default();
+                        replies.push((outcomes.len(), group, locs));
+                        Outcome::Promise(PromiseOutcome::Granted { accepted: Vec::new() })
+                    }
+                }
+                OpRef::Accept { slot, ballot, value, .. } => {
+                    if slot < first_live {
+                        Outcome::Accept(AcceptOutcome::Truncated { first_live_slot: first_live })
+                    } else if ballot < promised {
+                        wait_for = wait_for.max(promise_lsn);
+                        Outcome::Accept(AcceptOutcome::Rejected { promised })
+                    } else {
+                        write(Kind::Accept, slot, ballot, value, &mut inner);
+                        durable_write = true;
+                        Outcome::Accept(AcceptOutcome::Accepted)
+                    }
+                }
+                OpRef::Chosen { slot, .. } => {
+                    let present = state.and_then(|g| g.find(slot).ok().map(|i| g.slots[i].chosen));
+                    if present == Some(false) {
+                        write(Kind::Chosen, slot, Ballot::ZERO, &[], &mut inner);
+                    }
+                    Outcome::Done
+                }
+                OpRef::Truncate { slot, .. } => {
+                    if slot > first_live {
+                        write(Kind::Truncate, slot, Ballot::ZERO, &[], &mut inner);
+                        durable_write = true;
+                    } else {
+                        wait_for = wait_for.max(lsn - 1);
+                    }
+                    Outcome::Done
+                }
+                OpRef::Remove { .. } => {
+                    if state.is_some() {
+                        write(Kind::Remove, Slot(0), Ballot::ZERO, &[], &mut inner);
+                        durable_write = true;
+                    }
+                    Outcome::Done
+                }
+                OpRef::Repair { .. } => {
+                    write(Kind::Repair, Slot(0), Ballot::ZERO, &[], &mut inner);
+                    durable_write = true;
+                    Outcome::Done
+                }
+            };
+            outcomes.push(outcome);
+        }
+        if !builder.is_empty() {
+            let payload = builder.finish();
+            match shared.wal.append(&payload) {
+                Ok(got) => assert_eq!(got, lsn, "the store is the log's only writer"),
+                Err(e) => {
+                    inner.groups.undo(undo);
+                    return Err(e.into());
+                }
+            }
+            shared.records.fetch_add(1, Ordering::Relaxed);
+            shared.writes.fetch_add(writes, Ordering::Relaxed);
+            if durable_write {
+                wait_for = wait_for.max(lsn);
+            }
+        }
+        for (i, group, entries) in replies {
+            let accepted = entries
+                .iter()
+                .map(|e| {
+                    let value = self.resolve(group, &e.value)?;
+                    Ok(AcceptedEntry { slot: e.slot, ballot: e.ballot, value, chosen: e.chosen })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            outcomes[i] = Outcome::Promise(PromiseOutcome::Granted { accepted });
+        }
+        Ok(Pending { outcomes, wait_for })
+    }
+
+    /// Take a checkpoint now: write the acceptor state of every group
+    /// (durably, through the snapshot store), then delete the log segments
+    /// that the previous checkpoint already covers.
+    pub fn checkpoint(&self) -> Result<CheckpointInfo> {
+        let shared = &*self.shared;
+        let _one_at_a_time = lock(&shared.checkpoint_lock);
+        let (image, position, groups, keep_log) = {
+            let inner = lock(&shared.inner);
+            let position = shared.wal.last_lsn();
+            let image = checkpoint::encode(&inner.groups, |loc| Value::resolve(loc, &shared.wal))
+                .map_err(|group| StoreError::MissingValue { group })?;
+            // While damage is unrepaired, keep the log that shows it.
+            (image, position, inner.groups.map.len(), inner.damaged && !inner.groups.repaired_all)
+        };
+        shared.wal.wait_durable(position)?;
+        let bytes = image.len();
+        shared.snapshots.write(position, CHECKPOINT_META, &image)?;
+        // Values at or below `position` now live in the image: point at it,
+        // so the log segments holding them can go.
+        let image = Arc::new(image);
+        let decoded = checkpoint::decode(image).map_err(|source| StoreError::BadRecord { lsn: position, source })?;
+        {
+            let mut inner = lock(&shared.inner);
+            for (id, g) in decoded.map {
+                let Some(live) = inner.groups.map.get_mut(&id) else { continue };
+                for e in g.slots {
+                    if let Ok(i) = live.find(e.slot) {
+                        let cur = &mut live.slots[i];
+                        let old = match cur.value {
+                            ValueLoc::Log { lsn, .. } => lsn <= position,
+                            ValueLoc::Image { .. } => true,
+                        };
+                        if old && cur.ballot == e.ballot {
+                            cur.value = e.value;
+                        }
+                    }
+                }
+            }
+        }
+        let mut segments_removed = 0;
+        if !keep_log {
+            let snaps = shared.snapshots.list()?;
+            if let Some(older) = snaps.get(shared.opts.keep_checkpoints.max(2) - 1).or(snaps.get(1)) {
+                segments_removed = shared.wal.truncate_prefix(older.position + 1)?;
+            }
+        }
+        shared.checkpoints.fetch_add(1, Ordering::Relaxed);
+        Ok(CheckpointInfo { position, groups, bytes, segments_removed })
+    }
+
+    fn maybe_checkpoint(&self) {
+        let Some(limit) = self.shared.opts.checkpoint_after_segments else { return };
+        if self.shared.wal.segment_count() <= limit || self.shared.checkpoint_running.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let store = self.clone();
+        std::thread::spawn(move || {
+            // A failure here is not lost: the log keeps everything, and a
+            // failed sync poisons the log for every later caller.
+            let _ = store.checkpoint();
+            store.shared.checkpoint_running.store(false, Ordering::Release);
+        });
+    }
+}

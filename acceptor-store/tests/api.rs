@@ -1,0 +1,217 @@
+//! The acceptor rules, durability of each call, truncation, batches,
+//! concurrency and the typed answers to misuse.
+
+use paxos_acceptor_store::*;
+use paxos_wal::storage::{CrashKind, MemStorage};
+use rand::SeedableRng;
+use std::path::Path;
+use std::sync::Arc;
+
+fn mem_store() -> (MemStorage, StoreOptions) {
+    let mem = MemStorage::new();
+    let opts = StoreOptions::small(mem.shared());
+    (mem, opts)
+}
+
+fn granted(p: PromiseOutcome) -> Vec<(u64, Ballot, Vec<u8>)> {
+    match p {
+        PromiseOutcome::Granted { accepted } => {
+            accepted.into_iter().map(|e| (e.slot.0, e.ballot, e.value.to_vec())).collect()
+        }
+        other => panic!("expected a grant, got {other:?}"),
+    }
+}
+
+#[test]
+fn promise_and_accept_follow_the_rules_and_survive_power_loss() {
+    let (mem, opts) = mem_store();
+    let root = Path::new("/a");
+    let (s, _) = AcceptorStore::open(root, opts.clone()).unwrap();
+    let g = GroupId(1);
+    let (b1, b2, b3) = (Ballot::new(1, 1), Ballot::new(2, 1), Ballot::new(2, 2));
+    assert!(granted(s.promise(g, b2, Slot(0)).unwrap()).is_empty());
+    // I4: a promise or accept below the promised ballot is rejected, writes nothing.
+    let records = s.stats().records;
+    assert!(matches!(s.promise(g, b1, Slot(0)).unwrap(), PromiseOutcome::Rejected { promised } if promised == b2));
+    assert_eq!(s.accept(g, Slot(3), b1, b"low").unwrap(), AcceptOutcome::Rejected { promised: b2 });
+    assert_eq!(s.stats().records, records);
+    assert_eq!(s.accept(g, Slot(3), b2, b"v3").unwrap(), AcceptOutcome::Accepted);
+    assert_eq!(s.accept(g, Slot(5), b3, b"v5").unwrap(), AcceptOutcome::Accepted);
+    // Accepting b3 implied promising it.
+    assert_eq!(s.promised(g), Some(b3));
+    assert_eq!(granted(s.promise(g, b3, Slot(4)).unwrap()), vec![(5, b3, b"v5".to_vec())]);
+    drop(s);
+    mem.crash(CrashKind::PowerLoss, &mut rand::rngs::StdRng::seed_from_u64(1));
+    let (s, report) = AcceptorStore::open(root, opts).unwrap();
+    assert!(report.damage.is_empty());
+    // I1, I2: everything acknowledged is back.
+    assert_eq!(s.promised(g), Some(b3));
+    assert_eq!(
+        granted(s.promise(g, Ballot::new(9, 1), Slot(0)).unwrap()),
+        vec![(3, b2, b"v3".to_vec()), (5, b3, b"v5".to_vec())]
+    );
+    assert_eq!(s.accept(g, Slot(6), b3, b"late").unwrap(), AcceptOutcome::Rejected { promised: Ballot::new(9, 1) });
+}
+
+#[test]
+fn truncated_slots_get_a_typed_answer_and_stay_gone() {
+    let (mem, opts) = mem_store();
+    let root = Path::new("/t");
+    let (s, _) = AcceptorStore::open(root, opts.clone()).unwrap();
+    let g = GroupId(2);
+    let b = Ballot::new(1, 0);
+    for i in 0..10 {
+        assert_eq!(s.accept(g, Slot(i), b, format!("v{i}").as_bytes()).unwrap(), AcceptOutcome::Accepted);
+    }
+    s.truncate_below(g, Slot(6)).unwrap();
+    assert!(matches!(s.accepted(g, Slot(5)).unwrap(), SlotRead::Truncated { first_live_slot: Slot(6) }));
+    assert_eq!(s.accept(g, Slot(2), b, b"x").unwrap(), AcceptOutcome::Truncated { first_live_slot: Slot(6) });
+    drop(s);
+    mem.crash(CrashKind::PowerLoss, &mut rand::rngs::StdRng::seed_from_u64(2));
+    let (s, _) = AcceptorStore::open(root, opts).unwrap();
+    // I5: recovery never resurrects them.
+    let slots: Vec<u64> = s.accepted_from(g, Slot(0)).unwrap().iter().map(|e| e.slot.0).collect();
+    assert_eq!(slots, vec![6, 7, 8, 9]);
+    assert!(matches!(s.accepted(g, Slot(0)).unwrap(), SlotRead::Truncated { .. }));
+    match s.accepted(g, Slot(7)).unwrap() {
+        SlotRead::Accepted { value, .. } => assert_eq!(&*value, b"v7"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_batch_is_one_record_one_sync_and_all_or_nothing() {
+    let (mem, opts) = mem_store();
+    let root = Path::new("/b");
+    let (s, _) = AcceptorStore::open(root, opts.clone()).unwrap();
+    let b = Ballot::new(3, 1);
+    let ops: Vec<Op> = (0..64)
+        .map(|i| Op::Accept { group: GroupId(i % 4), slot: Slot(i), ballot: b, value: vec![i as u8; 100] })
+        .collect();
+    let syncs = mem.sync_count();
+    let out = s.apply_batch(&ops).unwrap();
+    assert_eq!(out.len(), 64);
+    assert!(out.iter().all(|o| matches!(o, Outcome::Accept(AcceptOutcome::Accepted))));
+    assert_eq!(mem.sync_count() - syncs, 1, "a 64-operation batch costs one sync");
+    assert_eq!(s.stats().records, 1);
+}
+
+#[test]
+fn a_batch_that_was_never_synced_is_lost_whole_or_kept_whole() {
+    let b = Ballot::new(3, 1);
+    let mut kept = [0; 2];
+    for seed in 0..24 {
+        let (mem, opts) = mem_store();
+        let root = Path::new("/b");
+        let (s, _) = AcceptorStore::open(root, opts.clone()).unwrap();
+        s.accept(GroupId(0), Slot(0), b, b"acknowledged").unwrap();
+        let more: Vec<Op> =
+            (0..64).map(|i| Op::Accept { group: GroupId(9), slot: Slot(i), ballot: b, value: vec![7; 200] }).collect();
+        mem.crash_after_ops(1); // the record's write happens, its sync never does
+        assert!(s.apply_batch(&more).is_err());
+        drop(s);
+        mem.crash(CrashKind::PowerLoss, &mut rand::rngs::StdRng::seed_from_u64(seed));
+        let (s, _) = AcceptorStore::open(root, opts).unwrap();
+        let n = s.accepted_from(GroupId(9), Slot(0)).unwrap().len();
+        assert!(n == 0 || n == 64, "seed {seed}: a torn batch left {n} of 64");
+        kept[(n == 64) as usize] += 1;
+        assert_eq!(s.accepted_from(GroupId(0), Slot(0)).unwrap().len(), 1);
+    }
+    assert!(kept[0] > 0, "some power losses should lose the unsynced batch: {kept:?}");
+}
+
+#[test]
+fn concurrent_accepts_never_both_win_against_one_promise() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = StoreOptions { segment_size: 1 << 20, ..Default::default() };
+    let (s, _) = AcceptorStore::open(dir.path(), opts).unwrap();
+    let g = GroupId(3);
+    let (b1, b2) = (Ballot::new(1, 1), Ballot::new(2, 2));
+    s.promise(g, b1, Slot(0)).unwrap();
+    let barrier = Arc::new(std::sync::Barrier::new(17));
+    let accepts: Vec<_> = (0..16u64)
+        .map(|i| {
+            let (s, barrier) = (s.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                (i, s.accept(g, Slot(i), b1, b"from b1").unwrap())
+            })
+        })
+        .collect();
+    barrier.wait();
+    let reply = granted(s.promise(g, b2, Slot(0)).unwrap());
+    for t in accepts {
+        let (slot, outcome) = t.join().unwrap();
+        let in_reply = reply.iter().any(|(s, b, _)| *s == slot && *b == b1);
+        match outcome {
+            // Accepted before the promise entered the log: the phase-1b reply must show it.
+            AcceptOutcome::Accepted => assert!(in_reply, "slot {slot} accepted but missing from the promise reply"),
+            AcceptOutcome::Rejected { promised } => {
+                assert_eq!(promised, b2);
+                assert!(!in_reply);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[test]
+fn misuse_gets_typed_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = StoreOptions { segment_size: 1 << 20, max_value_size: 1000, ..Default::default() };
+    let (s, _) = AcceptorStore::open(dir.path(), opts.clone()).unwrap();
+    assert!(matches!(
+        s.accept(GroupId(1), Slot(0), Ballot::new(1, 1), &[0; 1001]),
+        Err(StoreError::ValueTooLarge { len: 1001, max: 1000 })
+    ));
+    assert!(s.groups().is_empty(), "a refused accept created no group");
+    // Unknown groups read as empty, never panic.
+    assert!(matches!(s.accepted(GroupId(42), Slot(1)).unwrap(), SlotRead::Empty));
+    assert_eq!(s.promised(GroupId(42)), None);
+    // A second process on the same directory.
+    match AcceptorStore::open(dir.path(), opts) {
+        Err(StoreError::Recovery(paxos_recovery::RecoveryError::Wal(paxos_wal::Error::Locked { .. }))) => {}
+        other => panic!("expected a lock error, got {other:?}"),
+    }
+}
+
+#[test]
+fn checkpoints_bound_the_log_and_keep_every_value() {
+    let (mem, mut opts) = mem_store();
+    opts.segment_size = 16 << 10;
+    let root = Path::new("/c");
+    let (s, _) = AcceptorStore::open(root, opts.clone()).unwrap();
+    let b = Ballot::new(1, 1);
+    let mut max_segments = 0;
+    for round in 0..40u64 {
+        for g in 0..8u64 {
+            let slot = Slot(round);
+            s.accept(GroupId(g), slot, b, format!("g{g} r{round} {:0>200}", 0).as_bytes()).unwrap();
+            if round >= 3 {
+                s.truncate_below(GroupId(g), Slot(round - 2)).unwrap();
+            }
+        }
+        // An idle group written once, at the start, must not pin the log.
+        if round == 0 {
+            s.accept(GroupId(99), Slot(0), b, b"idle").unwrap();
+        }
+        if round % 5 == 4 {
+            s.checkpoint().unwrap();
+        }
+        max_segments = max_segments.max(s.stats().segments);
+    }
+    assert!(max_segments <= 12, "log grew to {max_segments} segments");
+    drop(s);
+    mem.crash(CrashKind::PowerLoss, &mut rand::rngs::StdRng::seed_from_u64(3));
+    let (s, report) = AcceptorStore::open(root, opts).unwrap();
+    assert!(report.snapshot.is_some(), "{report}");
+    assert!(report.log_first_lsn > 1, "old segments were dropped: {report}");
+    for g in 0..8u64 {
+        let got: Vec<u64> = s.accepted_from(GroupId(g), Slot(0)).unwrap().iter().map(|e| e.slot.0).collect();
+        assert_eq!(got, vec![37, 38, 39], "group {g}");
+    }
+    match s.accepted(GroupId(99), Slot(0)).unwrap() {
+        SlotRead::Accepted { value, .. } => assert_eq!(&*value, b"idle"),
+        other => panic!("{other:?}"),
+    }
+}
