@@ -198,9 +198,12 @@ pub(crate) fn recover(storage: &Arc<dyn Storage>, dir: &Path, policy: Corruption
             report.ignored_files.push(name);
         }
     }
-    if !report.removed_temp_files.is_empty() {
-        storage.sync_dir(dir).map_err(io_err("syncing directory", dir))?;
-    }
+    // Always sync the directory, even when nothing was removed: a process
+    // that died between a rename (or unlink) and its directory sync leaves an
+    // entry that the listing shows but a power loss can still undo. Recovery
+    // acts on the listing, and the log then appends and acknowledges records
+    // in those files, so the listing must be durable first.
+    storage.sync_dir(dir).map_err(io_err("syncing directory", dir))?;
     names.sort();
     report.ignored_files.sort();
 

@@ -1,0 +1,129 @@
+//! Helpers shared by the crash and fault tests: deterministic payloads,
+//! options for a tiny log on the in-memory file system, byte images of a log
+//! directory (to replay one damaged disk many times), and reading a whole log
+//! back.
+
+#![allow(dead_code)] // each test file uses a different subset
+
+use paxos_wal::format::{decode_record, frame_len, SegmentHeader, HEADER_PAGE, RECORD_HEADER_LEN};
+use paxos_wal::storage::{MemStorage, Storage};
+use paxos_wal::{CorruptionPolicy, Lsn, Wal, WalOptions};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use std::path::{Path, PathBuf};
+
+/// The log directory used by every in-memory test.
+pub const DIR: &str = "/w";
+/// Tiny segments, so roll-overs happen every few records.
+pub const SEG: u64 = 16 << 10;
+
+pub fn dir() -> &'static Path {
+    Path::new(DIR)
+}
+
+pub fn seg_path(first_lsn: Lsn) -> PathBuf {
+    dir().join(paxos_wal::format::segment_name(first_lsn))
+}
+
+/// Options for a log of 16 KiB segments on `mem` (no background preparer,
+/// so every run is deterministic).
+pub fn opts(mem: &MemStorage, policy: CorruptionPolicy) -> WalOptions {
+    WalOptions { segment_size: SEG, policy, ..WalOptions::small(mem.shared()) }
+}
+
+pub fn rng(seed: u64) -> StdRng {
+    StdRng::seed_from_u64(seed)
+}
+
+/// A payload that differs for every (lsn, salt): a record at the wrong LSN,
+/// from an earlier life of the same LSN, or mixed up with another, never
+/// compares equal to the expected one (unless it is empty).
+pub fn payload(lsn: Lsn, salt: u64, len: usize) -> Vec<u8> {
+    let mut x = lsn.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ salt.wrapping_mul(0xD6E8_FEB8_6659_FD93) ^ len as u64;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// Every record of the log, with its LSN, from `first_lsn()` to the end.
+pub fn records(wal: &Wal) -> Vec<(Lsn, Vec<u8>)> {
+    wal.iter_from(wal.first_lsn()).expect("iterating").map(|r| (r.lsn(), r.to_vec())).collect()
+}
+
+/// The files of a directory and their (cached) bytes, sorted by name.
+pub type Image = Vec<(String, Vec<u8>)>;
+
+pub fn save_image(mem: &MemStorage) -> Image {
+    let mut names = mem.list(dir()).expect("listing");
+    names.sort();
+    names.into_iter().map(|n| (n.clone(), mem.read_file(&dir().join(&n)).expect("reading"))).collect()
+}
+
+/// A fresh file system holding exactly `image`, everything durable.
+pub fn load_image(image: &Image) -> MemStorage {
+    let mem = MemStorage::new();
+    mem.create_dir_all(dir()).expect("mkdir");
+    for (name, bytes) in image {
+        mem.put_file(&dir().join(name), bytes).expect("put_file");
+    }
+    mem
+}
+
+/// The segment files of an image (name, bytes), in log order.
+pub fn segments(image: &Image) -> Vec<&(String, Vec<u8>)> {
+    image.iter().filter(|(n, _)| n.ends_with(".wal")).collect()
+}
+
+/// One record frame found in a segment image.
+#[derive(Clone, Copy, Debug)]
+pub struct FrameAt {
+    pub lsn: Lsn,
+    pub offset: u64,
+    pub len: u32,
+}
+
+impl FrameAt {
+    /// Bytes the frame occupies (header, payload, padding).
+    pub fn span(&self) -> std::ops::Range<u64> {
+        self.offset..self.offset + frame_len(self.len as usize)
+    }
+    /// Bytes covered by a checksum (header and payload, not the padding).
+    pub fn checked(&self) -> std::ops::Range<u64> {
+        self.offset..self.offset + (RECORD_HEADER_LEN + self.len as usize) as u64
+    }
+}
+
+/// The valid frames of an undamaged segment image, in order (parsed with the
+/// crate's public format code, independently of recovery).
+pub fn frames(seg: &[u8]) -> Vec<FrameAt> {
+    let seq = SegmentHeader::decode(seg).expect("a valid header").seq.get();
+    let mut out = Vec::new();
+    let mut o = HEADER_PAGE as usize;
+    while let Ok(f) = decode_record(&seg[o..], seq) {
+        out.push(FrameAt { lsn: f.lsn, offset: o as u64, len: f.len });
+        o += frame_len(f.len as usize) as usize;
+    }
+    out
+}
+
+/// Check that `got` is exactly `expect[..n]` for some `n` with
+/// `durable <= n`: nothing acknowledged lost, nothing invented, no reordering.
+/// Returns the number of records kept.
+pub fn assert_prefix(got: &[(Lsn, Vec<u8>)], expect: &[(Lsn, Vec<u8>)], durable: usize, ctx: &str) -> usize {
+    assert!(
+        got.len() >= durable,
+        "{ctx}: acknowledged records lost: recovered {} records, {durable} were durable",
+        got.len()
+    );
+    assert!(got.len() <= expect.len(), "{ctx}: invented records: recovered {} of {}", got.len(), expect.len());
+    for (i, (g, e)) in got.iter().zip(expect).enumerate() {
+        assert_eq!(g.0, e.0, "{ctx}: record #{i} has lsn {} instead of {}", g.0, e.0);
+        assert!(g.1 == e.1, "{ctx}: lsn {} holds other bytes than were appended", g.0);
+    }
+    got.len()
+}
