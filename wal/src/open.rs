@@ -183,6 +183,40 @@ fn erase_from(file: &dyn StorageFile, path: &Path, from: u64, size: u64) -> Resu
     Ok(erased)
 }
 
+/// Write back, unchanged, the kept frames of a segment whose LSN is above
+/// `watermark` (coalescing adjacent frames), so that the next sync really
+/// carries them to the disk.
+fn rewrite_above(
+    file: &dyn StorageFile,
+    path: &Path,
+    first_lsn: Lsn,
+    offsets: &[u32],
+    frames: &[(u64, Lsn, u32)],
+    watermark: Lsn,
+) -> Result<()> {
+    let mut ranges: Vec<Range<u64>> = Vec::new();
+    for &(off, lsn, len) in frames {
+        let kept = lsn >= first_lsn && offsets.get((lsn - first_lsn) as usize) == Some(&(off as u32));
+        if !kept || lsn <= watermark {
+            continue;
+        }
+        let r = off..off + frame_len(len as usize);
+        match ranges.last_mut() {
+            Some(last) if last.end == r.start => last.end = r.end,
+            _ => ranges.push(r),
+        }
+    }
+    for r in ranges {
+        let (buf, unreadable) = read_range(file, path, r.start, r.end)?;
+        if !unreadable.is_empty() {
+            // They were read once already; do not write zeros over them.
+            return Err(Error::io("re-reading unsynced records", path, std::io::Error::from_raw_os_error(libc::EIO)));
+        }
+        file.write_all_at(&buf, r.start).map_err(io_err("rewriting unsynced records", path))?;
+    }
+    Ok(())
+}
+
 pub(crate) fn recover(storage: &Arc<dyn Storage>, dir: &Path, policy: CorruptionPolicy) -> Result<Recovered> {
     let mut report = OpenReport::default();
     let mut names = Vec::new();
@@ -407,7 +441,17 @@ pub(crate) fn recover(storage: &Arc<dyn Storage>, dir: &Path, policy: Corruption
     }
 
     // Everything that survived is made durable before anyone acts on it (a
-    // process crash leaves unsynced records in the page cache).
+    // process crash leaves unsynced records in the page cache). A sync alone
+    // is not enough for records above the watermark: they may sit in pages
+    // that a failed sync marked clean without writing them (a reopen after
+    // `Error::Poisoned` in the same boot), or that were written through a
+    // mapping (the seam promises only `Mapping::flush_range` covers those); a
+    // sync of ours would skip those pages. So rewrite the kept
+    // frames above the watermark first (at or below it, a completed sync
+    // covered them).
+    for (k, f) in found.iter().enumerate() {
+        rewrite_above(&*f.file, &f.path, f.first_lsn, &offsets[k], &f.scan.frames, watermark)?;
+    }
     let mut segments = Vec::with_capacity(found.len());
     for (f, offs) in found.into_iter().zip(offsets) {
         f.file.sync_data().map_err(io_err("syncing segment", &f.path))?;
