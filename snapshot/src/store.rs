@@ -215,7 +215,9 @@ impl SnapshotStore {
     /// [`SnapshotWriter::finish`]; nothing is visible before `finish`.
     ///
     /// Fails early with [`SnapshotError::Superseded`] when `keep` valid
-    /// snapshots newer than `position` exist (the new one would be pruned at once).
+    /// snapshots newer than `position` exist (the new one would be pruned at
+    /// once). Deciding that may read existing snapshots through once (the
+    /// first time after open; the result is remembered for pruning).
     pub fn begin(&self, position: u64, metadata: &[u8]) -> Result<SnapshotWriter> {
         if metadata.len() > MAX_METADATA_LEN {
             return Err(SnapshotError::MetadataTooLarge { len: metadata.len(), max: MAX_METADATA_LEN });
@@ -304,7 +306,7 @@ impl SnapshotStore {
     pub fn read_all(&self, meta: &SnapshotMeta) -> Result<Vec<u8>> {
         let mut reader = self.read(meta)?;
         let cap = usize::try_from(meta.payload_len)
-            .map_err(|_| SnapshotError::InvalidOptions("payload does not fit in memory".into()))?;
+            .map_err(|_| SnapshotError::io("reading", &meta.path, io::ErrorKind::OutOfMemory.into()))?;
         let mut out = Vec::with_capacity(cap);
         reader.read_rest(&mut out)?;
         Ok(out)
