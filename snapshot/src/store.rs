@@ -92,7 +92,8 @@ impl Inner {
     }
 
     fn known_valid(&self, path: &Path, position: u64) -> bool {
-        lock(&self.verified).contains(path) || self.verify(path, position).is_ok()
+        let cached = lock(&self.verified).contains(path);
+        cached || self.verify(path, position).is_ok()
     }
 
     /// What publishing a snapshot at `position` would delete: walking all
