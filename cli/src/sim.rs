@@ -1,0 +1,592 @@
+//! A deterministic simulation of a Paxos cluster on fault-injected stores.
+//!
+//! Acceptors are real [`AcceptorStore`]s, each on its own
+//! [`MemStorage`] (the in-memory page cache + disk model). Proposers run
+//! single-decree Paxos (one slot) and Multi-Paxos (one prepare for a window of
+//! slots, then an accept per slot) over a simulated network that drops,
+//! duplicates, delays and reorders messages. Everything is driven by one
+//! seeded RNG on one thread: the same seed replays the same run.
+//!
+//! Faults drawn by the seed: power loss of an acceptor at any point (each
+//! dirty page kept, dropped or torn), process crash, EIO on a sync, a full
+//! disk, a crash at a random upcoming I/O operation (which lands inside
+//! appends, segment roll-overs, checkpoints and truncations), checkpoints, and
+//! crashes during recovery itself. A crashed acceptor restarts through the
+//! real recovery path.
+//!
+//! Checked: after every recovery, and on every acceptor at the end, the
+//! acceptor invariants I1-I5 against what that acceptor acknowledged
+//! (replies it actually sent); after every chosen value, agreement (I6): no
+//! slot is ever chosen with two values.
+
+use paxos_acceptor_store::{
+    AcceptOutcome, AcceptorStore, Ballot, GroupId, PromiseOutcome, Slot, SlotRead, StoreOptions,
+};
+use paxos_wal::storage::{CrashKind, MemStorage};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// What to simulate.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// The seed; the same seed replays the same run.
+    pub seed: u64,
+    /// Acceptors (3 or 5).
+    pub acceptors: usize,
+    /// Concurrent proposers.
+    pub proposers: usize,
+    /// Paxos groups.
+    pub groups: u64,
+    /// Simulation steps.
+    pub steps: usize,
+    /// Inject faults (crashes, EIO, full disk).
+    pub faults: bool,
+}
+
+impl SimConfig {
+    /// A small cluster for `seed`.
+    pub fn new(seed: u64) -> Self {
+        SimConfig { seed, acceptors: 3, proposers: 2, groups: 3, steps: 3000, faults: true }
+    }
+}
+
+/// What a run did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SimStats {
+    /// Messages delivered.
+    pub messages: u64,
+    /// Slots chosen.
+    pub chosen: u64,
+    /// Simulated power losses.
+    pub power_losses: u64,
+    /// Simulated process crashes.
+    pub process_crashes: u64,
+    /// Syncs made to fail with EIO.
+    pub sync_failures: u64,
+    /// Periods of a full disk.
+    pub disk_full: u64,
+    /// Crashes at a random upcoming I/O operation.
+    pub crash_points: u64,
+    /// Crashes during recovery.
+    pub recovery_crashes: u64,
+    /// Checkpoints attempted.
+    pub checkpoints: u64,
+    /// Truncations acknowledged.
+    pub truncations: u64,
+    /// Recoveries (restarts) completed.
+    pub recoveries: u64,
+    /// Invariant violations (empty in a correct store).
+    pub violations: Vec<String>,
+}
+
+impl SimStats {
+    /// Add another run's counts.
+    pub fn add(&mut self, o: &SimStats) {
+        self.messages += o.messages;
+        self.chosen += o.chosen;
+        self.power_losses += o.power_losses;
+        self.process_crashes += o.process_crashes;
+        self.sync_failures += o.sync_failures;
+        self.disk_full += o.disk_full;
+        self.crash_points += o.crash_points;
+        self.recovery_crashes += o.recovery_crashes;
+        self.checkpoints += o.checkpoints;
+        self.truncations += o.truncations;
+        self.recoveries += o.recoveries;
+        self.violations.extend(o.violations.iter().cloned());
+    }
+
+    /// All simulated crashes of any kind.
+    pub fn crashes(&self) -> u64 {
+        self.power_losses + self.process_crashes + self.crash_points + self.recovery_crashes
+    }
+}
+
+type Value = Vec<u8>;
+
+#[derive(Clone, Debug)]
+enum Msg {
+    Prepare { p: usize, a: usize, group: GroupId, ballot: Ballot, from: Slot },
+    Promise { p: usize, a: usize, ballot: Ballot, reply: Result<Vec<(Slot, Ballot, Value)>, Ballot> },
+    Accept { p: usize, a: usize, group: GroupId, slot: Slot, ballot: Ballot, value: Value },
+    Accepted { p: usize, a: usize, slot: Slot, ballot: Ballot, reply: Result<(), Ballot> },
+    Learn { a: usize, group: GroupId, slot: Slot },
+}
+
+/// What one acceptor acknowledged (replies it sent) and attempted.
+#[derive(Default)]
+struct Acked {
+    promised: BTreeMap<GroupId, Ballot>,
+    accepted: BTreeMap<(GroupId, Slot), (Ballot, Value)>,
+    written: BTreeSet<(GroupId, Slot, Ballot, Value)>,
+    truncated: BTreeMap<GroupId, Slot>,
+    truncate_attempted: BTreeMap<GroupId, Slot>,
+}
+
+struct Acceptor {
+    mem: MemStorage,
+    store: Option<AcceptorStore>,
+    down_until: usize,
+    acked: Acked,
+    full_until: Option<usize>,
+}
+
+enum Phase {
+    Idle,
+    One { promises: BTreeMap<usize, Vec<(Slot, Ballot, Value)>> },
+    Two { values: BTreeMap<Slot, Value>, votes: BTreeMap<Slot, BTreeSet<usize>> },
+}
+
+struct Proposer {
+    id: usize,
+    round: u64,
+    ballot: Ballot,
+    group: GroupId,
+    first: Slot,
+    window: u64,
+    phase: Phase,
+    last_progress: usize,
+    nonce: u64,
+}
+
+struct Sim {
+    cfg: SimConfig,
+    rng: StdRng,
+    acceptors: Vec<Acceptor>,
+    proposers: Vec<Proposer>,
+    net: Vec<Msg>,
+    chosen: BTreeMap<(GroupId, Slot), Value>,
+    stats: SimStats,
+    step: usize,
+}
+
+const ROOT: &str = "/node";
+
+fn options(mem: &MemStorage) -> StoreOptions {
+    let mut o = StoreOptions::small(mem.shared());
+    o.segment_size = 16 << 10;
+    o.max_value_size = 1024;
+    o
+}
+
+impl Sim {
+    fn majority(&self) -> usize {
+        self.cfg.acceptors / 2 + 1
+    }
+
+    fn violation(&mut self, what: String) {
+        self.stats.violations.push(format!("seed {} step {}: {what}", self.cfg.seed, self.step));
+    }
+
+    fn send(&mut self, m: Msg) {
+        self.net.push(m);
+    }
+
+    /// Take acceptor `a` down after a failure or an injected crash.
+    fn crash(&mut self, a: usize, kind: CrashKind) {
+        let acc = &mut self.acceptors[a];
+        acc.store = None;
+        acc.mem.crash(kind, &mut self.rng);
+        acc.mem.set_capacity(None);
+        acc.full_until = None;
+        acc.down_until = self.step + self.rng.random_range(1..50);
+        match kind {
+            CrashKind::PowerLoss => self.stats.power_losses += 1,
+            CrashKind::Process => self.stats.process_crashes += 1,
+        }
+    }
+
+    fn restart(&mut self, a: usize) {
+        let mem = self.acceptors[a].mem.clone();
+        if self.cfg.faults && self.rng.random_bool(0.2) {
+            // Crash in the middle of recovery itself, then recover again.
+            mem.crash_after_ops(self.rng.random_range(0..6));
+            if AcceptorStore::open(ROOT, options(&mem)).is_err() {
+                mem.crash(CrashKind::PowerLoss, &mut self.rng);
+                self.stats.recovery_crashes += 1;
+            } else {
+                mem.crash(CrashKind::Process, &mut self.rng);
+            }
+        }
+        match AcceptorStore::open(ROOT, options(&mem)) {
+            Ok((store, report)) => {
+                if !report.damage.is_empty() {
+                    self.violation(format!("acceptor {a}: damage without bit rot: {report}"));
+                }
+                self.acceptors[a].store = Some(store);
+                self.stats.recoveries += 1;
+                self.check(a);
+            }
+            Err(e) => self.violation(format!("acceptor {a} failed to recover: {e}")),
+        }
+    }
+
+    /// I1-I5 for acceptor `a` against what it acknowledged.
+    fn check(&mut self, a: usize) {
+        let Some(store) = self.acceptors[a].store.clone() else { return };
+        let mut bad = Vec::new();
+        let acked = &self.acceptors[a].acked;
+        for (g, b) in &acked.promised {
+            let now = store.promised(*g).unwrap_or(Ballot::ZERO);
+            if now < *b {
+                bad.push(format!("I1: acceptor {a} {g} promised {now} < acknowledged {b}"));
+            }
+        }
+        for ((g, s), (b, v)) in &acked.accepted {
+            let attempted = acked.truncate_attempted.get(g).copied().unwrap_or_default();
+            match store.accepted(*g, *s) {
+                Ok(SlotRead::Accepted { ballot, value, .. }) => {
+                    if ballot < *b || (ballot == *b && &*value != v.as_slice()) {
+                        bad.push(format!("I2: acceptor {a} {g} {s}: has {ballot}, acknowledged {b}"));
+                    }
+                }
+                Ok(SlotRead::Truncated { .. }) if *s < attempted => {}
+                other => bad.push(format!("I2: acceptor {a} {g} {s}: acknowledged {b}, now {other:?}")),
+            }
+        }
+        for g in store.groups() {
+            let entries = store.accepted_from(g, Slot(0)).unwrap_or_default();
+            for e in entries {
+                if !acked.written.contains(&(g, e.slot, e.ballot, e.value.to_vec())) {
+                    bad.push(format!("I3: acceptor {a} {g} {} holds {} that was never written", e.slot, e.ballot));
+                }
+            }
+            let t = acked.truncated.get(&g).copied().unwrap_or_default();
+            if store.first_live_slot(g).unwrap_or_default() < t {
+                bad.push(format!("I5: acceptor {a} {g} resurrected slots below {t}"));
+            }
+        }
+        for b in bad {
+            self.violation(b);
+        }
+    }
+
+    /// An error from the store: the acceptor process dies (a failed sync
+    /// poisons the store; a crash point means the process is dead).
+    fn failed(&mut self, a: usize, e: &paxos_acceptor_store::StoreError) {
+        let full = matches!(e, paxos_acceptor_store::StoreError::Wal(paxos_wal::Error::NoSpace { .. }));
+        if full {
+            return; // no reply; the acceptor stays up and retries later
+        }
+        self.crash(a, CrashKind::PowerLoss);
+    }
+
+    fn deliver(&mut self, m: Msg) {
+        self.stats.messages += 1;
+        match m {
+            Msg::Prepare { p, a, group, ballot, from } => {
+                let Some(store) = self.acceptors[a].store.clone() else { return };
+                let r = store.promise(group, ballot, from);
+                drop(store); // a crash below must find no live handle
+                match r {
+                    Ok(PromiseOutcome::Granted { accepted }) => {
+                        let acked = &mut self.acceptors[a].acked;
+                        let e = acked.promised.entry(group).or_default();
+                        *e = (*e).max(ballot);
+                        let entries = accepted.into_iter().map(|e| (e.slot, e.ballot, e.value.to_vec())).collect();
+                        self.send(Msg::Promise { p, a, ballot, reply: Ok(entries) });
+                    }
+                    Ok(PromiseOutcome::Rejected { promised }) => {
+                        self.send(Msg::Promise { p, a, ballot, reply: Err(promised) })
+                    }
+                    Err(e) => self.failed(a, &e),
+                }
+            }
+            Msg::Accept { p, a, group, slot, ballot, value } => {
+                let Some(store) = self.acceptors[a].store.clone() else { return };
+                self.acceptors[a].acked.written.insert((group, slot, ballot, value.clone()));
+                let r = store.accept(group, slot, ballot, &value);
+                drop(store);
+                match r {
+                    Ok(AcceptOutcome::Accepted) => {
+                        let acked = &mut self.acceptors[a].acked;
+                        let e = acked.promised.entry(group).or_default();
+                        *e = (*e).max(ballot);
+                        let cur = acked.accepted.entry((group, slot)).or_insert((ballot, value.clone()));
+                        if cur.0 <= ballot {
+                            *cur = (ballot, value);
+                        }
+                        self.send(Msg::Accepted { p, a, slot, ballot, reply: Ok(()) });
+                    }
+                    Ok(AcceptOutcome::Rejected { promised }) => {
+                        self.send(Msg::Accepted { p, a, slot, ballot, reply: Err(promised) })
+                    }
+                    Ok(AcceptOutcome::Truncated { .. }) => {}
+                    Err(e) => self.failed(a, &e),
+                }
+            }
+            Msg::Learn { a, group, slot } => {
+                let r = self.acceptors[a].store.as_ref().map(|s| s.mark_chosen(group, slot));
+                if let Some(Err(e)) = r {
+                    self.failed(a, &e);
+                }
+            }
+            Msg::Promise { p, a, ballot, reply } => self.on_promise(p, a, ballot, reply),
+            Msg::Accepted { p, a, slot, ballot, reply } => self.on_accepted(p, a, slot, ballot, reply),
+        }
+    }
+
+    fn on_promise(&mut self, p: usize, a: usize, ballot: Ballot, reply: Result<Vec<(Slot, Ballot, Value)>, Ballot>) {
+        let majority = self.majority();
+        let pr = &mut self.proposers[p];
+        if ballot != pr.ballot {
+            return;
+        }
+        let Phase::One { promises } = &mut pr.phase else { return };
+        match reply {
+            Err(promised) => {
+                pr.round = pr.round.max(promised.round);
+                pr.phase = Phase::Idle;
+            }
+            Ok(entries) => {
+                promises.insert(a, entries);
+                if promises.len() < majority {
+                    return;
+                }
+                let mut values = BTreeMap::new();
+                for s in pr.first.0..pr.first.0 + pr.window {
+                    let slot = Slot(s);
+                    let highest = promises
+                        .values()
+                        .flatten()
+                        .filter(|(es, _, _)| *es == slot)
+                        .max_by_key(|(_, b, _)| *b)
+                        .map(|(_, _, v)| v.clone());
+                    pr.nonce += 1;
+                    let own = format!("p{}-{}-{}-{}", pr.id, pr.group.0, s, pr.nonce).into_bytes();
+                    values.insert(slot, highest.unwrap_or(own));
+                }
+                let (group, ballot) = (pr.group, pr.ballot);
+                pr.phase = Phase::Two { values: values.clone(), votes: BTreeMap::new() };
+                pr.last_progress = self.step;
+                for (slot, value) in values {
+                    for a in 0..self.cfg.acceptors {
+                        self.send(Msg::Accept { p, a, group, slot, ballot, value: value.clone() });
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_accepted(&mut self, p: usize, a: usize, slot: Slot, ballot: Ballot, reply: Result<(), Ballot>) {
+        let majority = self.majority();
+        let step = self.step;
+        let pr = &mut self.proposers[p];
+        if ballot != pr.ballot {
+            return;
+        }
+        let Phase::Two { values, votes } = &mut pr.phase else { return };
+        match reply {
+            Err(promised) => {
+                pr.round = pr.round.max(promised.round);
+                pr.phase = Phase::Idle;
+            }
+            Ok(()) => {
+                let v = votes.entry(slot).or_default();
+                if !v.insert(a) || v.len() != majority {
+                    return;
+                }
+                pr.last_progress = step;
+                let value = values[&slot].clone();
+                let group = pr.group;
+                let done = votes.values().filter(|v| v.len() >= majority).count() as u64 == pr.window;
+                if done {
+                    pr.phase = Phase::Idle;
+                }
+                match self.chosen.get(&(group, slot)) {
+                    Some(prev) if *prev != value => {
+                        let msg = format!(
+                            "I6: {group} {slot} chosen twice: {:?} and {:?}",
+                            String::from_utf8_lossy(prev),
+                            String::from_utf8_lossy(&value)
+                        );
+                        self.violation(msg);
+                    }
+                    Some(_) => {}
+                    None => {
+                        self.chosen.insert((group, slot), value);
+                        self.stats.chosen += 1;
+                    }
+                }
+                for a in 0..self.cfg.acceptors {
+                    self.send(Msg::Learn { a, group, slot });
+                }
+            }
+        }
+    }
+
+    /// A proposer starts (or restarts after a timeout or a rejection) phase 1.
+    fn tick(&mut self, p: usize) {
+        let step = self.step;
+        let idle = matches!(self.proposers[p].phase, Phase::Idle);
+        if !idle && step - self.proposers[p].last_progress < 200 {
+            return;
+        }
+        let group = GroupId(self.rng.random_range(0..self.cfg.groups));
+        // The first slot of the group not known chosen.
+        let mut first = 0;
+        while self.chosen.contains_key(&(group, Slot(first))) {
+            first += 1;
+        }
+        // Single-decree (one slot) or a Multi-Paxos window.
+        let window = if self.rng.random_bool(0.5) { 1 } else { self.rng.random_range(2..5) };
+        let pr = &mut self.proposers[p];
+        pr.round += 1;
+        pr.ballot = Ballot::new(pr.round, pr.id as u64);
+        pr.group = group;
+        pr.first = Slot(first);
+        pr.window = window;
+        pr.phase = Phase::One { promises: BTreeMap::new() };
+        pr.last_progress = step;
+        let ballot = pr.ballot;
+        for a in 0..self.cfg.acceptors {
+            self.send(Msg::Prepare { p, a, group, ballot, from: Slot(first) });
+        }
+    }
+
+    fn inject_fault(&mut self) {
+        let a = self.rng.random_range(0..self.cfg.acceptors);
+        if self.acceptors[a].store.is_none() {
+            return;
+        }
+        match self.rng.random_range(0..7) {
+            0 => self.crash(a, CrashKind::PowerLoss),
+            1 => self.crash(a, CrashKind::Process),
+            2 => {
+                self.acceptors[a].mem.fail_sync(self.rng.random_range(0..3));
+                self.stats.sync_failures += 1;
+            }
+            3 => {
+                let used = self.acceptors[a].mem.used_bytes();
+                self.acceptors[a].mem.set_capacity(Some(used));
+                self.acceptors[a].full_until = Some(self.step + self.rng.random_range(10..200));
+                self.stats.disk_full += 1;
+            }
+            4 => {
+                // Die at a random upcoming I/O operation: inside an append,
+                // a roll-over, a checkpoint or a truncation.
+                self.acceptors[a].mem.crash_after_ops(self.rng.random_range(0..12));
+                self.stats.crash_points += 1;
+            }
+            _ => self.maintain(a),
+        }
+    }
+
+    /// Checkpoint, or truncate a chosen prefix.
+    fn maintain(&mut self, a: usize) {
+        let Some(store) = self.acceptors[a].store.clone() else { return };
+        if self.rng.random_bool(0.5) {
+            self.stats.checkpoints += 1;
+            let r = store.checkpoint();
+            let poisoned = store.wal().is_poisoned();
+            drop(store);
+            if let Err(e) = r {
+                let full = matches!(&e, paxos_acceptor_store::StoreError::Snapshot(_)) && !poisoned;
+                if !full {
+                    self.failed(a, &e);
+                }
+            }
+            return;
+        }
+        let group = GroupId(self.rng.random_range(0..self.cfg.groups));
+        let mut upto = 0;
+        while self.chosen.contains_key(&(group, Slot(upto))) {
+            upto += 1;
+        }
+        if upto == 0 {
+            return;
+        }
+        let below = Slot(self.rng.random_range(1..=upto));
+        let acked = &mut self.acceptors[a].acked;
+        let t = acked.truncate_attempted.entry(group).or_default();
+        *t = (*t).max(below);
+        let r = store.truncate_below(group, below);
+        drop(store);
+        match r {
+            Ok(()) => {
+                let acked = &mut self.acceptors[a].acked;
+                let t = acked.truncated.entry(group).or_default();
+                *t = (*t).max(below);
+                self.stats.truncations += 1;
+            }
+            Err(e) => self.failed(a, &e),
+        }
+    }
+
+    fn run(&mut self) {
+        for step in 0..self.cfg.steps {
+            self.step = step;
+            for a in 0..self.cfg.acceptors {
+                if self.acceptors[a].store.is_none() && step >= self.acceptors[a].down_until {
+                    self.restart(a);
+                }
+                if self.acceptors[a].full_until.is_some_and(|t| step >= t) {
+                    self.acceptors[a].mem.set_capacity(None);
+                    self.acceptors[a].full_until = None;
+                }
+            }
+            let r: f64 = self.rng.random();
+            if self.cfg.faults && r < 0.01 {
+                self.inject_fault();
+            } else if r < 0.05 || self.net.is_empty() {
+                let p = self.rng.random_range(0..self.cfg.proposers);
+                self.tick(p);
+            } else {
+                let i = self.rng.random_range(0..self.net.len());
+                let m = self.net.swap_remove(i);
+                let roll: f64 = self.rng.random();
+                if roll < 0.05 {
+                    continue; // dropped
+                }
+                if roll < 0.08 {
+                    self.net.push(m.clone()); // duplicated
+                }
+                self.deliver(m);
+            }
+        }
+        for a in 0..self.cfg.acceptors {
+            if self.acceptors[a].store.is_none() {
+                self.restart(a);
+            }
+            self.check(a);
+        }
+    }
+}
+
+/// Run one simulation.
+pub fn run(cfg: &SimConfig) -> SimStats {
+    let mut sim = Sim {
+        rng: StdRng::seed_from_u64(cfg.seed),
+        acceptors: Vec::new(),
+        proposers: (0..cfg.proposers)
+            .map(|id| Proposer {
+                id,
+                round: 0,
+                ballot: Ballot::ZERO,
+                group: GroupId(0),
+                first: Slot(0),
+                window: 1,
+                phase: Phase::Idle,
+                last_progress: 0,
+                nonce: 0,
+            })
+            .collect(),
+        net: Vec::new(),
+        chosen: BTreeMap::new(),
+        stats: SimStats::default(),
+        step: 0,
+        cfg: cfg.clone(),
+    };
+    for a in 0..cfg.acceptors {
+        let mem = MemStorage::new();
+        let store = AcceptorStore::open(Path::new(ROOT), options(&mem)).map(|(s, _)| s).ok();
+        sim.acceptors.push(Acceptor { mem, store, down_until: 0, acked: Acked::default(), full_until: None });
+        if sim.acceptors[a].store.is_none() {
+            sim.violation(format!("acceptor {a} did not open"));
+        }
+    }
+    sim.run();
+    sim.stats
+}

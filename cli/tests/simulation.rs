@@ -1,0 +1,31 @@
+//! A bounded set of seeds of the cluster simulation (the long mode is
+//! `paxos-store simulate --seeds N`). Every seed must finish with no
+//! invariant violation, must really have crashed acceptors, and must have
+//! chosen values; the same seed must replay the same run.
+
+use paxos_store_cli::sim::{run, SimConfig, SimStats};
+
+#[test]
+fn seeds_run_without_violations() {
+    let mut total = SimStats::default();
+    for seed in 0..24 {
+        let acceptors = if seed % 4 == 3 { 5 } else { 3 };
+        let stats = run(&SimConfig { acceptors, steps: 2500, ..SimConfig::new(seed) });
+        assert!(
+            stats.violations.is_empty(),
+            "seed {seed}: {:#?}\nreplay: cargo run -p paxos-store-cli -- simulate --seed {seed} --seeds 1 --steps 2500 --acceptors {acceptors}",
+            stats.violations
+        );
+        total.add(&stats);
+    }
+    eprintln!("simulation: {total:?}");
+    assert!(total.chosen > 100, "the cluster made progress: {total:?}");
+    assert!(total.crashes() > 20, "faults were injected: {total:?}");
+    assert!(total.recoveries > 20 && total.checkpoints > 0 && total.truncations > 0, "{total:?}");
+}
+
+#[test]
+fn a_seed_replays_exactly() {
+    let cfg = SimConfig { steps: 1500, ..SimConfig::new(7) };
+    assert_eq!(run(&cfg), run(&cfg));
+}
