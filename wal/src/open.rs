@@ -138,14 +138,19 @@ fn scan(body: &[u8], seq: u64, unreadable: &[Range<u64>]) -> Scan {
                 continue;
             }
         }
-        let kind = if unreadable.iter().any(|u| u.start < at(o) + RECORD_HEADER_LEN as u64 && at(o) < u.end) {
+        let next = resync(body, o + 8, seq);
+        // A read error anywhere in the damaged span (not only in the header
+        // at its start: an unreadable sector in a payload zero-fills it and
+        // fails its checksum) makes it a read error, not bit rot.
+        let span_end = next.map_or(at(body.len()), at);
+        let kind = if unreadable.iter().any(|u| u.start < span_end && at(o) < u.end) {
             DamageKind::ReadError
         } else if r == Err(FrameError::Zero) {
             DamageKind::Missing
         } else {
             DamageKind::Checksum
         };
-        match resync(body, o + 8, seq) {
+        match next {
             Some(next) => {
                 s.spans.push((at(o)..at(next), kind));
                 o = next;

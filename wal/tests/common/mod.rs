@@ -55,6 +55,9 @@ pub fn records(wal: &Wal) -> Vec<(Lsn, Vec<u8>)> {
     wal.iter_from(wal.first_lsn()).expect("iterating").map(|r| (r.lsn(), r.to_vec())).collect()
 }
 
+/// Records with their LSNs, in log order.
+pub type Records = Vec<(Lsn, Vec<u8>)>;
+
 /// The files of a directory and their (cached) bytes, sorted by name.
 pub type Image = Vec<(String, Vec<u8>)>;
 
@@ -126,4 +129,42 @@ pub fn assert_prefix(got: &[(Lsn, Vec<u8>)], expect: &[(Lsn, Vec<u8>)], durable:
         assert!(g.1 == e.1, "{ctx}: lsn {} holds other bytes than were appended", g.0);
     }
     got.len()
+}
+
+/// Open a new log on `mem`, append `count` records with `len(lsn)` bytes,
+/// syncing after every `sync_every`-th and at the end, and drop it (no I/O).
+/// Returns the records.
+pub fn build_log(mem: &MemStorage, count: u64, len: impl Fn(Lsn) -> usize, sync_every: u64) -> Vec<(Lsn, Vec<u8>)> {
+    let (wal, _) = Wal::open(dir(), opts(mem, CorruptionPolicy::TolerateTornTail)).expect("open");
+    for lsn in 1..=count {
+        assert_eq!(wal.append(&payload(lsn, 0, len(lsn))).expect("append"), lsn);
+        if lsn % sync_every == 0 {
+            wal.sync().expect("sync");
+        }
+    }
+    wal.sync().expect("sync");
+    let all = records(&wal);
+    assert_eq!(all.len() as u64, count);
+    all
+}
+
+/// Every valid frame of segment `seq` anywhere in `seg` (tried at each
+/// 8-byte offset), including ones beyond the end of the log.
+pub fn valid_frames_anywhere(seg: &[u8], seq: u64) -> Vec<FrameAt> {
+    (HEADER_PAGE as usize..seg.len())
+        .step_by(8)
+        .filter_map(|o| {
+            decode_record(&seg[o..], seq).ok().map(|f| FrameAt { lsn: f.lsn, offset: o as u64, len: f.len })
+        })
+        .collect()
+}
+
+/// The sequence number in a segment's header.
+pub fn seq_of(seg: &[u8]) -> u64 {
+    SegmentHeader::decode(seg).expect("a valid header").seq.get()
+}
+
+/// The bytes of the file `name` in an image.
+pub fn file_mut<'a>(image: &'a mut Image, name: &str) -> &'a mut Vec<u8> {
+    &mut image.iter_mut().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no file {name}")).1
 }
