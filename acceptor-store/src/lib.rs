@@ -84,7 +84,7 @@ mod types;
 mod value;
 
 pub use app_snapshot::{AppSnapshot, AppSnapshotWriter};
-pub use codec::DecodeError;
+pub use codec::{decode_ops, DecodeError};
 pub use error::{Result, StoreError};
 pub use paxos_recovery::RecoveryReport;
 pub use paxos_wal::{CorruptionPolicy, WriteMode};

@@ -3,5 +3,6 @@
 //! kept here so tests (and fuzz targets) can drive them directly.
 
 pub mod demo;
+pub mod inspect;
 pub mod sim;
 pub mod torture;

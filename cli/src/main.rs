@@ -1,7 +1,27 @@
 //! `paxos-store`: see `paxos-store --help`.
 
 use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum Policy {
+    Strict,
+    TolerateTornTail,
+    Salvage,
+}
+
+fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::FAILURE
+}
+
+fn print_json(v: &impl serde::Serialize) {
+    match serde_json::to_string_pretty(v) {
+        Ok(s) => println!("{s}"),
+        Err(e) => eprintln!("error: cannot render JSON: {e}"),
+    }
+}
 
 #[derive(Parser)]
 #[command(name = "paxos-store", version, about = "A durable store for Paxos acceptors: demo, crash-test, inspect")]
@@ -12,6 +32,39 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Show a store: segments, checkpoints, groups, ballots, slots, record
+    /// counts. Reads a copy; never modifies the directory.
+    Inspect {
+        /// The store directory (holds wal/ and checkpoints/).
+        dir: PathBuf,
+        /// Dump every record's operations.
+        #[arg(long)]
+        records: bool,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check every checksum and the acceptor invariants; exit code 0 only
+    /// when clean. Reads a copy; never modifies the directory.
+    Verify {
+        /// The store directory.
+        dir: PathBuf,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run recovery on the directory (cutting a torn tail, under the policy)
+    /// and print the report.
+    Recover {
+        /// The store directory.
+        dir: PathBuf,
+        /// What to do about damage.
+        #[arg(long, value_enum, default_value_t = Policy::TolerateTornTail)]
+        policy: Policy,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Real process crashes: a child runs acceptor operations and reports
     /// each acknowledged one; the parent SIGKILLs it at random moments and
     /// restarts it; each restart recovers and verifies every acknowledged
@@ -73,6 +126,9 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Inspect { dir, records, json } => inspect(&dir, records, json),
+        Command::Verify { dir, json } => verify(&dir, json),
+        Command::Recover { dir, policy, json } => recover(&dir, policy, json),
         Command::Torture { dir, cycles, seed } => torture(dir, cycles, seed),
         Command::TortureChild { dir, seed } => match paxos_store_cli::torture::child(&dir, seed) {
             Ok(()) => ExitCode::SUCCESS,
@@ -221,5 +277,114 @@ fn torture(dir: Option<std::path::PathBuf>, cycles: u64, seed: u64) -> ExitCode 
             eprintln!("error: torture in {}: {e}", dir.display());
             ExitCode::FAILURE
         }
+    }
+}
+
+fn inspect(dir: &Path, records: bool, json: bool) -> ExitCode {
+    let r = match paxos_store_cli::inspect::inspect(dir, records) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    if json {
+        print_json(&r);
+        return ExitCode::SUCCESS;
+    }
+    println!("{}: {} bytes, log lsns {}..={} ({} records)", r.dir.display(), r.bytes, r.lsns.0, r.lsns.1, r.records);
+    for s in &r.segments {
+        println!(
+            "  segment {} seq {} first lsn {} records {} used {}/{} bytes",
+            s.path.display(),
+            s.seq,
+            s.first_lsn,
+            s.records,
+            s.bytes_used,
+            s.size
+        );
+    }
+    if let Some(t) = &r.torn_tail {
+        println!("  torn tail: {t}");
+    }
+    for d in &r.damage {
+        println!("  DAMAGE: {d}");
+    }
+    for s in &r.snapshots {
+        match &s.problem {
+            None => println!("  checkpoint {} through lsn {} ({} bytes)", s.path.display(), s.position, s.payload_len),
+            Some(p) => println!("  checkpoint {} UNUSABLE: {p}", s.path.display()),
+        }
+    }
+    println!("  {} group(s)", r.groups.len());
+    for g in r.groups.iter().take(50) {
+        println!(
+            "    g{} promised ({}, {}) first live slot {} accepted {} chosen {} last slot {}",
+            g.group,
+            g.promised.0,
+            g.promised.1,
+            g.first_live_slot,
+            g.accepted_slots,
+            g.chosen_slots,
+            g.last_slot.map_or("-".to_string(), |s| s.to_string())
+        );
+    }
+    if r.groups.len() > 50 {
+        println!("    ... {} more (use --json for all)", r.groups.len() - 50);
+    }
+    for o in &r.ops {
+        println!("  lsn {:>8}  {}", o.lsn, o.op);
+    }
+    ExitCode::SUCCESS
+}
+
+fn verify(dir: &Path, json: bool) -> ExitCode {
+    let r = match paxos_store_cli::inspect::verify(dir) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    if json {
+        print_json(&r);
+    } else {
+        for n in &r.notes {
+            println!("note: {n}");
+        }
+        for p in &r.problems {
+            println!("PROBLEM: {p}");
+        }
+        println!(
+            "{}: {} records, {} checkpoints, {} groups checked: {}",
+            r.dir.display(),
+            r.records,
+            r.snapshots,
+            r.groups,
+            if r.problems.is_empty() { "clean".to_string() } else { format!("{} problem(s)", r.problems.len()) }
+        );
+    }
+    if r.problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn recover(dir: &Path, policy: Policy, json: bool) -> ExitCode {
+    if !dir.join("wal").is_dir() {
+        return fail(format!("{}: not a paxos-store directory (no wal/ inside)", dir.display()));
+    }
+    let policy = match policy {
+        Policy::Strict => paxos_acceptor_store::CorruptionPolicy::Strict,
+        Policy::TolerateTornTail => paxos_acceptor_store::CorruptionPolicy::TolerateTornTail,
+        Policy::Salvage => paxos_acceptor_store::CorruptionPolicy::Salvage,
+    };
+    let opts = paxos_acceptor_store::StoreOptions { policy, checkpoint_after_segments: None, ..Default::default() };
+    match paxos_acceptor_store::AcceptorStore::open(dir, opts) {
+        Ok((store, report)) => {
+            if json {
+                print_json(&report);
+            } else {
+                print!("{report}");
+                println!("  groups:     {}", store.groups().len());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(format!("{}: {e}", dir.display())),
     }
 }
