@@ -159,6 +159,30 @@ pub(crate) fn decode(payload: &[u8]) -> Result<Vec<StoredOp>, DecodeError> {
     Ok(ops)
 }
 
+/// Decode the operations of one log record of an acceptor store, for tools
+/// that inspect a store (`paxos-store inspect --records`). Repair marks are
+/// not operations a caller submits and are left out.
+pub fn decode_ops(payload: &[u8]) -> Result<Vec<crate::types::Op>, DecodeError> {
+    use crate::types::Op;
+    Ok(decode(payload)?
+        .into_iter()
+        .filter_map(|o| {
+            let (g, s, b) = (o.group, o.slot, o.ballot);
+            Some(match o.kind {
+                Kind::Promise => Op::Promise { group: g, ballot: b, from_slot: s },
+                Kind::Accept => {
+                    let v = payload[o.value.0 as usize..(o.value.0 + o.value.1) as usize].to_vec();
+                    Op::Accept { group: g, slot: s, ballot: b, value: v }
+                }
+                Kind::Chosen => Op::MarkChosen { group: g, slot: s },
+                Kind::Truncate => Op::TruncateBelow { group: g, slot: s },
+                Kind::Remove => Op::RemoveGroup { group: g },
+                Kind::Repair => return None,
+            })
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,28 +220,4 @@ mod tests {
             }
         }
     }
-}
-
-/// Decode the operations of one log record of an acceptor store, for tools
-/// that inspect a store (`paxos-store inspect --records`). Repair marks are
-/// not operations a caller submits and are left out.
-pub fn decode_ops(payload: &[u8]) -> Result<Vec<crate::types::Op>, DecodeError> {
-    use crate::types::Op;
-    Ok(decode(payload)?
-        .into_iter()
-        .filter_map(|o| {
-            let (g, s, b) = (o.group, o.slot, o.ballot);
-            Some(match o.kind {
-                Kind::Promise => Op::Promise { group: g, ballot: b, from_slot: s },
-                Kind::Accept => {
-                    let v = payload[o.value.0 as usize..(o.value.0 + o.value.1) as usize].to_vec();
-                    Op::Accept { group: g, slot: s, ballot: b, value: v }
-                }
-                Kind::Chosen => Op::MarkChosen { group: g, slot: s },
-                Kind::Truncate => Op::TruncateBelow { group: g, slot: s },
-                Kind::Remove => Op::RemoveGroup { group: g },
-                Kind::Repair => return None,
-            })
-        })
-        .collect())
 }

@@ -168,6 +168,11 @@ impl MemStorage {
         self.faults().capacity = bytes;
     }
 
+    /// Bytes all files occupy now (what [`MemStorage::set_capacity`] limits).
+    pub fn used_bytes(&self) -> u64 {
+        self.faults().used
+    }
+
     /// Reads of `range` of the file at `path` fail with EIO (a latent sector error).
     pub fn fail_reads(&self, path: &Path, range: Range<u64>) -> io::Result<()> {
         let ino = self.lookup(path)?;
@@ -200,7 +205,10 @@ impl MemStorage {
         let live: HashSet<u64> = ns.dirs.values().flat_map(|d| d.current.values().copied()).collect();
         ns.files.retain(|ino, _| live.contains(ino));
         let mut used = 0;
-        for file in ns.files.values() {
+        // Inode order, so that a seeded crash is reproducible.
+        let mut files: Vec<(&u64, &Arc<MemFile>)> = ns.files.iter().collect();
+        files.sort_by_key(|(ino, _)| **ino);
+        for (_, file) in files {
             let mut st = file.state();
             assert_eq!(st.maps, 0, "MemStorage::crash with a live mapping");
             st.power_loss(rng);
