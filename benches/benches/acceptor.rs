@@ -16,7 +16,8 @@ use paxos_acceptor_store::{
 };
 use paxos_store_benches::raw::{RawLog, RawMode};
 use paxos_store_benches::threads::{run_threads, split, OPS_PER_ITER};
-use paxos_store_benches::{criterion_config, dir, payload};
+use paxos_store_benches::{criterion_config, dir, payload, quiet, SEGMENT_SIZE};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -31,10 +32,11 @@ type Err = Box<dyn std::error::Error + Send + Sync>;
 
 /// One concurrent benchmark: `op(thread)` run `OPS_PER_ITER` times per
 /// iteration over `threads` threads.
-fn concurrent<F>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str, threads: usize, op: F)
+fn concurrent<F>(g: &mut BenchmarkGroup<'_, WallTime>, dir: &Path, name: &str, threads: usize, op: F)
 where
     F: Fn(usize) -> Result<(), Err> + Sync,
 {
+    quiet(dir);
     g.throughput(Throughput::Elements(OPS_PER_ITER));
     g.bench_with_input(BenchmarkId::new(name, threads), &threads, |b, &t| {
         b.iter_custom(|iters| {
@@ -44,21 +46,18 @@ where
     });
 }
 
-fn open_store(label: &str) -> (tempfile::TempDir, AcceptorStore) {
+/// A bench directory with a raw baseline log (`raw`) and a store (`store/`)
+/// whose groups 0..64 and `SHARED_GROUP` have promised `BALLOT`.
+fn setup(label: &str) -> (tempfile::TempDir, Mutex<RawLog>, AcceptorStore) {
     let tmp = dir::bench_dir(label).expect("bench dir");
+    let log = RawLog::create(&tmp.path().join("raw"), SEGMENT_SIZE, RawMode::PwriteFdatasync).expect("raw log");
     let opts = StoreOptions { checkpoint_after_segments: None, ..Default::default() };
-    let (store, _) = AcceptorStore::open(tmp.path(), opts).expect("open store");
+    let (store, _) = AcceptorStore::open(tmp.path().join("store"), opts).expect("open store");
     for gid in (0..64).map(GroupId).chain([SHARED_GROUP]) {
         let out = store.promise(gid, BALLOT, Slot(0)).expect("promise");
         assert!(matches!(out, PromiseOutcome::Granted { .. }), "{out:?}");
     }
-    (tmp, store)
-}
-
-fn raw_log(label: &str) -> (tempfile::TempDir, Mutex<RawLog>) {
-    let tmp = dir::bench_dir(label).expect("bench dir");
-    let log = RawLog::create(&tmp.path().join("raw"), 64 << 20, RawMode::PwriteFdatasync).expect("raw log");
-    (tmp, Mutex::new(log))
+    (tmp, Mutex::new(log), store)
 }
 
 fn raw_op(raw: &Mutex<RawLog>, rec: &[u8]) -> Result<(), Err> {
@@ -77,21 +76,20 @@ fn accepts(c: &mut Criterion, size: usize) {
     let mut g = c.benchmark_group(format!("acceptor/accept_{size}B"));
     g.sampling_mode(SamplingMode::Flat);
     let value = payload(size, 4);
-    let (_raw_dir, raw) = raw_log("acceptor-raw");
-    let (_dir, store) = open_store("acceptor-accept");
+    let (tmp, raw, store) = setup("acceptor-accept");
     let next_slot: Vec<AtomicU64> = (0..64).map(|_| AtomicU64::new(0)).collect();
     let shared_slot = AtomicU64::new(0);
     for threads in THREADS {
-        concurrent(&mut g, "raw_pwrite_fdatasync", threads, |_| raw_op(&raw, &value));
+        concurrent(&mut g, tmp.path(), "raw_pwrite_fdatasync", threads, |_| raw_op(&raw, &value));
         let syncs = store.stats().syncs;
-        concurrent(&mut g, "accept", threads, |i| {
+        concurrent(&mut g, tmp.path(), "accept", threads, |i| {
             let slot = Slot(next_slot[i].fetch_add(1, Ordering::Relaxed));
             accepted(store.accept(GroupId(i as u64), slot, BALLOT, &value)?)
         });
         report_syncs(&store, &format!("accept_{size}B/{threads}"), syncs);
     }
     let syncs = store.stats().syncs;
-    concurrent(&mut g, "accept_one_group", 64, |_| {
+    concurrent(&mut g, tmp.path(), "accept_one_group", 64, |_| {
         let slot = Slot(shared_slot.fetch_add(1, Ordering::Relaxed));
         accepted(store.accept(SHARED_GROUP, slot, BALLOT, &value)?)
     });
@@ -112,13 +110,14 @@ fn report_syncs(store: &AcceptorStore, what: &str, syncs_before: u64) {
 fn batches(c: &mut Criterion, size: usize) {
     let mut g = c.benchmark_group(format!("acceptor/batch_{size}B"));
     let value = payload(size, 5);
-    let (_raw_dir, raw) = raw_log("acceptor-batch-raw");
-    let (_dir, store) = open_store("acceptor-batch");
+    let (tmp, raw, store) = setup("acceptor-batch");
     let mut slot = 0u64;
     g.throughput(Throughput::Elements(1));
+    quiet(tmp.path());
     g.bench_with_input(BenchmarkId::new("raw_pwrite_fdatasync", 1), &1, |b, _| {
         b.iter(|| raw_op(&raw, &value).expect("raw"))
     });
+    quiet(tmp.path());
     g.bench_with_input(BenchmarkId::new("accept", 1), &1, |b, _| {
         b.iter(|| {
             slot += 1;
@@ -129,6 +128,7 @@ fn batches(c: &mut Criterion, size: usize) {
     let (syncs, records) = (store.stats().syncs, store.stats().records);
     let mut batches_run = 0u64;
     g.throughput(Throughput::Elements(BATCH as u64));
+    quiet(tmp.path());
     g.bench_with_input(BenchmarkId::new("apply_batch64", 1), &1, |b, _| {
         b.iter_batched(
             || {
@@ -166,13 +166,12 @@ fn promises(c: &mut Criterion) {
     let mut g = c.benchmark_group("acceptor/promise");
     g.sampling_mode(SamplingMode::Flat);
     let rec = payload(128, 6);
-    let (_raw_dir, raw) = raw_log("acceptor-promise-raw");
-    let (_dir, store) = open_store("acceptor-promise");
+    let (tmp, raw, store) = setup("acceptor-promise");
     // Each caller raises its own group's ballot: every promise is granted and writes.
     let round: Vec<AtomicU64> = (0..64).map(|_| AtomicU64::new(2)).collect();
     for threads in [1, 64] {
-        concurrent(&mut g, "raw_pwrite_fdatasync", threads, |_| raw_op(&raw, &rec));
-        concurrent(&mut g, "promise", threads, |i| {
+        concurrent(&mut g, tmp.path(), "raw_pwrite_fdatasync", threads, |_| raw_op(&raw, &rec));
+        concurrent(&mut g, tmp.path(), "promise", threads, |i| {
             let b = Ballot::new(round[i].fetch_add(1, Ordering::Relaxed), 1);
             match store.promise(GroupId(i as u64), b, Slot(u64::MAX))? {
                 PromiseOutcome::Granted { .. } => Ok(()),

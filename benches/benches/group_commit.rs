@@ -9,7 +9,7 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput};
 use paxos_store_benches::raw::{RawLog, RawMode};
 use paxos_store_benches::threads::{run_threads, split, OPS_PER_ITER};
-use paxos_store_benches::{criterion_config, dir, payload};
+use paxos_store_benches::{criterion_config, dir, payload, quiet, SEGMENT_SIZE};
 use paxos_wal::{Wal, WalOptions};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -23,13 +23,14 @@ fn bench(c: &mut Criterion) {
     g.sampling_mode(SamplingMode::Flat);
     let rec = payload(SIZE, 3);
 
-    let raw_dir = dir::bench_dir("group_commit-raw").expect("bench dir");
-    let raw = Mutex::new(RawLog::create(&raw_dir.path().join("raw"), 64 << 20, RawMode::PwriteFdatasync).expect("raw"));
-    let wal_dir = dir::bench_dir("group_commit-wal").expect("bench dir");
-    let (wal, _) = Wal::open(wal_dir.path(), WalOptions::default()).expect("open wal");
+    let tmp = dir::bench_dir("group_commit").expect("bench dir");
+    let raw = RawLog::create(&tmp.path().join("raw"), SEGMENT_SIZE, RawMode::PwriteFdatasync).expect("raw");
+    let raw = Mutex::new(raw);
+    let (wal, _) = Wal::open(tmp.path().join("wal"), WalOptions::default()).expect("open wal");
 
     // Interleaved by thread count: raw, wal at 1; raw, wal at 8; raw, wal at 64.
     for threads in THREADS {
+        quiet(tmp.path());
         g.bench_with_input(BenchmarkId::new("raw_pwrite_fdatasync", threads), &threads, |b, &t| {
             b.iter_custom(|iters| {
                 run_threads(&split(iters * OPS_PER_ITER, t), |_, n| {
@@ -41,6 +42,7 @@ fn bench(c: &mut Criterion) {
                 .expect("raw durable append")
             })
         });
+        quiet(tmp.path());
         let before = wal.stats();
         g.bench_with_input(BenchmarkId::new("wal", threads), &threads, |b, &t| {
             b.iter_custom(|iters| {

@@ -22,7 +22,7 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput};
 use paxos_acceptor_store::{AcceptorStore, Ballot, GroupId, Op, Slot, StoreOptions};
-use paxos_store_benches::{big_runs, criterion_config, dir, payload};
+use paxos_store_benches::{big_runs, criterion_config, dir, payload, quiet};
 use paxos_wal::{Wal, WalOptions};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -117,6 +117,9 @@ fn case(c: &mut Criterion, bytes: u64) {
     build_store(checkpointed.path(), bytes, true);
     let wal = dir::bench_dir("recovery-wal").expect("bench dir");
     build_wal(wal.path(), bytes);
+    for d in [&log_only, &checkpointed, &wal] {
+        quiet(d.path());
+    }
     for cold in [false, true] {
         let cache = if cold { "cold" } else { "warm" };
         g.bench_function(BenchmarkId::new("store_log_only", cache), |b| {

@@ -4,71 +4,71 @@
 //! `O_DSYNC`, `O_DIRECT|O_DSYNC` (4 KiB aligned), `memcpy` into a mapping +
 //! `msync`. The raw `pwrite`+`fdatasync` runs first and last in each group
 //! (`raw_pwrite_fdatasync` and `raw_pwrite_fdatasync_again`), so drift during
-//! the group shows.
+//! the group shows. Before every benchmark the disk is let go quiet
+//! (`quiet`: the log's background segment zeroing finished and synced).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use paxos_store_benches::raw::{RawLog, RawMode};
-use paxos_store_benches::{criterion_config, dir, payload};
+use paxos_store_benches::{criterion_config, dir, payload, quiet, SEGMENT_SIZE};
 use paxos_wal::{Wal, WalOptions, WriteMode};
 
-/// The size of the raw baseline files and the log's segments.
-const FILE_LEN: u64 = 64 << 20;
-
-fn raw(
-    c: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
-    name: &str,
-    mode: RawMode,
-    size: usize,
-) {
-    let tmp = dir::bench_dir("wal_append-raw").expect("bench dir");
-    let mut log = match RawLog::create(&tmp.path().join("raw"), FILE_LEN, mode) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("skipping {name}: {e}");
-            return;
-        }
-    };
-    let rec = payload(size, 1);
-    c.bench_with_input(BenchmarkId::new(name, size), &size, |b, _| {
-        b.iter(|| log.append_durable(&rec).expect("raw durable append"))
-    });
-}
-
-fn wal(c: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>, mode: WriteMode, size: usize) {
-    let tmp = dir::bench_dir("wal_append-wal").expect("bench dir");
-    let opts = WalOptions { segment_size: FILE_LEN, write_mode: mode, ..Default::default() };
-    let (wal, _) = Wal::open(tmp.path(), opts).expect("open wal");
-    let rec = payload(size, 2);
-    let name = match mode {
-        WriteMode::Pwrite => "wal_pwrite",
-        WriteMode::Dsync => "wal_dsync",
-        WriteMode::Mmap => "wal_mmap",
-    };
-    c.bench_with_input(BenchmarkId::new(name, size), &size, |b, _| {
-        b.iter(|| {
-            let lsn = wal.append(&rec).expect("append");
-            wal.wait_durable(lsn).expect("wait_durable");
-        })
-    });
-    let s = wal.stats();
-    eprintln!(
-        "{name}/{size}: {} appends, {} syncs, {} roll-overs ({} stalled)",
-        s.appends, s.syncs, s.rollovers, s.stalled_rollovers
-    );
+enum Subject {
+    Raw(RawLog),
+    Wal(Box<Wal>),
 }
 
 fn bench(c: &mut Criterion) {
     for size in [128usize, 4096] {
+        let tmp = dir::bench_dir("wal_append").expect("bench dir");
+        let raw = |mode: RawMode| match RawLog::create(&tmp.path().join(format!("{mode:?}")), SEGMENT_SIZE, mode) {
+            Ok(l) => Some(Subject::Raw(l)),
+            Err(e) => {
+                eprintln!("skipping {}: {e}", mode.name());
+                None
+            }
+        };
+        let wal = |mode: WriteMode| {
+            let opts = WalOptions { segment_size: SEGMENT_SIZE, write_mode: mode, ..Default::default() };
+            let (w, _) = Wal::open(tmp.path().join(format!("wal-{mode:?}")), opts).expect("open wal");
+            Some(Subject::Wal(Box::new(w)))
+        };
+        let mut subjects: Vec<(&str, Option<Subject>)> = vec![
+            ("raw_pwrite_fdatasync", raw(RawMode::PwriteFdatasync)),
+            ("wal_pwrite", wal(WriteMode::Pwrite)),
+            ("wal_dsync", wal(WriteMode::Dsync)),
+            ("wal_mmap", wal(WriteMode::Mmap)),
+            (RawMode::PwriteDsync.name(), raw(RawMode::PwriteDsync)),
+            (RawMode::DirectDsync.name(), raw(RawMode::DirectDsync)),
+            (RawMode::MmapMsync.name(), raw(RawMode::MmapMsync)),
+            ("raw_pwrite_fdatasync_again", raw(RawMode::PwriteFdatasync)),
+        ];
+        let rec = payload(size, 1);
         let mut g = c.benchmark_group(format!("wal_append/{size}B"));
         g.throughput(Throughput::Elements(1));
-        raw(&mut g, "raw_pwrite_fdatasync", RawMode::PwriteFdatasync, size);
-        for mode in [WriteMode::Pwrite, WriteMode::Dsync, WriteMode::Mmap] {
-            wal(&mut g, mode, size);
+        for (name, subject) in &mut subjects {
+            let Some(subject) = subject else { continue };
+            quiet(tmp.path());
+            match subject {
+                Subject::Raw(log) => {
+                    g.bench_with_input(BenchmarkId::new(*name, size), &size, |b, _| {
+                        b.iter(|| log.append_durable(&rec).expect("raw durable append"))
+                    });
+                }
+                Subject::Wal(wal) => {
+                    g.bench_with_input(BenchmarkId::new(*name, size), &size, |b, _| {
+                        b.iter(|| {
+                            let lsn = wal.append(&rec).expect("append");
+                            wal.wait_durable(lsn).expect("wait_durable");
+                        })
+                    });
+                    let s = wal.stats();
+                    eprintln!(
+                        "{name}/{size}: {} appends, {} syncs, {} roll-overs ({} stalled)",
+                        s.appends, s.syncs, s.rollovers, s.stalled_rollovers
+                    );
+                }
+            }
         }
-        for mode in [RawMode::PwriteDsync, RawMode::DirectDsync, RawMode::MmapMsync] {
-            raw(&mut g, mode.name(), mode, size);
-        }
-        raw(&mut g, "raw_pwrite_fdatasync_again", RawMode::PwriteFdatasync, size);
         g.finish();
     }
 }

@@ -113,6 +113,58 @@ pub fn evict_from_page_cache(dir: &Path) -> io::Result<u64> {
     Ok(total)
 }
 
+/// Let the disk go quiet before a measurement: wait (up to `timeout`) until
+/// every spare segment the log is pre-zeroing in the background under `dir`
+/// (`prepare-*.tmp`, recursively) has reached `segment_size` bytes and sync
+/// it ourselves, then `syncfs` the file system, so neither that zeroing nor
+/// anyone's dirty pages are written back during the next benchmark (a raw
+/// baseline must not pay for the log's background work). Returns the
+/// number of spare files it waited for.
+pub fn settle(dir: &Path, segment_size: u64, timeout: std::time::Duration) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    let deadline = std::time::Instant::now() + timeout;
+    let mut spares = Vec::new();
+    find_spares(dir, &mut spares)?;
+    for path in &spares {
+        loop {
+            match fs::metadata(path) {
+                Ok(md) if md.len() >= segment_size => break,
+                // Activated (renamed) meanwhile: nothing left to wait for.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => break,
+                Err(e) => return Err(e),
+                Ok(_) if std::time::Instant::now() >= deadline => break,
+                Ok(_) => std::thread::sleep(std::time::Duration::from_millis(5)),
+            }
+        }
+        match File::open(path) {
+            Ok(f) => f.sync_all()?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let d = File::open(dir)?;
+    // SAFETY: the descriptor is open for the duration of the call.
+    if unsafe { libc::syncfs(d.as_raw_fd()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(spares.len())
+}
+
+fn find_spares(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let ty = entry.file_type()?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if ty.is_dir() {
+            find_spares(&entry.path(), out)?;
+        } else if ty.is_file() && name.starts_with("prepare-") && name.ends_with(".tmp") {
+            out.push(entry.path());
+        }
+    }
+    Ok(())
+}
+
 /// Total size in bytes of the files under `dir` (recursively).
 pub fn dir_bytes(dir: &Path) -> io::Result<u64> {
     let mut total = 0;
@@ -182,6 +234,35 @@ mod tests {
         assert_eq!(evict_from_page_cache(dir.path()).unwrap(), 6000);
         // Eviction drops cached pages, never data.
         assert_eq!(fs::read(dir.path().join("sub").join("b")).unwrap(), vec![2u8; 5000]);
+    }
+
+    #[test]
+    fn settle_waits_for_a_spare_being_written_and_finds_it_in_subdirs() {
+        let dir = bench_dir("test-settle").unwrap();
+        let sub = dir.path().join("wal");
+        fs::create_dir(&sub).unwrap();
+        let spare = sub.join("prepare-00000000000000000002.tmp");
+        fs::write(sub.join("00000000000000000001.wal"), b"not a spare").unwrap();
+        let size = 256 << 10;
+        let path = spare.clone();
+        let writer = std::thread::spawn(move || {
+            let mut f = File::create(&path).unwrap();
+            for _ in 0..64 {
+                f.write_all(&[0u8; 4096]).unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        });
+        // Wait until the writer has started, so settle sees a partial spare.
+        while !spare.exists() {
+            std::thread::yield_now();
+        }
+        let n = settle(dir.path(), size, std::time::Duration::from_secs(30)).unwrap();
+        assert_eq!(n, 1);
+        assert_eq!(fs::metadata(&spare).unwrap().len(), size, "settle returned before the spare was complete");
+        writer.join().unwrap();
+        // Nothing to wait for: returns at once with zero.
+        fs::remove_file(&spare).unwrap();
+        assert_eq!(settle(dir.path(), size, std::time::Duration::from_secs(1)).unwrap(), 0);
     }
 
     #[test]

@@ -72,6 +72,16 @@ pub fn payload(len: usize, seed: u64) -> Vec<u8> {
     (0..len).map(|i| (seed.wrapping_mul(131).wrapping_add(i as u64) % 251) as u8 + 1).collect()
 }
 
+/// Segment size of the logs the benchmarks open (the default, 64 MiB), and
+/// the size of the raw baselines' files.
+pub const SEGMENT_SIZE: u64 = 64 << 20;
+
+/// [`dir::settle`] everything under `dir` (spares of [`SEGMENT_SIZE`]),
+/// before a measurement. Panics on I/O errors: for benchmark set-up only.
+pub fn quiet(dir: &std::path::Path) {
+    dir::settle(dir, SEGMENT_SIZE, Duration::from_secs(60)).expect("settle the bench directory");
+}
+
 /// Whether `$PAXOS_BENCH_BIG` asks for the large (1 GiB) recovery cases.
 pub fn big_runs() -> bool {
     std::env::var_os("PAXOS_BENCH_BIG").is_some_and(|v| !v.is_empty() && v != "0")
