@@ -5,8 +5,8 @@
 mod common;
 
 use common::{
-    assert_prefix, build_log, dir, file_mut, frames, load_image, opts, payload, records, rng, save_image, seq_of,
-    valid_frames_anywhere, Image, Records,
+    assert_prefix, build_log, dir, file_mut, frames, load_image, lost_lsns, opts, payload, records, rng, save_image,
+    seq_of, three_segments, valid_frames_anywhere, without, Image, Records,
 };
 use paxos_wal::format::{encode_record, segment_name, RECORD_MAGIC};
 use paxos_wal::storage::{CrashKind, MemStorage, Storage};
@@ -19,26 +19,6 @@ const SALVAGE: CorruptionPolicy = CorruptionPolicy::Salvage;
 
 fn open(mem: &MemStorage, policy: CorruptionPolicy) -> paxos_wal::Result<(Wal, paxos_wal::OpenReport)> {
     Wal::open(dir(), opts(mem, policy))
-}
-
-/// A synced log of 150 records of 200 bytes: three segments of 51, 51 and
-/// 48 records (LSNs 1..=51, 52..=102, 103..=150).
-fn three_segments() -> (Image, Records) {
-    let mem = MemStorage::new();
-    let all = build_log(&mem, 150, |_| 200, 10);
-    let image = save_image(&mem);
-    let names: Vec<&str> = image.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["00000000000000000001.wal", "00000000000000000052.wal", "00000000000000000103.wal"]);
-    (image, all)
-}
-
-/// Records of `all` except the LSNs in `lost`.
-fn without(all: &[(Lsn, Vec<u8>)], lost: &BTreeSet<Lsn>) -> Vec<(Lsn, Vec<u8>)> {
-    all.iter().filter(|(l, _)| !lost.contains(l)).cloned().collect()
-}
-
-fn lost_lsns(report: &paxos_wal::OpenReport) -> BTreeSet<Lsn> {
-    report.damage.iter().filter_map(|d| d.lsns).flat_map(|(a, b)| a..=b).collect()
 }
 
 /// Case 1: power loss keeping a random subset of dirty 4 KiB pages (a later

@@ -10,6 +10,7 @@ use paxos_wal::storage::{MemStorage, Storage};
 use paxos_wal::{CorruptionPolicy, Lsn, Wal, WalOptions};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// The log directory used by every in-memory test.
@@ -167,4 +168,26 @@ pub fn seq_of(seg: &[u8]) -> u64 {
 /// The bytes of the file `name` in an image.
 pub fn file_mut<'a>(image: &'a mut Image, name: &str) -> &'a mut Vec<u8> {
     &mut image.iter_mut().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no file {name}")).1
+}
+
+/// A synced log of 150 records of 200 bytes: three segments of 51, 51 and
+/// 48 records (LSNs 1..=51, 52..=102, 103..=150).
+pub fn three_segments() -> (Image, Records) {
+    let mem = MemStorage::new();
+    let all = build_log(&mem, 150, |_| 200, 10);
+    let image = save_image(&mem);
+    let names: Vec<&str> = image.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["00000000000000000001.wal", "00000000000000000052.wal", "00000000000000000103.wal"]);
+    (image, all)
+}
+
+/// Records of `all` except the LSNs in `lost`.
+/// Records of `all` except the LSNs in `lost`.
+pub fn without(all: &[(Lsn, Vec<u8>)], lost: &BTreeSet<Lsn>) -> Records {
+    all.iter().filter(|(l, _)| !lost.contains(l)).cloned().collect()
+}
+
+/// Every LSN an open report names as damaged.
+pub fn lost_lsns(report: &paxos_wal::OpenReport) -> BTreeSet<Lsn> {
+    report.damage.iter().filter_map(|d| d.lsns).flat_map(|(a, b)| a..=b).collect()
 }

@@ -1,0 +1,199 @@
+//! Bad files in the log directory (fault 7 of the fault model) and misuse
+//! (fault 8): each gets a clear typed error or a documented, reported repair;
+//! never a panic, never wrong records.
+
+mod common;
+
+use common::{dir, file_mut, load_image, lost_lsns, opts, records, seg_path, three_segments, without};
+use paxos_wal::format::{segment_name, SegmentHeader};
+use paxos_wal::storage::{MemStorage, Storage};
+use paxos_wal::{CorruptionPolicy, DamageKind, Error, Wal, WalOptions};
+use zerocopy::{FromBytes, IntoBytes};
+
+const TOLERATE: CorruptionPolicy = CorruptionPolicy::TolerateTornTail;
+const SALVAGE: CorruptionPolicy = CorruptionPolicy::Salvage;
+const POLICIES: [CorruptionPolicy; 3] = [CorruptionPolicy::Strict, TOLERATE, SALVAGE];
+
+fn open(mem: &MemStorage, policy: CorruptionPolicy) -> paxos_wal::Result<(Wal, paxos_wal::OpenReport)> {
+    Wal::open(dir(), opts(mem, policy))
+}
+
+/// Under every policy, opening `image` fails with `BadSegment` naming
+/// `name`, with a reason containing `why`.
+fn assert_bad_segment(image: &common::Image, name: &str, why: &str) {
+    for policy in POLICIES {
+        match open(&load_image(image), policy) {
+            Err(Error::BadSegment { path, reason }) => {
+                assert!(path.ends_with(name), "{policy:?}: names {} instead of {name}", path.display());
+                assert!(reason.contains(why), "{policy:?}: reason {reason:?} lacks {why:?}");
+            }
+            other => panic!("{policy:?}: expected BadSegment({name}, {why}), got {other:?}"),
+        }
+    }
+}
+
+/// A last segment with no bytes, or only zeros (what a crash while creating it
+/// could leave on a file system that does not order data before the rename),
+/// holds nothing: it is dropped and reported, and the log goes on.
+#[test]
+fn an_empty_or_all_zero_last_segment_is_dropped() {
+    let (image, all) = three_segments();
+    let s3 = segment_name(103);
+    for bytes in [Vec::new(), vec![0u8; 16 << 10]] {
+        let mut img = image.clone();
+        *file_mut(&mut img, &s3) = bytes;
+        let mem = load_image(&img);
+        let (wal, report) = open(&mem, TOLERATE).unwrap();
+        assert_eq!(report.dropped_empty_segment, Some(seg_path(103)), "{report}");
+        assert_eq!(records(&wal), all[..102], "{report}");
+        assert_eq!(wal.append_durable(b"next").unwrap(), 103);
+        drop(wal);
+        let (wal, report) = open(&mem, CorruptionPolicy::Strict).unwrap();
+        assert!(report.dropped_empty_segment.is_none());
+        assert_eq!(&*wal.read(103).unwrap().unwrap(), b"next");
+    }
+}
+
+/// In the middle of the log, an empty, all-zero or truncated segment is a
+/// continuity error (ZOOKEEPER-2332 silently skipped one), under every policy.
+#[test]
+fn an_empty_zeroed_or_truncated_segment_in_the_middle_is_an_error() {
+    let (image, _) = three_segments();
+    let s2 = segment_name(52);
+    for (bytes, why) in [(Vec::new(), "shorter than a segment header"), (vec![0u8; 16 << 10], "wrong magic")] {
+        let mut img = image.clone();
+        *file_mut(&mut img, &s2) = bytes;
+        assert_bad_segment(&img, &s2, why);
+    }
+    for name in [segment_name(52), segment_name(103)] {
+        let mut img = image.clone();
+        file_mut(&mut img, &name).truncate(10_000);
+        assert_bad_segment(&img, &name, "truncated or extended");
+        let mut img = image.clone();
+        file_mut(&mut img, &name).extend_from_slice(&[0u8; 4096]);
+        assert_bad_segment(&img, &name, "truncated or extended");
+    }
+}
+
+/// A wrong magic, an unsupported version (with a valid header checksum), a
+/// damaged header, or a header whose first LSN disagrees with the file name.
+#[test]
+fn bad_segment_headers_are_typed_errors() {
+    let (image, _) = three_segments();
+    let s2 = segment_name(52);
+    let mut img = image.clone();
+    file_mut(&mut img, &s2)[0] = b'X';
+    assert_bad_segment(&img, &s2, "wrong magic");
+
+    let mut img = image.clone();
+    let file = file_mut(&mut img, &s2);
+    let (mut h, _) = SegmentHeader::read_from_prefix(&file[..]).unwrap();
+    h.version = 2.into();
+    h.crc = crc32fast::hash(&h.as_bytes()[..60]).into();
+    file[..64].copy_from_slice(h.as_bytes());
+    assert_bad_segment(&img, &s2, "unsupported format version");
+
+    let mut img = image.clone();
+    file_mut(&mut img, &s2)[20] ^= 0x04;
+    assert_bad_segment(&img, &s2, "header checksum mismatch");
+
+    // The last segment renamed to another LSN.
+    let mut img = image.clone();
+    let wrong = segment_name(104);
+    img.iter_mut().find(|(n, _)| *n == segment_name(103)).unwrap().0 = wrong.clone();
+    assert_bad_segment(&img, &wrong, "its name says lsn 104");
+}
+
+/// A segment missing from the middle of the log whose records had been
+/// acknowledged: a continuity error naming exactly the lost LSNs; `Salvage`
+/// leaves them as holes and keeps the rest.
+#[test]
+fn a_missing_segment_in_the_middle_is_reported_with_its_lsns() {
+    let (mut image, all) = three_segments();
+    image.retain(|(n, _)| *n != segment_name(52));
+    for policy in [CorruptionPolicy::Strict, TOLERATE] {
+        match open(&load_image(&image), policy) {
+            Err(Error::Corruption { damage }) => {
+                assert_eq!(damage.len(), 1, "{damage:?}");
+                assert_eq!((damage[0].lsns, damage[0].kind), (Some((52, 102)), DamageKind::Missing));
+                assert_eq!(damage[0].segment, seg_path(1));
+            }
+            other => panic!("{policy:?}: expected corruption of lsns 52..=102, got {other:?}"),
+        }
+    }
+    let (wal, report) = open(&load_image(&image), SALVAGE).unwrap();
+    assert_eq!(lost_lsns(&report), (52..=102).collect());
+    assert_eq!(records(&wal), without(&all, &(52..=102).collect()));
+    assert!(wal.read(60).unwrap().is_none());
+}
+
+/// Files that are not the log's are left alone and listed; leftover
+/// temporary files of a crashed preparation are removed and listed.
+#[test]
+fn foreign_files_are_ignored_and_temp_files_removed() {
+    let (mut image, all) = three_segments();
+    let junk = ["00000000000000000abc.wal", "123.wal", "README", "notes.txt"];
+    for name in junk {
+        image.push((name.to_string(), b"not a segment".to_vec()));
+    }
+    image.push(("prepare-00000000000000000009.tmp".to_string(), vec![0u8; 5000]));
+    image.sort();
+    let mem = load_image(&image);
+    let (wal, report) = open(&mem, CorruptionPolicy::Strict).unwrap();
+    assert_eq!(records(&wal), all);
+    let mut expect: Vec<String> = junk.iter().map(|s| s.to_string()).collect();
+    expect.sort();
+    assert_eq!(report.ignored_files, expect);
+    assert_eq!(report.removed_temp_files, ["prepare-00000000000000000009.tmp"]);
+    let mut left = mem.list(dir()).unwrap();
+    left.sort();
+    assert!(junk.iter().all(|j| left.iter().any(|l| l == j)), "foreign files were touched: {left:?}");
+    assert!(!left.iter().any(|l| l.ends_with(".tmp")), "{left:?}");
+    let shown = report.to_string();
+    assert!(shown.contains("ignored files") && shown.contains("removed temp files"), "{shown}");
+}
+
+/// A second open of the same directory gets `Error::Locked`; once the first
+/// is dropped, the directory opens again.
+#[test]
+fn a_locked_directory_is_refused() {
+    let mem = MemStorage::new();
+    let (wal, _) = open(&mem, TOLERATE).unwrap();
+    wal.append_durable(b"one").unwrap();
+    match open(&mem, TOLERATE) {
+        Err(Error::Locked { dir: d }) => assert_eq!(d, dir()),
+        other => panic!("expected Locked, got {other:?}"),
+    }
+    assert_eq!(wal.append_durable(b"two").unwrap(), 2, "the refused open disturbed the log");
+    drop(wal);
+    let (wal, _) = open(&mem, TOLERATE).unwrap();
+    assert_eq!(records(&wal).len(), 2);
+}
+
+/// Misuse gets typed answers: reads below the first LSN or past the last,
+/// waiting on an LSN never appended, records over the limit, bad options.
+#[test]
+fn misuse_gets_typed_answers() {
+    let (image, all) = three_segments();
+    let mem = load_image(&image);
+    let (wal, _) = open(&mem, TOLERATE).unwrap();
+    assert_eq!(wal.truncate_prefix(103).unwrap(), 2);
+    assert_eq!(wal.first_lsn(), 103);
+    for lsn in [0, 1, 51, 102, 151, u64::MAX] {
+        assert!(wal.read(lsn).unwrap().is_none(), "lsn {lsn}");
+    }
+    assert_eq!(records(&wal), all[102..]);
+    assert_eq!(wal.iter_from(0).unwrap().next().unwrap().lsn(), 103);
+    assert!(matches!(wal.wait_durable(151), Err(Error::NoSuchLsn { lsn: 151, last: 150 })));
+    assert!(wal.wait_durable(50).is_ok(), "an LSN truncated away was durable");
+    let max = wal.max_record_size();
+    assert!(matches!(wal.append(&vec![0; max + 1]), Err(Error::RecordTooLarge { .. })));
+    let batch = [&b"fine"[..], &vec![0; max + 1]];
+    assert!(matches!(wal.append_batch(batch), Err(Error::RecordTooLarge { .. })));
+    assert_eq!(wal.last_lsn(), 150, "a refused batch wrote nothing");
+    drop(wal);
+    for size in [0, 4096, 10_000, 1 << 32] {
+        let o = WalOptions { segment_size: size, ..opts(&mem, TOLERATE) };
+        assert!(matches!(Wal::open(dir(), o), Err(Error::InvalidOptions(_))), "segment_size {size}");
+    }
+}
