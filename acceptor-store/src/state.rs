@@ -138,6 +138,12 @@ impl Groups {
                         Some(std::mem::replace(&mut g.slots[i], SlotEntry { chosen, ..entry }))
                     }
                     Err(i) => {
+                        if g.slots.is_empty() {
+                            // Most groups of a lightweight-transaction user hold
+                            // one slot: do not let Vec round the first
+                            // allocation up to four entries.
+                            g.slots.reserve_exact(1);
+                        }
                         g.slots.insert(i, entry);
                         None
                     }
