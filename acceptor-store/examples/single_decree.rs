@@ -16,12 +16,25 @@ enum Request {
 }
 
 /// Replies to the proposer.
-#[derive(Debug)]
 enum Reply {
     Promise { ballot: Ballot, accepted: Option<(Ballot, String)> },
     Accepted { ballot: Ballot },
     Nack { promised: Ballot },
     Committed,
+}
+
+impl std::fmt::Display for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reply::Promise { ballot, accepted: None } => write!(f, "promise {ballot}, nothing accepted"),
+            Reply::Promise { ballot, accepted: Some((b, v)) } => {
+                write!(f, "promise {ballot}, already accepted {v:?} at {b}")
+            }
+            Reply::Accepted { ballot } => write!(f, "accepted at {ballot}"),
+            Reply::Nack { promised } => write!(f, "nack: promised {promised}"),
+            Reply::Committed => write!(f, "committed"),
+        }
+    }
 }
 
 struct LwtAcceptor {
@@ -66,14 +79,14 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         ("prepare k=7 b2 (a competing proposer)", Request::Prepare { key: 7, ballot: b2 }),
         ("propose k=7 b1 (too late)", Request::Propose { key: 7, ballot: b1, value: b"UPDATE x=5".to_vec() }),
     ] {
-        println!("{what:<40} -> {:?}", acceptor.handle(req)?);
+        println!("{what:<40} -> {}", acceptor.handle(req)?);
     }
     // Crash and restart: the promise of b2 and the accepted value survive.
     drop(acceptor);
     let (store, report) = AcceptorStore::open(dir.path(), opts)?;
     println!("restarted: {} records replayed", report.records_replayed);
     let acceptor = LwtAcceptor { store };
-    println!("{:<40} -> {:?}", "prepare k=7 b1 again", acceptor.handle(Request::Prepare { key: 7, ballot: b1 })?);
-    println!("{:<40} -> {:?}", "commit k=7", acceptor.handle(Request::Commit { key: 7 })?);
+    println!("{:<40} -> {}", "prepare k=7 b1 again", acceptor.handle(Request::Prepare { key: 7, ballot: b1 })?);
+    println!("{:<40} -> {}", "commit k=7", acceptor.handle(Request::Commit { key: 7 })?);
     Ok(())
 }
