@@ -301,7 +301,9 @@ impl Wal {
     }
 
     /// Append several records with consecutive LSNs under one lock. Not atomic
-    /// across a crash: after recovery, a prefix of them may be present.
+    /// across a crash: after recovery, a prefix of them may be present. On an
+    /// error none of them was appended (a full disk, [`Error::NoSpace`], is
+    /// found before any is buffered and leaves the log usable).
     pub fn append_batch<'a, I>(&self, payloads: I) -> Result<Range<Lsn>>
     where
         I: IntoIterator<Item = &'a [u8]>,
@@ -317,14 +319,29 @@ impl Wal {
         let acked = self.durable.load(Ordering::Acquire);
         let mut st = lock(&self.state);
         let first = st.next_lsn;
+        // Prepare every segment this batch rolls over to before appending any
+        // of it: a full disk (the one failure that does not poison the log)
+        // must leave no part of a refused batch to be synced later.
+        let mut ready = Vec::new();
+        let mut off = st.offset;
+        for p in payloads.clone() {
+            if off + frame_len(p.len()) > st.active.size {
+                match self.take_spare(&mut st) {
+                    Ok(prepared) => ready.push(prepared),
+                    Err(e) => return Err(self.refuse(e, false, ready)),
+                }
+                off = HEADER_PAGE;
+            }
+            off += frame_len(p.len());
+        }
+        let mut ready = ready.into_iter();
         for p in payloads {
             let need = frame_len(p.len());
             if st.offset + need > st.active.size {
-                if let Err(e) = self.roll(&mut st) {
-                    if !matches!(e, Error::NoSpace { .. }) {
-                        self.poison_with(&e);
-                    }
-                    return Err(e);
+                let prepared = ready.next().expect("prepared above");
+                if let Err(e) = self.roll(&mut st, prepared) {
+                    // Part of this batch is already buffered: poison, so it never reaches the disk.
+                    return Err(self.refuse(e, st.next_lsn > first, ready.collect()));
                 }
             }
             let lsn = st.next_lsn;
@@ -346,6 +363,19 @@ impl Wal {
         drop(st);
         self.stats[APPENDS].fetch_add(end - first, Ordering::Relaxed);
         Ok(first..end)
+    }
+
+    /// Give up on an append: drop the segments prepared for it, poison the
+    /// log unless the error is a full disk and nothing of the batch was
+    /// buffered, and return the error.
+    fn refuse(&self, e: Error, buffered: bool, unused: Vec<Prepared>) -> Error {
+        for p in unused {
+            let _ = self.storage.remove(&p.path);
+        }
+        if buffered || !matches!(e, Error::NoSpace { .. }) {
+            self.poison_with(&e);
+        }
+        e
     }
 
     /// Append one record and wait until it is durable.
@@ -497,9 +527,10 @@ impl Wal {
         self.write_at(&seg, WATERMARK_SLOTS[(n % 2) as usize], slot.as_bytes())
     }
 
-    /// Activate the next segment (called with the state lock held).
-    fn roll(&self, st: &mut State) -> Result<()> {
-        let prepared = match std::mem::replace(&mut st.spare, Spare::None) {
+    /// A pre-zeroed segment file for the next roll-over: the spare prepared
+    /// in the background, or one prepared now (called with the state lock held).
+    fn take_spare(&self, st: &mut State) -> Result<Prepared> {
+        Ok(match std::mem::replace(&mut st.spare, Spare::None) {
             Spare::Building(h) => match h.join() {
                 Ok(r) => r?,
                 Err(_) => {
@@ -515,7 +546,11 @@ impl Wal {
                 st.prepare_id += 1;
                 prepare(&self.storage, &self.dir, st.prepare_id, self.opts.segment_size)?
             }
-        };
+        })
+    }
+
+    /// Activate `prepared` as the next segment (called with the state lock held).
+    fn roll(&self, st: &mut State, prepared: Prepared) -> Result<()> {
         let dsync = self.opts.write_mode == WriteMode::Dsync;
         let durable = self.durable.load(Ordering::Acquire);
         let seg = activate(
@@ -534,7 +569,7 @@ impl Wal {
         st.active = seg;
         st.offset = HEADER_PAGE;
         self.stats[ROLLOVERS].fetch_add(1, Ordering::Relaxed);
-        if self.opts.background_prepare {
+        if self.opts.background_prepare && matches!(st.spare, Spare::None) {
             self.start_prepare(st);
         }
         Ok(())
