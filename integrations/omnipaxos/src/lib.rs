@@ -1,0 +1,117 @@
+//! # paxos-store-omnipaxos: durable storage for OmniPaxos on paxos-store
+//!
+//! [OmniPaxos](https://crates.io/crates/omnipaxos) (0.2.4) takes its storage
+//! through `omnipaxos::storage::Storage<T>`. [`OmniPaxosStorage`] implements
+//! it on paxos-store's write-ahead log for every
+//! `T: Entry + Serialize + DeserializeOwned` (OmniPaxos's `serde` feature,
+//! which this crate turns on, makes `T::Snapshot` serialise too).
+//!
+//! ## The guarantee
+//! - **Every mutating method is durable before it returns** (`append_entry`,
+//!   `append_entries`, `append_on_prefix`, `set_promise`,
+//!   `set_accepted_round`, `set_decided_idx`, `set_stopsign`, `trim`,
+//!   `set_compacted_idx`, `set_snapshot`): OmniPaxos sends its replies right
+//!   after these calls return.
+//! - **`write_atomically` is atomic across a crash and costs one sync**:
+//!   after recovery all of its operations are there or none. When it (or any
+//!   write) fails, the in-memory state is exactly as before the call: a
+//!   batch is applied to memory only after its sync returned.
+//! - A failed sync poisons the log (paxos-wal's contract): every later write
+//!   fails until the store is reopened, which recovers from what is really
+//!   on disk. A batch whose sync failed may or may not be there after that
+//!   (its outcome is unknown, as for any failed write), but never a part of it.
+//!
+//! ## Raw persistence, not rule checks
+//! OmniPaxos enforces the protocol itself (ballots, promises, what may be
+//! overwritten): every write here is *raw persistence*, stored as given with
+//! no acceptor rule checked. (`paxos-acceptor-store` is the crate whose calls
+//! check the acceptor rules; this adapter does not use them.)
+//!
+//! ## Semantics
+//! Those of `omnipaxos_storage` 0.2.4's `MemoryStorage`, exactly:
+//! - indices are absolute log positions, the trimmed prefix included;
+//!   `get_log_len` counts the entries after the trim point;
+//! - `Trim(i)` may point past the end of the log (a follower receiving a
+//!   snapshot): the log empties and restarts at `i`, so a following
+//!   `AppendOnPrefix(i, …)` puts its first entry at index `i`;
+//! - `AppendOnPrefix(i, …)` keeps the entries below `i` and appends after
+//!   them (when `i` is past the end, after the end);
+//! - the compacted index is a value of its own, distinct from the trim point;
+//! - `get_entries(from, to)` is empty unless every entry of `[from, to)` is
+//!   present (never partial, never an error), `get_suffix(from)` likewise.
+//!
+//! Where `MemoryStorage` underflows (an index below the trim point, which
+//! OmniPaxos never passes) this adapter does not panic: reads return empty,
+//! a trim below the trim point changes nothing, and `AppendOnPrefix` below it
+//! keeps the log and appends (as a release build of `MemoryStorage` does).
+//!
+//! ## How it is stored
+//! A [`PaxosStore`] is a directory: a `paxos-wal` log in `dir/wal` and
+//! checkpoints (through `paxos-snapshot`) in `dir/checkpoints`. Each call is
+//! one *batch* — its operations serialised with postcard (see `record.rs`
+//! for the layout) — in one log record, or in several consecutive records
+//! when it is larger than a segment (only a batch whose last record is read
+//! counts). The caller waits for the sync covering the batch's last record,
+//! then the batch is applied to the in-memory state (entries as `T`, so reads
+//! are clones, as with `MemoryStorage`). Opening replays the newest usable
+//! checkpoint and the log after it through `paxos-recovery`, with the same
+//! apply function as the live path.
+//!
+//! Disk follows the live state, not history: once the log written since the
+//! last checkpoint exceeds both [`StoreOptions::checkpoint_min_bytes`] and
+//! the last checkpoint's size, the writer that crossed the line writes a
+//! checkpoint of every group's state and deletes the log segments before
+//! the *previous* checkpoint (kept so a damaged newest checkpoint can fall
+//! back to it). So the log after an OmniPaxos trim or snapshot shrinks, and
+//! checkpoint work stays proportional to what is written.
+//!
+//! One store may hold several OmniPaxos nodes ("groups",
+//! [`PaxosStore::group`]): nodes on different threads then share the log's
+//! syncs (group commit). [`OmniPaxosStorage::open`] is the one-node shortcut.
+//! Opening is cheap: the default segment is 1 MiB.
+//!
+//! ## Serialisation
+//! postcard 1.x: a compact (varint) serde format with a documented, stable
+//! wire format, actively maintained. (bincode 1.x, which `omnipaxos_storage`
+//! uses, is no longer maintained.) Like bincode it is not self-describing:
+//! entry types that need `deserialize_any` (untagged enums, flatten) do not
+//! round-trip.
+//!
+//! ## Example
+//! ```
+//! use omnipaxos::macros::Entry;
+//! use omnipaxos::storage::{Storage, StorageOp};
+//! use paxos_store_omnipaxos::OmniPaxosStorage;
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Entry)]
+//! struct Put(u64, String);
+//!
+//! let dir = tempfile::tempdir()?;
+//! let mut s = OmniPaxosStorage::<Put>::open(dir.path())?;
+//! s.append_entries(vec![Put(1, "a".into()), Put(2, "b".into())])?; // durable now
+//! s.write_atomically(vec![StorageOp::Trim(1), StorageOp::SetCompactedIdx(1)])?; // one sync
+//! drop(s);
+//!
+//! let s = OmniPaxosStorage::<Put>::open(dir.path())?; // as after a crash
+//! assert_eq!(s.get_log_len()?, 1);
+//! assert_eq!(s.get_entries(1, 2)?, vec![Put(2, "b".into())]);
+//! assert_eq!(s.get_entries(0, 2)?, vec![]); // index 0 is trimmed: never partial
+//! assert_eq!(s.get_compacted_idx()?, 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![warn(missing_docs)]
+
+mod error;
+mod record;
+mod state;
+mod storage;
+mod store;
+
+pub use error::{Error, Result};
+pub use paxos_recovery::RecoveryReport;
+pub use paxos_wal::WriteMode;
+pub use record::DecodeError;
+pub use storage::OmniPaxosStorage;
+pub use store::{CheckpointInfo, PaxosStore, StoreOptions, StoreStats};
