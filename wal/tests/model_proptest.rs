@@ -2,7 +2,8 @@
 //! record), batches, syncs, truncations, reopens, process crashes, power
 //! losses, failed syncs, process deaths after the Nth file-system operation
 //! and deaths of recovery itself, against a `Vec` model, on 16 KiB segments
-//! (frequent roll-overs), under both tolerant policies and all write modes.
+//! (frequent roll-overs), under both tolerant policies, all write modes, and
+//! with or without the background segment preparer.
 //!
 //! The model holds every record appended since the log's first LSN and the
 //! highest LSN a completed sync (or a recovery) made durable. After every
@@ -123,6 +124,7 @@ struct Harness {
     mem: MemStorage,
     policy: CorruptionPolicy,
     mode: WriteMode,
+    background: bool,
     wal: Option<Wal>,
     model: Model,
     reopens: u64,
@@ -131,7 +133,11 @@ struct Harness {
 
 impl Harness {
     fn options(&self) -> paxos_wal::WalOptions {
-        paxos_wal::WalOptions { write_mode: self.mode, ..opts(&self.mem, self.policy) }
+        paxos_wal::WalOptions {
+            write_mode: self.mode,
+            background_prepare: self.background,
+            ..opts(&self.mem, self.policy)
+        }
     }
 
     fn wal(&self) -> &Wal {
@@ -296,16 +302,18 @@ proptest! {
     fn log_matches_model_across_crashes(
         policy in policy(),
         mode in mode(),
+        background in prop::bool::weighted(0.25),
         ops in prop::collection::vec(op(), 1..100),
     ) {
         let mem = MemStorage::new();
-        let (wal, report) = Wal::open(dir(), paxos_wal::WalOptions { write_mode: mode, ..opts(&mem, policy) })
+        let (wal, report) = Wal::open(dir(), paxos_wal::WalOptions { write_mode: mode, background_prepare: background, ..opts(&mem, policy) })
             .expect("create");
         prop_assert!(report.created);
         let mut h = Harness {
             mem,
             policy,
             mode,
+            background,
             wal: Some(wal),
             model: Model { first: 1, records: Vec::new(), durable: 0 },
             reopens: 0,
