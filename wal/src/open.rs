@@ -222,13 +222,20 @@ fn rewrite_above(
     Ok(())
 }
 
+/// Whether `name` is a segment being prepared (`prepare-N.tmp`, see
+/// `segment::prepare`). Other files, whatever their suffix, are not the log's.
+fn is_temp_name(name: &str) -> bool {
+    let digits = name.strip_prefix("prepare-").and_then(|n| n.strip_suffix(TEMP_SUFFIX));
+    digits.is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+}
+
 pub(crate) fn recover(storage: &Arc<dyn Storage>, dir: &Path, policy: CorruptionPolicy) -> Result<Recovered> {
     let mut report = OpenReport::default();
     let mut names = Vec::new();
     for name in storage.list(dir).map_err(io_err("listing", dir))? {
         if name == LOCK_FILE {
             continue;
-        } else if name.ends_with(TEMP_SUFFIX) {
+        } else if is_temp_name(&name) {
             storage.remove(&dir.join(&name)).map_err(io_err("removing temp file", dir))?;
             report.removed_temp_files.push(name);
         } else if let Some(lsn) = parse_segment_name(&name) {
