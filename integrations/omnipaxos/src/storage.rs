@@ -57,6 +57,13 @@ where
         PaxosStore::from_shared(self.shared.clone())
     }
 
+    /// The trim point: the absolute index of the first entry still stored
+    /// (entries below it were trimmed). Not part of OmniPaxos's `Storage`
+    /// trait; for inspection and tests.
+    pub fn trimmed_idx(&self) -> usize {
+        self.shared.read(self.group, |s| s.trimmed_idx as usize)
+    }
+
     fn commit(&mut self, ops: Vec<StorageOp<T>>) -> StorageResult<()> {
         Ok(self.shared.commit(self.group, ops)?)
     }
