@@ -264,6 +264,7 @@ pub fn recover<S: StateMachine + ?Sized>(
         damage: open.damage.iter().map(DamagedRange::from).collect(),
         removed_temp_files: open.removed_temp_files.clone(),
         ignored_files: open.ignored_files.clone(),
+        dropped_empty_segment: open.dropped_empty_segment.clone(),
         timings: Timings { open_log, snapshot, replay, total: total.elapsed() },
     };
     Ok(Recovered { wal, snapshots, report })

@@ -125,6 +125,8 @@ pub struct RecoveryReport {
     pub removed_temp_files: Vec<String>,
     /// Unrelated files in the log directory, left alone.
     pub ignored_files: Vec<String>,
+    /// An all-zero (or empty) last segment that was removed.
+    pub dropped_empty_segment: Option<PathBuf>,
     /// Phase timings.
     pub timings: Timings,
 }
@@ -183,6 +185,9 @@ impl fmt::Display for RecoveryReport {
         }
         for n in &self.removed_temp_files {
             writeln!(f, "  removed:    leftover {n}")?;
+        }
+        if let Some(p) = &self.dropped_empty_segment {
+            writeln!(f, "  dropped:    all-zero last segment {}", p.display())?;
         }
         for n in &self.ignored_files {
             writeln!(f, "  ignored:    unrelated file {n}")?;

@@ -303,8 +303,16 @@ pub(crate) fn recover(storage: &Arc<dyn Storage>, dir: &Path, policy: Corruption
     }
     report.durable_watermark = watermark;
     if found.is_empty() {
-        report.created = true;
-        return Ok(Recovered { segments: Vec::new(), next_lsn: 1, write_offset: 0, watermark, report });
+        // A dropped all-zero segment still tells where the log had got to:
+        // never hand out its LSNs again (a snapshot may cover them).
+        let next_lsn = report
+            .dropped_empty_segment
+            .as_deref()
+            .and_then(|p| p.file_name()?.to_str().and_then(parse_segment_name))
+            .unwrap_or(1)
+            .max(watermark + 1);
+        report.created = next_lsn == 1;
+        return Ok(Recovered { segments: Vec::new(), next_lsn, write_offset: 0, watermark, report });
     }
 
     // Pass 2: walk the LSN sequence and classify every gap.

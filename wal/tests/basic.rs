@@ -204,3 +204,22 @@ fn write_modes_all_round_trip() {
         }
     }
 }
+
+#[test]
+fn a_dropped_all_zero_only_segment_does_not_restart_lsns() {
+    let mem = MemStorage::new();
+    let dir = Path::new("/z");
+    let opts = WalOptions::small(mem.shared());
+    drop(Wal::open(dir, opts.clone()).unwrap());
+    for name in paxos_wal::storage::Storage::list(&mem, dir).unwrap() {
+        if name.ends_with(".wal") {
+            paxos_wal::storage::Storage::remove(&mem, &dir.join(name)).unwrap();
+        }
+    }
+    // Only an all-zero segment named for lsn 1000 is left (external damage).
+    mem.put_file(&dir.join(paxos_wal::format::segment_name(1000)), &vec![0u8; 64 << 10]).unwrap();
+    let (wal, report) = Wal::open(dir, opts).unwrap();
+    assert!(report.dropped_empty_segment.is_some());
+    assert!(!report.created);
+    assert_eq!(wal.append(b"next").unwrap(), 1000, "lsns below the dropped segment are never reused");
+}
