@@ -223,3 +223,13 @@ fn a_dropped_all_zero_only_segment_does_not_restart_lsns() {
     assert!(!report.created);
     assert_eq!(wal.append(b"next").unwrap(), 1000, "lsns below the dropped segment are never reused");
 }
+
+#[test]
+fn a_dropped_mem_storage_frees_its_files() {
+    let mem = MemStorage::new();
+    let (wal, _) = Wal::open(Path::new("/leak"), WalOptions::small(mem.shared())).unwrap();
+    wal.append_durable(b"x").unwrap();
+    assert!(mem.handles() > 1, "the open log holds the file system");
+    drop(wal);
+    assert_eq!(mem.handles(), 1, "files must not keep their file system alive");
+}

@@ -57,7 +57,15 @@ impl Debug for MemStorage {
 #[derive(Default)]
 struct Shared {
     ns: Mutex<Namespace>,
-    faults: Mutex<Faults>,
+    faults: Arc<FaultCell>,
+}
+
+/// The fault-injection state. Files hold this, not [`Shared`]: a file held
+/// by the namespace must not hold the namespace (that cycle leaked every
+/// MemStorage).
+#[derive(Default)]
+struct FaultCell {
+    inner: Mutex<Faults>,
 }
 
 #[derive(Default)]
@@ -135,7 +143,7 @@ impl MemStorage {
     }
 
     fn faults(&self) -> MutexGuard<'_, Faults> {
-        self.shared.faults.lock().unwrap_or_else(|e| e.into_inner())
+        self.shared.faults.faults()
     }
 
     /// Make the `n`th sync from now (0 = the next one) fail with EIO.
@@ -166,6 +174,12 @@ impl MemStorage {
     /// Limit the total bytes all files may occupy; growth past it fails with ENOSPC.
     pub fn set_capacity(&self, bytes: Option<u64>) {
         self.faults().capacity = bytes;
+    }
+
+    /// How many handles share this file system (clones, and the storage
+    /// handed to logs that are still open); 1 when this is the last one.
+    pub fn handles(&self) -> usize {
+        Arc::strong_count(&self.shared)
     }
 
     /// Bytes all files occupy now (what [`MemStorage::set_capacity`] limits).
@@ -264,13 +278,13 @@ impl MemStorage {
 
     /// Count a mutating operation; fails once the simulated process is dead.
     fn op(&self) -> io::Result<()> {
-        self.shared.op()
+        self.shared.faults.op()
     }
 }
 
-impl Shared {
+impl FaultCell {
     fn faults(&self) -> MutexGuard<'_, Faults> {
-        self.faults.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn op(&self) -> io::Result<()> {
@@ -348,7 +362,8 @@ impl Storage for MemStorage {
                 self.op()?;
                 let ino = ns.next_inode;
                 ns.next_inode += 1;
-                let file = Arc::new(MemFile { shared: self.shared.clone(), ino, st: Mutex::new(FileState::default()) });
+                let file =
+                    Arc::new(MemFile { shared: self.shared.faults.clone(), ino, st: Mutex::new(FileState::default()) });
                 ns.files.insert(ino, file.clone());
                 let d = ns.dirs.get_mut(&dir).expect("checked above");
                 d.current.insert(name.clone(), ino);
@@ -549,7 +564,7 @@ impl FileState {
 }
 
 struct MemFile {
-    shared: Arc<Shared>,
+    shared: Arc<FaultCell>,
     ino: u64,
     st: Mutex<FileState>,
 }
