@@ -2,6 +2,7 @@
 //! simulator, the kill -9 torture loop, the demo and the inspection commands,
 //! kept here so tests (and fuzz targets) can drive them directly.
 
+pub mod bench;
 pub mod demo;
 pub mod inspect;
 pub mod sim;

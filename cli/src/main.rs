@@ -32,6 +32,28 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// What durability costs on this disk: raw durable-write methods against
+    /// the store's durable accept with 1..64 callers and batches (like
+    /// PostgreSQL's pg_test_fsync).
+    Bench {
+        /// Directory on the disk to measure (default: a temporary directory here).
+        dir: Option<PathBuf>,
+        /// Durable operations per case.
+        #[arg(long, default_value_t = 2000)]
+        ops: u64,
+        /// Record/value sizes in bytes.
+        #[arg(long, value_delimiter = ',', default_values_t = [128usize, 4096])]
+        sizes: Vec<usize>,
+        /// Concurrent callers for the store.
+        #[arg(long, value_delimiter = ',', default_values_t = [1usize, 2, 4, 8, 16, 32, 64])]
+        callers: Vec<usize>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        /// Draw throughput and latency against callers into this SVG file.
+        #[arg(long)]
+        plot: Option<PathBuf>,
+    },
     /// Show a store: segments, checkpoints, groups, ballots, slots, record
     /// counts. Reads a copy; never modifies the directory.
     Inspect {
@@ -126,6 +148,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Bench { dir, ops, sizes, callers, json, plot } => bench(dir, ops, sizes, callers, json, plot),
         Command::Inspect { dir, records, json } => inspect(&dir, records, json),
         Command::Verify { dir, json } => verify(&dir, json),
         Command::Recover { dir, policy, json } => recover(&dir, policy, json),
@@ -387,4 +410,45 @@ fn recover(dir: &Path, policy: Policy, json: bool) -> ExitCode {
         }
         Err(e) => fail(format!("{}: {e}", dir.display())),
     }
+}
+
+fn bench(
+    dir: Option<PathBuf>,
+    ops: u64,
+    sizes: Vec<usize>,
+    callers: Vec<usize>,
+    json: bool,
+    plot: Option<PathBuf>,
+) -> ExitCode {
+    let tmp = match &dir {
+        Some(d) => tempfile::tempdir_in(d),
+        None => tempfile::tempdir_in("."),
+    };
+    let tmp = match tmp {
+        Ok(t) => t,
+        Err(e) => return fail(format!("cannot create a directory to measure in: {e}")),
+    };
+    if callers.contains(&0) || sizes.contains(&0) || ops == 0 {
+        return fail("--ops, --sizes and --callers must be positive");
+    }
+    let cfg = paxos_store_cli::bench::BenchConfig { dir: tmp.path().to_path_buf(), ops, sizes, concurrency: callers };
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    let rows = paxos_store_cli::bench::run(&cfg, |what| bar.set_message(what.to_string()));
+    bar.finish_and_clear();
+    if json {
+        print_json(&rows);
+    } else {
+        println!("durable writes on {} ({} operations per case)", tmp.path().display(), ops);
+        print!("{}", paxos_store_cli::bench::table(&rows));
+    }
+    if let Some(p) = plot {
+        if let Err(e) = paxos_store_cli::bench::plot(&rows, &p) {
+            return fail(format!("{}: {e}", p.display()));
+        }
+        if !json {
+            println!("plot written to {}", p.display());
+        }
+    }
+    ExitCode::SUCCESS
 }
