@@ -72,6 +72,7 @@
 
 mod error;
 pub mod format;
+pub mod fuzzing;
 mod open;
 mod report;
 mod segment;
