@@ -166,23 +166,29 @@ fn scan(body: &[u8], seq: u64, unreadable: &[Range<u64>]) -> Scan {
     s
 }
 
-/// Erase `[from, size)` of a segment: zero every non-zero byte, then sync.
-/// Returns how many non-zero bytes were erased.
+/// Erase `[from, size)` of a segment: zero every non-zero byte, and every
+/// page that could not be read (it reads as zeros, but may still hold stale
+/// records that a later read finds once the error is gone), then sync.
+/// Returns how many non-zero bytes were erased (unreadable ones not counted).
 fn erase_from(file: &dyn StorageFile, path: &Path, from: u64, size: u64) -> Result<u64> {
-    let (buf, _) = read_range(file, path, from, size)?;
+    let (buf, unreadable) = read_range(file, path, from, size)?;
     let mut erased = 0u64;
+    let mut wrote = false;
     let zeros = vec![0u8; PAGE_SIZE];
     let mut o = 0usize;
     while o < buf.len() {
         let end = (o + PAGE_SIZE).min(buf.len());
         let n = buf[o..end].iter().filter(|b| **b != 0).count() as u64;
-        if n > 0 {
+        let (start, stop) = (from + o as u64, from + end as u64);
+        let bad = unreadable.iter().any(|u| u.start < stop && start < u.end);
+        if n > 0 || bad {
             erased += n;
-            file.write_all_at(&zeros[..end - o], from + o as u64).map_err(io_err("erasing torn tail", path))?;
+            wrote = true;
+            file.write_all_at(&zeros[..end - o], start).map_err(io_err("erasing torn tail", path))?;
         }
         o = end;
     }
-    if erased > 0 {
+    if wrote {
         file.sync_data().map_err(io_err("syncing erased tail", path))?;
     }
     Ok(erased)
