@@ -42,7 +42,9 @@ pub struct SegmentHeader {
     pub version: U32,
     /// Where records start ([`HEADER_PAGE`]).
     pub header_len: U32,
-    /// Sequence number of this segment; strictly increasing in a log, never reused.
+    /// Sequence number of this segment; strictly increasing along the live
+    /// segments (a number freed by a torn-tail cut may be reused by a new,
+    /// pre-zeroed segment).
     pub seq: U64,
     /// LSN of the first record in this segment (also the file name).
     pub first_lsn: U64,

@@ -90,8 +90,10 @@ pub const LOCK_FILE: &str = "LOCK";
 /// What opening a log does about damaged records.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum CorruptionPolicy {
-    /// Any damage, even an unacknowledged torn tail, is an error. Nothing is
-    /// modified.
+    /// Any damage, even an unacknowledged torn tail, is an error, and no
+    /// record is cut or erased. (Housekeeping still happens: leftover
+    /// `prepare-N.tmp` files are removed, an all-zero last segment is dropped,
+    /// and the directory and segments are synced.)
     Strict,
     /// Cut an unacknowledged torn tail; fail on damage to acknowledged records.
     #[default]
