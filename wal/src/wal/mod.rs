@@ -1,7 +1,7 @@
 //! The log itself: appending, group commit, reading, truncating.
 
 use crate::error::{Error, Result};
-use crate::format::{encode_record, frame_len, max_payload, Lsn, WatermarkSlot, HEADER_PAGE, WATERMARK_SLOTS};
+use crate::format::{encode_record, frame_len, max_payload, Lsn, HEADER_PAGE};
 use crate::open::recover;
 use crate::report::OpenReport;
 use crate::segment::{activate, prepare, Prepared, Segment};
@@ -9,12 +9,17 @@ use crate::storage::{FsStorage, Storage};
 use crate::{CorruptionPolicy, LOCK_FILE};
 use std::fmt::Debug;
 use std::io;
-use std::ops::{Deref, Range};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
-use std::thread::{self, JoinHandle, Thread};
-use zerocopy::IntoBytes;
+use std::thread::{self, JoinHandle};
+
+mod commit;
+mod read;
+
+use commit::Waiter;
+pub use read::{Iter, Record};
 
 /// How records reach the disk.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -83,47 +88,11 @@ pub struct WalStats {
     pub stalled_rollovers: u64,
 }
 
-/// A record read from the log: its payload, borrowed from the segment's
-/// mapping (no copy). Keeps the segment mapped while alive.
-#[derive(Clone)]
-pub struct Record {
-    lsn: Lsn,
-    seg: Arc<Segment>,
-    start: usize,
-    len: usize,
-}
-
-impl Record {
-    /// The record's LSN.
-    pub fn lsn(&self) -> Lsn {
-        self.lsn
-    }
-}
-
-impl Deref for Record {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        &self.seg.bytes()[self.start..self.start + self.len]
-    }
-}
-
-impl Debug for Record {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Record(lsn {}, {} bytes)", self.lsn, self.len)
-    }
-}
-
 struct Chunk {
     seg: Arc<Segment>,
     offset: u64,
     bytes: Vec<u8>,
     last_lsn: Lsn,
-}
-
-struct Waiter {
-    lsn: Lsn,
-    thread: Thread,
-    woken: AtomicBool,
 }
 
 enum Spare {
@@ -378,155 +347,6 @@ impl Wal {
         e
     }
 
-    /// Append one record and wait until it is durable.
-    pub fn append_durable(&self, payload: &[u8]) -> Result<Lsn> {
-        let lsn = self.append(payload)?;
-        self.wait_durable(lsn)?;
-        Ok(lsn)
-    }
-
-    /// Make everything appended so far durable.
-    pub fn sync(&self) -> Result<()> {
-        let last = self.last_lsn();
-        self.wait_durable(last)
-    }
-
-    /// Wait until `lsn` is covered by a completed sync. Concurrent callers
-    /// share syncs: one caller leads a round that writes and syncs everything
-    /// appended so far while the next round gathers; the others are woken
-    /// only when a sync that covers their record has returned. If that sync
-    /// fails, every caller it covered gets the error and the log is poisoned.
-    pub fn wait_durable(&self, lsn: Lsn) -> Result<()> {
-        if self.durable.load(Ordering::Acquire) >= lsn {
-            return Ok(());
-        }
-        let mut st = lock(&self.state);
-        if lsn >= st.next_lsn {
-            return Err(Error::NoSuchLsn { lsn, last: st.next_lsn - 1 });
-        }
-        loop {
-            if self.durable.load(Ordering::Acquire) >= lsn {
-                return Ok(());
-            }
-            self.check_poison()?;
-            if !st.syncing {
-                st.syncing = true;
-                drop(st);
-                self.lead();
-                st = lock(&self.state);
-                continue;
-            }
-            let w = Arc::new(Waiter { lsn, thread: thread::current(), woken: AtomicBool::new(false) });
-            st.waiters.push(w.clone());
-            drop(st);
-            while !w.woken.load(Ordering::Acquire) {
-                thread::park();
-            }
-            st = lock(&self.state);
-        }
-    }
-
-    /// One group-commit round, run by the caller that found no round running.
-    fn lead(&self) {
-        let mut io = lock(&self.io);
-        let (chunks, target) = {
-            let mut st = lock(&self.state);
-            (std::mem::take(&mut st.pending), st.next_lsn - 1)
-        };
-        let result = self.write_chunks(&mut io, chunks).and_then(|()| self.sync_written(&mut io));
-        if result.is_ok() {
-            self.stats[SYNCS].fetch_add(1, Ordering::Relaxed);
-            // Only now may the disk say these records were durable.
-            let _ = self.write_watermark(target);
-        }
-        drop(io);
-        let mut st = lock(&self.state);
-        st.syncing = false;
-        match &result {
-            Ok(()) => self.durable.store(target, Ordering::Release),
-            Err(e) => self.poison_with(e),
-        }
-        let durable = self.durable.load(Ordering::Acquire);
-        let poisoned = self.is_poisoned();
-        let mut next_leader = None;
-        st.waiters.retain(|w| {
-            if poisoned || w.lsn <= durable {
-                w.woken.store(true, Ordering::Release);
-                w.thread.unpark();
-                false
-            } else {
-                next_leader.get_or_insert_with(|| w.clone());
-                true
-            }
-        });
-        // Hand the next round to one waiter that still needs it.
-        if let Some(w) = next_leader {
-            st.waiters.retain(|x| !Arc::ptr_eq(x, &w));
-            w.woken.store(true, Ordering::Release);
-            w.thread.unpark();
-        }
-    }
-
-    fn write_at(&self, seg: &Segment, offset: u64, bytes: &[u8]) -> Result<()> {
-        match self.opts.write_mode {
-            WriteMode::Pwrite | WriteMode::Dsync => {
-                seg.file.write_all_at(bytes, offset).map_err(|e| Error::io("writing", &seg.path, e))
-            }
-            WriteMode::Mmap => {
-                assert!(offset as usize + bytes.len() <= seg.map.len());
-                // SAFETY: the range lies inside the mapping (asserted) of a
-                // preallocated file; it is beyond the written mark (or the
-                // watermark slot), so no reader holds a slice over it.
-                unsafe {
-                    std::ptr::copy_nonoverlapping(bytes.as_ptr(), seg.map.as_ptr().add(offset as usize), bytes.len())
-                };
-                Ok(())
-            }
-        }
-    }
-
-    fn write_chunks(&self, io: &mut IoState, chunks: Vec<Chunk>) -> Result<()> {
-        for c in chunks {
-            self.check_poison()?;
-            if let Err(e) = self.write_at(&c.seg, c.offset, &c.bytes) {
-                self.poison_with(&e);
-                return Err(e);
-            }
-            let end = c.offset + c.bytes.len() as u64;
-            match io.unsynced.iter_mut().find(|(s, _, _)| Arc::ptr_eq(s, &c.seg)) {
-                Some((_, lo, hi)) => {
-                    *lo = (*lo).min(c.offset);
-                    *hi = (*hi).max(end);
-                }
-                None => io.unsynced.push((c.seg.clone(), c.offset, end)),
-            }
-            self.written.store(c.last_lsn, Ordering::Release);
-        }
-        Ok(())
-    }
-
-    fn sync_written(&self, io: &mut IoState) -> Result<()> {
-        for (seg, lo, hi) in std::mem::take(&mut io.unsynced) {
-            let r = match self.opts.write_mode {
-                WriteMode::Pwrite => seg.file.sync_data(),
-                WriteMode::Dsync => Ok(()),
-                WriteMode::Mmap => seg.map.flush_range(lo as usize, (hi - lo) as usize),
-            };
-            r.map_err(|e| Error::io("syncing", &seg.path, e))?;
-        }
-        Ok(())
-    }
-
-    /// Record, in the active segment's header page, that everything up to
-    /// `durable` was covered by a completed sync. Not synced itself: the next
-    /// sync carries it. Never call it before that sync has returned.
-    fn write_watermark(&self, durable: Lsn) -> Result<()> {
-        let seg = self.segments.read().unwrap_or_else(|e| e.into_inner()).last().cloned().expect("non-empty");
-        let n = self.watermark_counter.fetch_add(1, Ordering::Relaxed);
-        let slot = WatermarkSlot::new(seg.seq, n, durable);
-        self.write_at(&seg, WATERMARK_SLOTS[(n % 2) as usize], slot.as_bytes())
-    }
-
     /// A pre-zeroed segment file for the next roll-over: the spare prepared
     /// in the background, or one prepared now (called with the state lock held).
     fn take_spare(&self, st: &mut State) -> Result<Prepared> {
@@ -579,45 +399,6 @@ impl Wal {
         st.prepare_id += 1;
         let (storage, dir, id, size) = (self.storage.clone(), self.dir.clone(), st.prepare_id, self.opts.segment_size);
         st.spare = Spare::Building(thread::spawn(move || prepare(&storage, &dir, id, size)));
-    }
-
-    /// Write out appended records that are not yet in the file (without
-    /// syncing), so they can be read.
-    fn write_out(&self) -> Result<()> {
-        let mut io = lock(&self.io);
-        let chunks = std::mem::take(&mut lock(&self.state).pending);
-        self.write_chunks(&mut io, chunks)
-    }
-
-    /// Read the record at `lsn`, zero-copy from the mapping. `None` if it is
-    /// not in the log (never appended, truncated away, or a hole left by
-    /// damage under `Salvage`).
-    pub fn read(&self, lsn: Lsn) -> Result<Option<Record>> {
-        if lsn > self.written.load(Ordering::Acquire) {
-            if lsn > self.last_lsn() {
-                return Ok(None);
-            }
-            self.write_out()?;
-        }
-        let segs = self.segments.read().unwrap_or_else(|e| e.into_inner());
-        let i = segs.partition_point(|s| s.first_lsn <= lsn);
-        if i == 0 {
-            return Ok(None);
-        }
-        let seg = &segs[i - 1];
-        Ok(seg.locate(lsn).map(|(start, len)| Record { lsn, seg: seg.clone(), start, len }))
-    }
-
-    /// Iterate the records from `from` to the last one appended when the
-    /// iterator was made. Holes (under `Salvage`) are skipped.
-    pub fn iter_from(&self, from: Lsn) -> Result<Iter> {
-        let last = self.last_lsn();
-        if last > self.written.load(Ordering::Acquire) {
-            self.write_out()?;
-        }
-        let segs = self.segments.read().unwrap_or_else(|e| e.into_inner()).clone();
-        let from = from.max(segs[0].first_lsn);
-        Ok(Iter { segs, next: from, last, seg: 0 })
     }
 
     /// The first LSN still in the log.
@@ -675,31 +456,5 @@ impl Drop for Wal {
         if let Spare::Building(h) = std::mem::replace(&mut st.spare, Spare::None) {
             let _ = h.join();
         }
-    }
-}
-
-/// Iterator over records, from [`Wal::iter_from`].
-pub struct Iter {
-    segs: Vec<Arc<Segment>>,
-    next: Lsn,
-    last: Lsn,
-    seg: usize,
-}
-
-impl Iterator for Iter {
-    type Item = Record;
-    fn next(&mut self) -> Option<Record> {
-        while self.next <= self.last {
-            while self.seg + 1 < self.segs.len() && self.segs[self.seg + 1].first_lsn <= self.next {
-                self.seg += 1;
-            }
-            let lsn = self.next;
-            self.next += 1;
-            let seg = &self.segs[self.seg];
-            if let Some((start, len)) = seg.locate(lsn) {
-                return Some(Record { lsn, seg: seg.clone(), start, len });
-            }
-        }
-        None
     }
 }

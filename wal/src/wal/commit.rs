@@ -1,0 +1,175 @@
+//! Group commit: waiting for durability, and the sync round one waiter leads.
+
+use super::{lock, Chunk, IoState, Wal, WriteMode, SYNCS};
+use crate::error::{Error, Result};
+use crate::format::{Lsn, WatermarkSlot, WATERMARK_SLOTS};
+use crate::segment::Segment;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::{self, Thread};
+use zerocopy::IntoBytes;
+
+pub(super) struct Waiter {
+    lsn: Lsn,
+    thread: Thread,
+    woken: AtomicBool,
+}
+
+impl Wal {
+    /// Append one record and wait until it is durable.
+    pub fn append_durable(&self, payload: &[u8]) -> Result<Lsn> {
+        let lsn = self.append(payload)?;
+        self.wait_durable(lsn)?;
+        Ok(lsn)
+    }
+
+    /// Make everything appended so far durable.
+    pub fn sync(&self) -> Result<()> {
+        let last = self.last_lsn();
+        self.wait_durable(last)
+    }
+
+    /// Wait until `lsn` is covered by a completed sync. Concurrent callers
+    /// share syncs: one caller leads a round that writes and syncs everything
+    /// appended so far while the next round gathers; the others are woken
+    /// only when a sync that covers their record has returned. If that sync
+    /// fails, every caller it covered gets the error and the log is poisoned.
+    pub fn wait_durable(&self, lsn: Lsn) -> Result<()> {
+        if self.durable.load(Ordering::Acquire) >= lsn {
+            return Ok(());
+        }
+        let mut st = lock(&self.state);
+        if lsn >= st.next_lsn {
+            return Err(Error::NoSuchLsn { lsn, last: st.next_lsn - 1 });
+        }
+        loop {
+            if self.durable.load(Ordering::Acquire) >= lsn {
+                return Ok(());
+            }
+            self.check_poison()?;
+            if !st.syncing {
+                st.syncing = true;
+                drop(st);
+                self.lead();
+                st = lock(&self.state);
+                continue;
+            }
+            let w = Arc::new(Waiter { lsn, thread: thread::current(), woken: AtomicBool::new(false) });
+            st.waiters.push(w.clone());
+            drop(st);
+            while !w.woken.load(Ordering::Acquire) {
+                thread::park();
+            }
+            st = lock(&self.state);
+        }
+    }
+
+    /// One group-commit round, run by the caller that found no round running.
+    fn lead(&self) {
+        let mut io = lock(&self.io);
+        let (chunks, target) = {
+            let mut st = lock(&self.state);
+            (std::mem::take(&mut st.pending), st.next_lsn - 1)
+        };
+        let result = self.write_chunks(&mut io, chunks).and_then(|()| self.sync_written(&mut io));
+        if result.is_ok() {
+            self.stats[SYNCS].fetch_add(1, Ordering::Relaxed);
+            // Only now may the disk say these records were durable.
+            let _ = self.write_watermark(target);
+        }
+        drop(io);
+        let mut st = lock(&self.state);
+        st.syncing = false;
+        match &result {
+            Ok(()) => self.durable.store(target, Ordering::Release),
+            Err(e) => self.poison_with(e),
+        }
+        let durable = self.durable.load(Ordering::Acquire);
+        let poisoned = self.is_poisoned();
+        let mut next_leader = None;
+        st.waiters.retain(|w| {
+            if poisoned || w.lsn <= durable {
+                w.woken.store(true, Ordering::Release);
+                w.thread.unpark();
+                false
+            } else {
+                next_leader.get_or_insert_with(|| w.clone());
+                true
+            }
+        });
+        // Hand the next round to one waiter that still needs it.
+        if let Some(w) = next_leader {
+            st.waiters.retain(|x| !Arc::ptr_eq(x, &w));
+            w.woken.store(true, Ordering::Release);
+            w.thread.unpark();
+        }
+    }
+
+    fn write_at(&self, seg: &Segment, offset: u64, bytes: &[u8]) -> Result<()> {
+        match self.opts.write_mode {
+            WriteMode::Pwrite | WriteMode::Dsync => {
+                seg.file.write_all_at(bytes, offset).map_err(|e| Error::io("writing", &seg.path, e))
+            }
+            WriteMode::Mmap => {
+                assert!(offset as usize + bytes.len() <= seg.map.len());
+                // SAFETY: the range lies inside the mapping (asserted) of a
+                // preallocated file; it is beyond the written mark (or the
+                // watermark slot), so no reader holds a slice over it.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(bytes.as_ptr(), seg.map.as_ptr().add(offset as usize), bytes.len())
+                };
+                Ok(())
+            }
+        }
+    }
+
+    fn write_chunks(&self, io: &mut IoState, chunks: Vec<Chunk>) -> Result<()> {
+        for c in chunks {
+            self.check_poison()?;
+            if let Err(e) = self.write_at(&c.seg, c.offset, &c.bytes) {
+                self.poison_with(&e);
+                return Err(e);
+            }
+            let end = c.offset + c.bytes.len() as u64;
+            match io.unsynced.iter_mut().find(|(s, _, _)| Arc::ptr_eq(s, &c.seg)) {
+                Some((_, lo, hi)) => {
+                    *lo = (*lo).min(c.offset);
+                    *hi = (*hi).max(end);
+                }
+                None => io.unsynced.push((c.seg.clone(), c.offset, end)),
+            }
+            self.written.store(c.last_lsn, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    fn sync_written(&self, io: &mut IoState) -> Result<()> {
+        for (seg, lo, hi) in std::mem::take(&mut io.unsynced) {
+            let r = match self.opts.write_mode {
+                WriteMode::Pwrite => seg.file.sync_data(),
+                WriteMode::Dsync => Ok(()),
+                WriteMode::Mmap => seg.map.flush_range(lo as usize, (hi - lo) as usize),
+            };
+            r.map_err(|e| Error::io("syncing", &seg.path, e))?;
+        }
+        Ok(())
+    }
+
+    /// Record, in the active segment's header page, that everything up to
+    /// `durable` was covered by a completed sync. Not synced itself: the next
+    /// sync carries it. Never call it before that sync has returned.
+    pub(super) fn write_watermark(&self, durable: Lsn) -> Result<()> {
+        let seg = self.segments.read().unwrap_or_else(|e| e.into_inner()).last().cloned().expect("non-empty");
+        let n = self.watermark_counter.fetch_add(1, Ordering::Relaxed);
+        let slot = WatermarkSlot::new(seg.seq, n, durable);
+        self.write_at(&seg, WATERMARK_SLOTS[(n % 2) as usize], slot.as_bytes())
+    }
+
+    /// Write out appended records that are not yet in the file (without
+    /// syncing), so they can be read.
+    pub(super) fn write_out(&self) -> Result<()> {
+        let mut io = lock(&self.io);
+        let chunks = std::mem::take(&mut lock(&self.state).pending);
+        self.write_chunks(&mut io, chunks)
+    }
+}
