@@ -77,6 +77,7 @@ mod app_snapshot;
 mod checkpoint;
 mod codec;
 mod error;
+pub mod fuzzing;
 mod state;
 mod store;
 mod submit;

@@ -1,0 +1,539 @@
+//! Fuzz target: operation sequences with crashes and faults, checked
+//! against the model after every step and every recovery.
+//!
+//! The input decodes to a list of [`Step`]s: acceptor operations and batches
+//! on four groups and eight slots, syncs, checkpoints, restarts (in place, a
+//! process crash, or a power loss with a seed), and armed faults: a crash
+//! after the next N storage operations, an EIO on the Nth sync, a disk that
+//! fills after N bytes, a crash in the middle of recovery. Each armed fault
+//! says how the process dies when it fires ([`Death`]).
+//!
+//! The check is exact. Records whose fate a crash decides (a lazy chosen
+//! mark not yet synced, the operation whose sync failed or that a crash
+//! interrupted) are kept in order as "maybe" records; everything before them
+//! is durable. A recovery must show the durable state plus a *prefix* of
+//! the maybe records: no acknowledged operation lost (I1, I2), nothing
+//! invented (I3), a truncation never undone (I5). Every reply of a running
+//! store must be the model's (I4: a rejection reports the promise and writes
+//! nothing).
+
+use super::model::{apply_batch, diff, read_state, Reply, StoreState, Write};
+use crate::{AcceptorStore, Ballot, GroupId, Op, Slot, StoreError, StoreOptions};
+use paxos_wal::fuzzing::{crash_seeded, FuzzInput, FuzzOutput, Violation};
+use paxos_wal::storage::{CrashKind, MemStorage};
+use std::path::Path;
+
+const DIR: &str = "/fuzz/ops";
+/// Longest step list decoded from one input.
+const MAX_STEPS: usize = 48;
+
+/// One acceptor operation, in the small ranges the target uses (reduced
+/// modulo: 4 groups, 8 slots, rounds 0..6, nodes 0..3, values under 200 bytes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FuzzOp {
+    /// [`Op::Promise`].
+    Promise {
+        /// Group.
+        group: u8,
+        /// Ballot round.
+        round: u8,
+        /// Ballot node.
+        node: u8,
+        /// First slot reported.
+        from: u8,
+    },
+    /// [`Op::Accept`] of a value unique to this run and operation.
+    Accept {
+        /// Group.
+        group: u8,
+        /// Slot.
+        slot: u8,
+        /// Ballot round.
+        round: u8,
+        /// Ballot node.
+        node: u8,
+        /// Extra bytes of value.
+        len: u8,
+    },
+    /// [`Op::MarkChosen`].
+    Chosen {
+        /// Group.
+        group: u8,
+        /// Slot.
+        slot: u8,
+    },
+    /// [`Op::TruncateBelow`].
+    Truncate {
+        /// Group.
+        group: u8,
+        /// First slot kept.
+        slot: u8,
+    },
+    /// [`Op::RemoveGroup`].
+    Remove {
+        /// Group.
+        group: u8,
+    },
+}
+
+/// How the process dies when an armed fault fires (or on a restart).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Death {
+    /// Drop the store and reopen in the same boot (the page cache, and pages
+    /// a failed sync marked clean, survive). After a crash point, a process crash.
+    Reopen,
+    /// A process crash: the page cache survives.
+    Process,
+    /// A power loss: unsynced pages kept, dropped or torn as the seed says.
+    PowerLoss(u16),
+}
+
+/// One step of a run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// One operation.
+    Op(FuzzOp),
+    /// Operations applied as one batch (one record).
+    Batch(Vec<FuzzOp>),
+    /// `AcceptorStore::sync`.
+    Sync,
+    /// `AcceptorStore::checkpoint`.
+    Checkpoint,
+    /// Stop and recover.
+    Restart(Death),
+    /// After `ops % 32` more storage operations the process is dead.
+    CrashAfter {
+        /// Operations still allowed.
+        ops: u8,
+        /// How it dies.
+        death: Death,
+    },
+    /// The sync `nth % 4` syncs from now fails with EIO.
+    FailSync {
+        /// Which sync.
+        nth: u8,
+        /// How the process dies once it fails.
+        death: Death,
+    },
+    /// The disk fills after `bytes` more bytes (until the next restart).
+    DiskFull {
+        /// Bytes left.
+        bytes: u16,
+        /// How the process dies if the store is poisoned.
+        death: Death,
+    },
+    /// A power loss, then a recovery that dies after `ops % 16` storage
+    /// operations, then a power loss again.
+    CrashInRecovery {
+        /// Operations the recovery gets.
+        ops: u8,
+        /// Seed of the power losses.
+        seed: u16,
+    },
+}
+
+impl FuzzOp {
+    fn decode(input: &mut FuzzInput) -> FuzzOp {
+        match input.u8() % 10 {
+            0 | 1 => FuzzOp::Promise { group: input.u8(), round: input.u8(), node: input.u8(), from: input.u8() },
+            2..=5 => FuzzOp::Accept {
+                group: input.u8(),
+                slot: input.u8(),
+                round: input.u8(),
+                node: input.u8(),
+                len: input.u8(),
+            },
+            6 | 7 => FuzzOp::Chosen { group: input.u8(), slot: input.u8() },
+            8 => FuzzOp::Truncate { group: input.u8(), slot: input.u8() },
+            _ => FuzzOp::Remove { group: input.u8() },
+        }
+    }
+
+    fn encode(&self, out: &mut FuzzOutput) {
+        match *self {
+            FuzzOp::Promise { group, round, node, from } => out.u8(0).u8(group).u8(round).u8(node).u8(from),
+            FuzzOp::Accept { group, slot, round, node, len } => out.u8(2).u8(group).u8(slot).u8(round).u8(node).u8(len),
+            FuzzOp::Chosen { group, slot } => out.u8(6).u8(group).u8(slot),
+            FuzzOp::Truncate { group, slot } => out.u8(8).u8(group).u8(slot),
+            FuzzOp::Remove { group } => out.u8(9).u8(group),
+        };
+    }
+
+    /// The store operation; `counter` makes every accepted value unique.
+    fn to_op(&self, counter: &mut u64) -> Op {
+        let g = |x: u8| GroupId(x as u64 % 4);
+        let s = |x: u8| Slot(x as u64 % 8);
+        let b = |r: u8, n: u8| Ballot::new(r as u64 % 6, n as u64 % 3);
+        match *self {
+            FuzzOp::Promise { group, round, node, from } => {
+                Op::Promise { group: g(group), ballot: b(round, node), from_slot: s(from) }
+            }
+            FuzzOp::Accept { group, slot, round, node, len } => {
+                *counter += 1;
+                let mut value = format!("v{counter}/{}/{}", g(group), s(slot)).into_bytes();
+                value.extend(std::iter::repeat_n(*counter as u8, len as usize % 200));
+                Op::Accept { group: g(group), slot: s(slot), ballot: b(round, node), value }
+            }
+            FuzzOp::Chosen { group, slot } => Op::MarkChosen { group: g(group), slot: s(slot) },
+            FuzzOp::Truncate { group, slot } => Op::TruncateBelow { group: g(group), slot: s(slot) },
+            FuzzOp::Remove { group } => Op::RemoveGroup { group: g(group) },
+        }
+    }
+}
+
+impl Death {
+    fn decode(input: &mut FuzzInput) -> Death {
+        match input.u8() % 3 {
+            0 => Death::Reopen,
+            1 => Death::Process,
+            _ => Death::PowerLoss(input.u16()),
+        }
+    }
+
+    fn encode(&self, out: &mut FuzzOutput) {
+        match *self {
+            Death::Reopen => out.u8(0),
+            Death::Process => out.u8(1),
+            Death::PowerLoss(seed) => out.u8(2).u16(seed),
+        };
+    }
+}
+
+impl Step {
+    /// Read one step (every input decodes to one).
+    pub fn decode(input: &mut FuzzInput) -> Step {
+        match input.u8() % 20 {
+            0..=9 => Step::Op(FuzzOp::decode(input)),
+            10 | 11 => {
+                let n = 1 + input.u8() as usize % 4;
+                Step::Batch((0..n).map(|_| FuzzOp::decode(input)).collect())
+            }
+            12 => Step::Sync,
+            13 => Step::Checkpoint,
+            14 | 15 => Step::Restart(Death::decode(input)),
+            16 => Step::CrashAfter { ops: input.u8(), death: Death::decode(input) },
+            17 => Step::FailSync { nth: input.u8(), death: Death::decode(input) },
+            18 => Step::DiskFull { bytes: input.u16(), death: Death::decode(input) },
+            _ => Step::CrashInRecovery { ops: input.u8(), seed: input.u16() },
+        }
+    }
+
+    /// Read steps until the input ends (at most 48).
+    pub fn decode_all(data: &[u8]) -> Vec<Step> {
+        let mut input = FuzzInput::new(data);
+        let mut steps = Vec::new();
+        while !input.is_empty() && steps.len() < MAX_STEPS {
+            steps.push(Step::decode(&mut input));
+        }
+        steps
+    }
+
+    /// The input that decodes to `steps` (batches of more than 4 are cut).
+    pub fn encode_all(steps: &[Step]) -> Vec<u8> {
+        let mut out = FuzzOutput::new();
+        for step in steps {
+            match step {
+                Step::Op(op) => {
+                    out.u8(0);
+                    op.encode(&mut out);
+                }
+                Step::Batch(ops) => {
+                    let ops = &ops[..ops.len().clamp(1, 4)];
+                    out.u8(10).u8(ops.len() as u8 - 1);
+                    ops.iter().for_each(|op| op.encode(&mut out));
+                }
+                Step::Sync => {
+                    out.u8(12);
+                }
+                Step::Checkpoint => {
+                    out.u8(13);
+                }
+                Step::Restart(d) => {
+                    out.u8(14);
+                    d.encode(&mut out);
+                }
+                Step::CrashAfter { ops, death } => {
+                    out.u8(16).u8(*ops);
+                    death.encode(&mut out);
+                }
+                Step::FailSync { nth, death } => {
+                    out.u8(17).u8(*nth);
+                    death.encode(&mut out);
+                }
+                Step::DiskFull { bytes, death } => {
+                    out.u8(18).u16(*bytes);
+                    death.encode(&mut out);
+                }
+                Step::CrashInRecovery { ops, seed } => {
+                    out.u8(19).u8(*ops).u16(*seed);
+                }
+            }
+        }
+        out.finish()
+    }
+}
+
+/// What one run did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OpsSummary {
+    /// Steps run.
+    pub steps: usize,
+    /// Operations whose reply was checked against the model.
+    pub replies: usize,
+    /// Operations that failed because a fault fired.
+    pub failed: usize,
+    /// Operations refused for a full disk, the store staying usable.
+    pub no_space: usize,
+    /// Recoveries checked against the model.
+    pub recoveries: usize,
+    /// Power losses.
+    pub power_losses: usize,
+    /// Recoveries that lost maybe records (legitimately: not acknowledged).
+    pub lost_maybe: usize,
+    /// Recoveries that crashed and were recovered again.
+    pub recovery_crashes: usize,
+}
+
+struct Run {
+    mem: MemStorage,
+    store: Option<AcceptorStore>,
+    /// Durable: what every recovery must show at least.
+    base: StoreState,
+    /// Records whose fate a crash decides, in log order.
+    maybe: Vec<Vec<Op>>,
+    /// What the running store must show: `base` plus every maybe record.
+    live: StoreState,
+    /// How the process dies when the armed fault fires.
+    armed: Option<Death>,
+    /// A crash point is armed: the storage refuses everything once it fires.
+    crash_point: bool,
+    counter: u64,
+    sum: OpsSummary,
+}
+
+fn options(mem: &MemStorage) -> StoreOptions {
+    StoreOptions { segment_size: 8 << 10, ..StoreOptions::small(mem.shared()) }
+}
+
+/// Errors a fired fault explains: the log's or the checkpoint store's I/O.
+fn fault_error(e: &StoreError) -> bool {
+    matches!(e, StoreError::Wal(_) | StoreError::Snapshot(_))
+}
+
+fn no_space(e: &StoreError) -> bool {
+    matches!(
+        e,
+        StoreError::Wal(paxos_wal::Error::NoSpace { .. })
+            | StoreError::Snapshot(paxos_snapshot::SnapshotError::NoSpace { .. })
+    )
+}
+
+impl Run {
+    fn store(&self) -> &AcceptorStore {
+        self.store.as_ref().expect("a running store between steps")
+    }
+
+    /// A full disk refused the call before anything was written, and the
+    /// store stays usable.
+    fn refused_for_space(&self, e: &StoreError) -> bool {
+        no_space(e) && !self.store().wal().is_poisoned()
+    }
+
+    fn check_live(&self, what: &str) -> Result<(), Violation> {
+        let got = read_state(self.store()).map_err(|e| Violation(format!("{what}: reading the store: {e}")))?;
+        Violation::ensure(got == self.live, || format!("{what}: the store differs: {}", diff(&got, &self.live)))
+    }
+
+    fn crash(&mut self, kind: CrashKind, seed: u64) {
+        crash_seeded(&self.mem, kind, seed);
+        self.armed = None;
+        self.crash_point = false;
+        if kind == CrashKind::PowerLoss {
+            self.sum.power_losses += 1;
+        }
+    }
+
+    /// Stop the process as `death` says, then recover.
+    fn die(&mut self, death: Death) -> Result<(), Violation> {
+        self.store = None;
+        match death {
+            Death::Reopen if !self.crash_point => {}
+            Death::Reopen | Death::Process => self.crash(CrashKind::Process, 0),
+            Death::PowerLoss(seed) => self.crash(CrashKind::PowerLoss, seed as u64),
+        }
+        self.recover()
+    }
+
+    /// Open the store, crashing and retrying while an armed fault makes
+    /// recovery fail; then check the state against the model.
+    fn recover(&mut self) -> Result<(), Violation> {
+        self.mem.set_capacity(None);
+        let mut attempt = 0;
+        let (store, report) = loop {
+            match AcceptorStore::open(DIR, options(&self.mem)) {
+                Ok(opened) => break opened,
+                Err(e) if self.armed.is_some() && attempt < 2 => {
+                    let _ = e.to_string();
+                    attempt += 1;
+                    self.sum.recovery_crashes += 1;
+                    self.crash(CrashKind::PowerLoss, 1000 + attempt);
+                }
+                Err(e) => return Err(Violation(format!("recovery failed without a fault to explain it: {e}"))),
+            }
+        };
+        Violation::ensure(report.damage.is_empty(), || format!("damage without bit rot: {report}"))?;
+        let got = read_state(&store).map_err(|e| Violation(format!("reading a recovered store: {e}")))?;
+        self.store = Some(store);
+        self.sum.recoveries += 1;
+        let mut candidate = self.base.clone();
+        let mut kept = (candidate == got).then_some(0);
+        for (i, unit) in self.maybe.iter().enumerate() {
+            apply_batch(&mut candidate, unit);
+            if candidate == got {
+                kept = Some(i + 1);
+            }
+        }
+        let Some(kept) = kept else {
+            return Err(Violation(format!(
+                "recovered state is no prefix of the log: against the durable state: {}; against everything: {}; \
+                 maybe records {:?}; report {report}",
+                diff(&got, &self.base),
+                diff(&got, &candidate),
+                self.maybe
+            )));
+        };
+        if kept < self.maybe.len() {
+            self.sum.lost_maybe += 1;
+        }
+        self.base = got.clone();
+        self.live = got;
+        self.maybe.clear();
+        Ok(())
+    }
+
+    /// An operation, batch, sync or checkpoint failed.
+    fn failed(&mut self, e: StoreError, what: &str) -> Result<(), Violation> {
+        let msg = e.to_string();
+        Violation::ensure(fault_error(&e) && (self.armed.is_some() || no_space(&e)), || {
+            format!("{what} failed without a fault to explain it: {msg}")
+        })?;
+        if self.refused_for_space(&e) {
+            self.sum.no_space += 1;
+            return self.check_live(&format!("{what} refused for a full disk"));
+        }
+        self.sum.failed += 1;
+        let death = self.armed.unwrap_or(Death::PowerLoss(0));
+        self.die(death)
+    }
+
+    fn step(&mut self, step: &Step) -> Result<(), Violation> {
+        match step {
+            Step::Op(op) => self.ops(std::slice::from_ref(op)),
+            Step::Batch(ops) => self.ops(ops),
+            Step::Sync | Step::Checkpoint => {
+                let r = if *step == Step::Sync { self.store().sync() } else { self.store().checkpoint().map(|_| ()) };
+                match r {
+                    Ok(()) => {
+                        // Everything appended so far is durable now.
+                        self.base = self.live.clone();
+                        self.maybe.clear();
+                        self.check_live(&format!("{step:?}"))
+                    }
+                    Err(e) => self.failed(e, &format!("{step:?}")),
+                }
+            }
+            Step::Restart(death) => self.die(*death),
+            Step::CrashAfter { ops, death } => {
+                self.mem.crash_after_ops(*ops as u64 % 32);
+                self.armed = Some(*death);
+                self.crash_point = true;
+                Ok(())
+            }
+            Step::FailSync { nth, death } => {
+                self.mem.fail_sync(*nth as u64 % 4);
+                self.armed = Some(*death);
+                Ok(())
+            }
+            Step::DiskFull { bytes, death } => {
+                self.mem.set_capacity(Some(self.mem.used_bytes() + *bytes as u64));
+                self.armed = Some(*death);
+                Ok(())
+            }
+            Step::CrashInRecovery { ops, seed } => {
+                self.store = None;
+                self.crash(CrashKind::PowerLoss, *seed as u64);
+                self.mem.crash_after_ops(*ops as u64 % 16);
+                match AcceptorStore::open(DIR, options(&self.mem)) {
+                    // Recovery finished within its budget: kill it now.
+                    Ok(opened) => {
+                        drop(opened);
+                        self.crash(CrashKind::Process, 0);
+                    }
+                    Err(_) => {
+                        self.sum.recovery_crashes += 1;
+                        self.crash(CrashKind::PowerLoss, *seed as u64 + 1);
+                    }
+                }
+                self.recover()
+            }
+        }
+    }
+
+    fn ops(&mut self, fuzz_ops: &[FuzzOp]) -> Result<(), Violation> {
+        let ops: Vec<Op> = fuzz_ops.iter().map(|o| o.to_op(&mut self.counter)).collect();
+        let result = self.store().apply_batch(&ops);
+        match result {
+            Ok(outcomes) => {
+                let got: Vec<Reply> = outcomes.into_iter().map(Reply::of).collect();
+                let mut next = self.live.clone();
+                let (want, write) = apply_batch(&mut next, &ops);
+                Violation::ensure(got == want, || format!("{ops:?}: replies {got:?}, the model says {want:?}"))?;
+                self.sum.replies += ops.len();
+                self.live = next;
+                match write {
+                    Write::Durable => {
+                        self.base = self.live.clone();
+                        self.maybe.clear();
+                    }
+                    Write::Lazy => self.maybe.push(ops.clone()),
+                    Write::Nothing => {}
+                }
+                self.check_live(&format!("after {ops:?}"))
+            }
+            Err(e) => {
+                if !self.refused_for_space(&e) {
+                    // Its record may have reached the log.
+                    self.maybe.push(ops.clone());
+                }
+                self.failed(e, &format!("{ops:?}"))
+            }
+        }
+    }
+}
+
+/// Decode the input into [`Step`]s, run them on a store on a [`MemStorage`]
+/// and on the model, and check every reply and every recovery (see the
+/// module documentation); a final power loss and recovery end every run.
+pub fn check_ops_with_crashes(data: &[u8]) -> Result<OpsSummary, Violation> {
+    let steps = Step::decode_all(data);
+    let mem = MemStorage::new();
+    let (store, _) = AcceptorStore::open(Path::new(DIR), options(&mem))
+        .map_err(|e| Violation(format!("creating the store: {e}")))?;
+    let mut run = Run {
+        mem,
+        store: Some(store),
+        base: StoreState::new(),
+        maybe: Vec::new(),
+        live: StoreState::new(),
+        armed: None,
+        crash_point: false,
+        counter: 0,
+        sum: OpsSummary::default(),
+    };
+    for (i, step) in steps.iter().enumerate() {
+        run.step(step).map_err(|v| Violation(format!("step {i} {step:?}: {}", v.0)))?;
+        run.sum.steps += 1;
+    }
+    run.die(Death::PowerLoss(0xF00D)).map_err(|v| Violation(format!("final power loss: {}", v.0)))?;
+    Ok(run.sum)
+}

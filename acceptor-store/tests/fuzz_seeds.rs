@@ -1,0 +1,389 @@
+//! The fuzz targets of `paxos_acceptor_store::fuzzing`, run on stable over
+//! the checked-in seed corpora in `fuzz/seeds/<target>/` (which also hold
+//! every reproducer the fuzzer found). Each seed must pass every property,
+//! and each corpus must reach the outcomes it is meant to cover.
+//!
+//! The seed files are written by `write_seed_corpora` (ignored; run it with
+//! `cargo test -p paxos-acceptor-store --test fuzz_seeds -- --ignored`
+//! after changing an input format) from the descriptions below; reproducers
+//! the fuzzer found (`regress-*`) are added by hand and never rewritten.
+
+use paxos_acceptor_store::fuzzing::{
+    base_store_image, check_checkpoint_image, check_open_damaged_store, check_ops_with_crashes, check_record_codec,
+    store_open_input, Death, FuzzOp, Step, StoreOutcome,
+};
+use paxos_acceptor_store::{AcceptorStore, Ballot, GroupId, Op, Slot, StoreOptions};
+use paxos_snapshot::format::{SnapshotHeader, FOOTER_LEN, HEADER_LEN};
+use paxos_wal::format::{decode_record, frame_len, SegmentHeader, HEADER_PAGE};
+use paxos_wal::fuzzing::{Mutation, NameSpec};
+use paxos_wal::storage::MemStorage;
+use paxos_wal::CorruptionPolicy::{Salvage, Strict, TolerateTornTail};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+fn seed_dir(target: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds").join(target)
+}
+
+/// Every seed file of a target, sorted by name.
+fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = seed_dir(target);
+    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| {
+            let e = e.expect("dir entry");
+            (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).expect("seed"))
+        })
+        .collect();
+    out.sort();
+    assert!(!out.is_empty(), "no seeds in {}", dir.display());
+    out
+}
+
+fn with_mode(mode: u8, body: &[u8]) -> Vec<u8> {
+    let mut v = vec![mode];
+    v.extend_from_slice(body);
+    v
+}
+
+/// The payload of a snapshot file.
+fn snapshot_payload(file: &[u8]) -> Vec<u8> {
+    let h = SnapshotHeader::decode(file[..HEADER_LEN].try_into().unwrap()).unwrap();
+    let start = h.payload_offset() as usize;
+    file[start..file.len() - FOOTER_LEN].to_vec()
+}
+
+/// Log records and a checkpoint image of a small store, written through the API.
+fn store_bytes() -> (Vec<Vec<u8>>, Vec<u8>, Vec<u8>) {
+    let mem = MemStorage::new();
+    let opts = StoreOptions { segment_size: 8 << 10, ..StoreOptions::small(mem.shared()) };
+    let (s, _) = AcceptorStore::open("/s", opts).unwrap();
+    let empty = snapshot_payload(&{
+        let info = s.checkpoint().unwrap();
+        mem.read_file(&Path::new("/s/checkpoints").join(paxos_snapshot::format::snapshot_name(info.position))).unwrap()
+    });
+    let (g, b) = (GroupId(3), Ballot::new(2, 1));
+    s.promise(g, b, Slot(0)).unwrap();
+    s.accept(g, Slot(0), b, b"x = 1").unwrap();
+    s.accept(g, Slot(1), b, b"").unwrap();
+    s.mark_chosen(g, Slot(0)).unwrap();
+    s.truncate_below(g, Slot(1)).unwrap();
+    s.apply_batch(&[
+        Op::Promise { group: GroupId(9), ballot: Ballot::new(5, 2), from_slot: Slot(4) },
+        Op::Accept { group: GroupId(9), slot: Slot(4), ballot: Ballot::new(5, 2), value: vec![7; 300] },
+        Op::MarkChosen { group: GroupId(9), slot: Slot(4) },
+    ])
+    .unwrap();
+    s.remove_group(GroupId(9)).unwrap();
+    s.accept(GroupId(u64::MAX - 1), Slot(u64::MAX), Ballot::new(u64::MAX, u64::MAX), b"edges").unwrap();
+    let info = s.checkpoint().unwrap();
+    let image = snapshot_payload(
+        &mem.read_file(&Path::new("/s/checkpoints").join(paxos_snapshot::format::snapshot_name(info.position)))
+            .unwrap(),
+    );
+    let records = s.wal().iter_from(1).unwrap().map(|r| r.to_vec()).collect();
+    (records, image, empty)
+}
+
+fn codec_seeds() -> Vec<(String, Vec<u8>)> {
+    let (records, _, _) = store_bytes();
+    let mut out: Vec<(String, Vec<u8>)> =
+        records.iter().enumerate().map(|(i, r)| (format!("record-{i}"), with_mode(0, r))).collect();
+    let batch = records.iter().max_by_key(|r| r.len()).unwrap();
+    // A value length that runs past the record, checksum resealed.
+    let mut long = batch.clone();
+    long[8 + 4] = 0xFF;
+    out.push(("batch-long-value-resealed".into(), with_mode(1, &long)));
+    let mut count = batch.clone();
+    count[0] += 1;
+    out.push(("batch-count-too-high".into(), with_mode(1, &count)));
+    let mut kind = batch.clone();
+    kind[8] = 7;
+    out.push(("unknown-kind-resealed".into(), with_mode(1, &kind)));
+    let mut reserved = batch.clone();
+    reserved[9] = 1;
+    out.push(("reserved-byte-resealed".into(), with_mode(1, &reserved)));
+    out.push(("empty-record".into(), with_mode(0, &[0; 8])));
+    out.push(("short".into(), with_mode(0, &batch[..20])));
+    out
+}
+
+fn image_seeds() -> Vec<(String, Vec<u8>)> {
+    let (_, image, empty) = store_bytes();
+    let base = base_store_image();
+    let mut out = vec![("small-store".to_string(), image.clone()), ("no-groups".to_string(), empty)];
+    for (i, (_, bytes)) in base.files.iter().filter(|(p, _)| p.to_string_lossy().ends_with(".snap")).enumerate() {
+        out.push((format!("base-checkpoint-{i}"), snapshot_payload(bytes)));
+    }
+    // The first slot's chosen byte (image header 16, group 48, slot fields 24)
+    // set to 2: decodes, but is not what the encoder writes.
+    let mut chosen = image.clone();
+    assert_eq!(chosen[16 + 48 + 24], 0);
+    chosen[16 + 48 + 24] = 2;
+    out.push(("chosen-byte-2".into(), chosen));
+    out.push(("truncated".into(), image[..image.len() - 3].to_vec()));
+    out
+}
+
+/// Offsets of the record frames of a segment image.
+fn frame_offsets(seg: &[u8]) -> Vec<u16> {
+    let seq = SegmentHeader::decode(seg).unwrap().seq.get();
+    let mut o = HEADER_PAGE as usize;
+    let mut out = Vec::new();
+    while let Ok(f) = decode_record(&seg[o..], seq) {
+        out.push(o as u16);
+        o += frame_len(f.len as usize) as usize;
+    }
+    out
+}
+
+fn open_seeds() -> Vec<(String, Vec<u8>)> {
+    use Mutation::*;
+    // Files: 0 and 1 the checkpoints (older, newer), 2.. the log segments.
+    let files = &base_store_image().files;
+    let names: Vec<String> = files.iter().map(|(p, _)| p.file_name().unwrap().to_string_lossy().into()).collect();
+    assert!(names[0].ends_with(".snap") && names[1].ends_with(".snap") && names[2].ends_with(".wal"), "{names:?}");
+    let last = (files.len() - 1) as u8;
+    let last_frames = frame_offsets(&files[last as usize].1);
+    let last_record = *last_frames.last().unwrap();
+    let in_record = |file: u8, at: u16| FlipBit { file, offset: at + 60, bit: 1 };
+    let seeds: Vec<(&str, Vec<u8>)> = vec![
+        ("clean", store_open_input(TolerateTornTail, &[], 1)),
+        ("clean-salvage", store_open_input(Salvage, &[], 2)),
+        ("clean-strict", store_open_input(Strict, &[], 3)),
+        ("flip-newest-checkpoint", store_open_input(TolerateTornTail, &[FlipBit { file: 1, offset: 900, bit: 0 }], 4)),
+        (
+            "flip-both-checkpoints",
+            store_open_input(
+                TolerateTornTail,
+                &[FlipBit { file: 0, offset: 900, bit: 0 }, FlipBit { file: 1, offset: 70, bit: 5 }],
+                5,
+            ),
+        ),
+        ("remove-newest-checkpoint", store_open_input(Salvage, &[Remove { file: 1 }], 6)),
+        ("flip-log-record", store_open_input(TolerateTornTail, &[in_record(3, 4096)], 7)),
+        ("flip-log-record-salvage", store_open_input(Salvage, &[in_record(3, 4096)], 8)),
+        ("zero-last-segment", store_open_input(TolerateTornTail, &[Zero { file: last, offset: 0, len: 8192 }], 9)),
+        ("remove-last-segment", store_open_input(TolerateTornTail, &[Remove { file: last }], 10)),
+        ("remove-first-segment", store_open_input(TolerateTornTail, &[Remove { file: 2 }], 11)),
+        ("truncate-segment", store_open_input(TolerateTornTail, &[Truncate { file: 3, len: 5000 }], 12)),
+        (
+            "watermark-and-last-record",
+            store_open_input(
+                TolerateTornTail,
+                &[Zero { file: last, offset: 512, len: 600 }, in_record(last, last_record)],
+                13,
+            ),
+        ),
+        (
+            "plant-files",
+            store_open_input(
+                TolerateTornTail,
+                &[
+                    AddFile { dir: 0, name: NameSpec::Garbage(1), bytes: b"notes".to_vec(), zeros: 0 },
+                    AddFile { dir: 1, name: NameSpec::Temp { number: 3 }, bytes: vec![1; 9], zeros: 100 },
+                    AddFile { dir: 0, name: NameSpec::Temp { number: 8 }, bytes: vec![], zeros: 8192 },
+                ],
+                14,
+            ),
+        ),
+        (
+            "checkpoint-copied-to-newer-name",
+            store_open_input(TolerateTornTail, &[Duplicate { file: 0, name: NameSpec::Sibling { number: 60 } }], 15),
+        ),
+        (
+            "segment-copied-to-newer-name",
+            store_open_input(Salvage, &[Duplicate { file: 3, name: NameSpec::Sibling { number: 200 } }], 16),
+        ),
+        (
+            "read-error-checkpoint",
+            store_open_input(TolerateTornTail, &[FailReads { file: 1, offset: 1000, len: 10 }], 17),
+        ),
+        ("read-error-log", store_open_input(Salvage, &[FailReads { file: 3, offset: 4500, len: 10 }], 18)),
+        (
+            "misdirected-record",
+            store_open_input(
+                Salvage,
+                &[Copy { from: 2, from_offset: 4096, to: 3, to_offset: 4096 + 512, len: 300 }],
+                19,
+            ),
+        ),
+    ];
+    seeds.into_iter().map(|(n, b)| (n.to_string(), b)).collect()
+}
+
+fn ops_seeds() -> Vec<(String, Vec<u8>)> {
+    use FuzzOp::*;
+    let p = |group, round, node| Step::Op(Promise { group, round, node, from: 0 });
+    let a = |group, slot, round, len| Step::Op(Accept { group, slot, round, node: 1, len });
+    let seeds: Vec<(&str, Vec<Step>)> = vec![
+        (
+            "rules",
+            vec![
+                p(0, 2, 1),
+                a(0, 0, 2, 10),
+                p(0, 1, 0),
+                a(0, 1, 1, 10),
+                p(0, 2, 1),
+                a(0, 1, 3, 50),
+                Step::Op(Chosen { group: 0, slot: 1 }),
+                Step::Op(Truncate { group: 0, slot: 1 }),
+                a(0, 0, 4, 5),
+                Step::Op(Remove { group: 0 }),
+                p(1, 0, 0),
+                Step::Restart(Death::Reopen),
+            ],
+        ),
+        (
+            "lazy-chosen-power-loss",
+            vec![a(1, 2, 1, 20), Step::Op(Chosen { group: 1, slot: 2 }), Step::Restart(Death::PowerLoss(7))],
+        ),
+        (
+            "batch-crash-point",
+            vec![
+                a(2, 0, 1, 100),
+                Step::CrashAfter { ops: 1, death: Death::PowerLoss(3) },
+                Step::Batch(vec![
+                    Accept { group: 2, slot: 1, round: 1, node: 1, len: 100 },
+                    Chosen { group: 2, slot: 0 },
+                ]),
+            ],
+        ),
+        (
+            "failed-sync-reopen-in-place",
+            vec![
+                a(3, 0, 1, 10),
+                Step::FailSync { nth: 0, death: Death::Reopen },
+                a(3, 1, 1, 10),
+                Step::Restart(Death::PowerLoss(11)),
+            ],
+        ),
+        (
+            "disk-full-at-roll-over",
+            [Step::DiskFull { bytes: 100, death: Death::Process }]
+                .into_iter()
+                .chain((0..30).map(|i| a(i % 4, i, 1, 199)))
+                .collect(),
+        ),
+        (
+            "checkpoints-and-recovery-crash",
+            (0..12)
+                .map(|i| a(i % 4, i % 8, 1, 180))
+                .chain([
+                    Step::Checkpoint,
+                    Step::Op(Truncate { group: 1, slot: 3 }),
+                    Step::Checkpoint,
+                    Step::CrashInRecovery { ops: 0, seed: 5 },
+                    Step::Restart(Death::Process),
+                ])
+                .collect(),
+        ),
+        (
+            "checkpoint-crash-point",
+            (0..10)
+                .map(|i| a(i % 2, i % 8, 2, 150))
+                .chain([Step::CrashAfter { ops: 4, death: Death::PowerLoss(9) }, Step::Checkpoint])
+                .collect(),
+        ),
+    ];
+    seeds.into_iter().map(|(n, s)| (n.to_string(), Step::encode_all(&s))).collect()
+}
+
+/// Named seed files.
+type Seeds = Vec<(String, Vec<u8>)>;
+
+fn all_seeds() -> Vec<(&'static str, Seeds)> {
+    vec![
+        ("acceptor_codec", codec_seeds()),
+        ("checkpoint_image", image_seeds()),
+        ("store_open", open_seeds()),
+        ("store_ops", ops_seeds()),
+    ]
+}
+
+#[test]
+#[ignore = "writes the seed corpora; run after changing an input format"]
+fn write_seed_corpora() {
+    for (target, seeds) in all_seeds() {
+        let dir = seed_dir(target);
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, bytes) in seeds {
+            std::fs::write(dir.join(name), bytes).unwrap();
+        }
+    }
+}
+
+#[test]
+fn the_checked_in_seeds_are_the_ones_described_here() {
+    for (target, described) in all_seeds() {
+        let files = seeds(target);
+        for (name, bytes) in described {
+            let file = files.iter().find(|(n, _)| *n == name);
+            assert_eq!(file.map(|f| &f.1), Some(&bytes), "{target}/{name} is stale: run write_seed_corpora");
+        }
+    }
+}
+
+#[test]
+fn the_record_codec_holds_its_properties_on_every_seed() {
+    let (mut decoded, mut rejected, mut lenient) = (0, 0, 0);
+    for (name, bytes) in seeds("acceptor_codec") {
+        let s = check_record_codec(&bytes).unwrap_or_else(|v| panic!("acceptor_codec/{name}: {v}"));
+        match s.ops {
+            Some(_) => decoded += 1,
+            None => rejected += 1,
+        }
+        lenient += s.reserved_nonzero as u32;
+    }
+    assert!(decoded >= 6 && rejected >= 3 && lenient >= 1, "{decoded} {rejected} {lenient}");
+}
+
+#[test]
+fn the_checkpoint_image_decoder_holds_its_properties_on_every_seed() {
+    let (mut canonical, mut other, mut rejected, mut slots) = (0, 0, 0, 0);
+    for (name, bytes) in seeds("checkpoint_image") {
+        let s = check_checkpoint_image(&bytes).unwrap_or_else(|v| panic!("checkpoint_image/{name}: {v}"));
+        match s.groups {
+            Some(_) if s.canonical => canonical += 1,
+            Some(_) => other += 1,
+            None => rejected += 1,
+        }
+        slots += s.slots;
+    }
+    assert!(canonical >= 3 && other >= 1 && rejected >= 1 && slots > 20, "{canonical} {other} {rejected} {slots}");
+}
+
+#[test]
+fn opening_a_damaged_store_holds_its_properties_on_every_seed() {
+    let mut seen = BTreeSet::new();
+    for (name, bytes) in seeds("store_open") {
+        let s = check_open_damaged_store(&bytes).unwrap_or_else(|v| panic!("store_open/{name}: {v}"));
+        eprintln!("store_open/{name}: {:?}", s.outcome);
+        seen.insert(format!("{:?}", s.outcome));
+    }
+    for o in [StoreOutcome::Complete, StoreOutcome::Earlier, StoreOutcome::Salvaged] {
+        assert!(seen.contains(&format!("{o:?}")), "no seed ends {o:?}: {seen:?}");
+    }
+    for kind in ["Corruption", "BadSegment", "LogNotCovered"] {
+        assert!(seen.iter().any(|s| s.contains(kind)), "no seed is refused with {kind}: {seen:?}");
+    }
+}
+
+#[test]
+fn operation_sequences_with_crashes_hold_their_properties_on_every_seed() {
+    let mut total = paxos_acceptor_store::fuzzing::OpsSummary::default();
+    for (name, bytes) in seeds("store_ops") {
+        let s = check_ops_with_crashes(&bytes).unwrap_or_else(|v| panic!("store_ops/{name}: {v}"));
+        eprintln!("store_ops/{name}: {s:?}");
+        total.replies += s.replies;
+        total.failed += s.failed;
+        total.no_space += s.no_space;
+        total.recoveries += s.recoveries;
+        total.power_losses += s.power_losses;
+        total.lost_maybe += s.lost_maybe;
+        total.recovery_crashes += s.recovery_crashes;
+    }
+    let t = &total;
+    assert!(t.replies >= 40 && t.failed >= 2 && t.no_space >= 1, "{t:?}");
+    assert!(t.power_losses >= 5 && t.lost_maybe >= 1 && t.recovery_crashes >= 1, "{t:?}");
+}
