@@ -13,6 +13,8 @@ pub(super) struct Waiter {
     lsn: Lsn,
     thread: Thread,
     woken: AtomicBool,
+    /// Set (with `woken`) when the round is handed to this waiter to lead.
+    lead: AtomicBool,
 }
 
 impl Wal {
@@ -54,17 +56,27 @@ impl Wal {
                 st = lock(&self.state);
                 continue;
             }
-            let w = Arc::new(Waiter { lsn, thread: thread::current(), woken: AtomicBool::new(false) });
+            let w = Arc::new(Waiter {
+                lsn,
+                thread: thread::current(),
+                woken: AtomicBool::new(false),
+                lead: AtomicBool::new(false),
+            });
             st.waiters.push(w.clone());
             drop(st);
             while !w.woken.load(Ordering::Acquire) {
                 thread::park();
             }
+            if w.lead.load(Ordering::Acquire) {
+                // The previous leader handed this round over (`syncing` stayed set).
+                self.lead();
+            }
             st = lock(&self.state);
         }
     }
 
-    /// One group-commit round, run by the caller that found no round running.
+    /// One group-commit round, run by a caller that found no round running
+    /// or was handed the round by the previous leader.
     fn lead(&self) {
         let mut io = lock(&self.io);
         let (chunks, target) = {
@@ -78,28 +90,36 @@ impl Wal {
             let _ = self.write_watermark(target);
         }
         drop(io);
-        let mut st = lock(&self.state);
-        st.syncing = false;
-        match &result {
-            Ok(()) => self.durable.store(target, Ordering::Release),
-            Err(e) => self.poison_with(e),
-        }
-        let durable = self.durable.load(Ordering::Acquire);
-        let poisoned = self.is_poisoned();
-        let mut next_leader = None;
-        st.waiters.retain(|w| {
-            if poisoned || w.lsn <= durable {
-                w.woken.store(true, Ordering::Release);
-                w.thread.unpark();
-                false
-            } else {
-                next_leader.get_or_insert_with(|| w.clone());
-                true
+        let (covered, next) = {
+            let mut st = lock(&self.state);
+            match &result {
+                Ok(()) => self.durable.store(target, Ordering::Release),
+                Err(e) => self.poison_with(e),
             }
-        });
-        // Hand the next round to one waiter that still needs it.
-        if let Some(w) = next_leader {
-            st.waiters.retain(|x| !Arc::ptr_eq(x, &w));
+            let durable = self.durable.load(Ordering::Acquire);
+            let poisoned = self.is_poisoned();
+            let mut covered = Vec::new();
+            st.waiters.retain(|w| {
+                let done = poisoned || w.lsn <= durable;
+                if done {
+                    covered.push(w.clone());
+                }
+                !done
+            });
+            // Hand the next round straight to the oldest waiter still
+            // uncovered: `syncing` stays set, so nobody else starts one.
+            let next = if st.waiters.is_empty() { None } else { Some(st.waiters.remove(0)) };
+            st.syncing = next.is_some();
+            (covered, next)
+        };
+        // Wake outside the lock (each unpark is a system call), the next
+        // leader first so the next sync starts as soon as possible.
+        if let Some(w) = next {
+            w.lead.store(true, Ordering::Release);
+            w.woken.store(true, Ordering::Release);
+            w.thread.unpark();
+        }
+        for w in covered {
             w.woken.store(true, Ordering::Release);
             w.thread.unpark();
         }
