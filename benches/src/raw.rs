@@ -27,12 +27,23 @@ pub enum RawMode {
     DirectDsync,
     /// `memcpy` into a shared mapping, then `msync(MS_SYNC)` of the range.
     MmapMsync,
+    /// As [`RawMode::PwriteFdatasync`], and after each sync a 16-byte
+    /// counter is written (not synced) into the first 4 KiB page, which
+    /// records never use: the next `fdatasync` has two pages to write. This
+    /// is the pattern of the log's durable watermark; a diagnostic, not a
+    /// floor.
+    PwriteFdatasyncWatermark,
 }
 
 impl RawMode {
     /// Every mode.
-    pub const ALL: [RawMode; 4] =
-        [RawMode::PwriteFdatasync, RawMode::PwriteDsync, RawMode::DirectDsync, RawMode::MmapMsync];
+    pub const ALL: [RawMode; 5] = [
+        RawMode::PwriteFdatasync,
+        RawMode::PwriteDsync,
+        RawMode::DirectDsync,
+        RawMode::MmapMsync,
+        RawMode::PwriteFdatasyncWatermark,
+    ];
 
     /// A short name for benchmark ids.
     pub fn name(self) -> &'static str {
@@ -41,6 +52,7 @@ impl RawMode {
             RawMode::PwriteDsync => "raw_pwrite_odsync",
             RawMode::DirectDsync => "raw_odirect_odsync",
             RawMode::MmapMsync => "raw_mmap_msync",
+            RawMode::PwriteFdatasyncWatermark => "raw_pwrite_fdatasync_watermark",
         }
     }
 }
@@ -54,6 +66,7 @@ pub struct RawLog {
     map: Option<MmapMut>,
     block: Option<AlignedBuf>,
     wraps: u64,
+    counter: u64,
 }
 
 impl std::fmt::Debug for RawLog {
@@ -72,7 +85,7 @@ impl RawLog {
         }
         prezeroed_file(path, len)?;
         let flags = match mode {
-            RawMode::PwriteFdatasync | RawMode::MmapMsync => 0,
+            RawMode::PwriteFdatasync | RawMode::MmapMsync | RawMode::PwriteFdatasyncWatermark => 0,
             RawMode::PwriteDsync => libc::O_DSYNC,
             RawMode::DirectDsync => libc::O_DSYNC | o_direct()?,
         };
@@ -84,7 +97,20 @@ impl RawLog {
             _ => None,
         };
         let block = (mode == RawMode::DirectDsync).then(|| AlignedBuf::zeroed(ALIGN));
-        Ok(RawLog { file, mode, len, offset: 0, map, block, wraps: 0 })
+        let start = Self::start(mode);
+        if len <= start {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "no room after the header page"));
+        }
+        Ok(RawLog { file, mode, len, offset: start, map, block, wraps: 0, counter: 0 })
+    }
+
+    /// Where records start: after the header page in the watermark mode, else 0.
+    fn start(mode: RawMode) -> u64 {
+        if mode == RawMode::PwriteFdatasyncWatermark {
+            ALIGN as u64
+        } else {
+            0
+        }
     }
 
     /// The mode.
@@ -111,11 +137,12 @@ impl RawLog {
             RawMode::DirectDsync => round_up(record.len().max(1)) as u64,
             _ => record.len() as u64,
         };
-        if span > self.len {
+        let start = Self::start(self.mode);
+        if span > self.len - start {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "record larger than the file"));
         }
         if self.offset + span > self.len {
-            self.offset = 0;
+            self.offset = start;
             self.wraps += 1;
         }
         let at = self.offset;
@@ -125,6 +152,16 @@ impl RawLog {
                 self.file.sync_data()?;
             }
             RawMode::PwriteDsync => self.file.write_all_at(record, at)?,
+            RawMode::PwriteFdatasyncWatermark => {
+                self.file.write_all_at(record, at)?;
+                self.file.sync_data()?;
+                self.counter += 1;
+                let mut mark = [0u8; 16];
+                mark[..8].copy_from_slice(&self.counter.to_le_bytes());
+                mark[8..].copy_from_slice(&(at + span).to_le_bytes());
+                // Like the log's watermark: 2 slots, alternating, carried by the next sync.
+                self.file.write_all_at(&mark, 16 * (self.counter % 2))?;
+            }
             RawMode::DirectDsync => {
                 let block = self.block.get_or_insert_with(|| AlignedBuf::zeroed(span as usize));
                 if block.len() < span as usize {
@@ -197,7 +234,7 @@ mod tests {
                 expect.push((at, r));
             }
             drop(log);
-            let mut next = 0;
+            let mut next = if mode == RawMode::PwriteFdatasyncWatermark { 4096 } else { 0 };
             for (at, r) in &expect {
                 assert_eq!(*at, next, "{mode:?}: records not back to back");
                 assert_eq!(&read_at(&path, *at, r.len()).unwrap(), r, "{mode:?}");
@@ -207,6 +244,13 @@ mod tests {
                 // Padding after a short record is zeros, not stale bytes of the previous one.
                 let pad = read_at(&path, expect[3].0 + 300, 4096 - 300).unwrap();
                 assert!(pad.iter().all(|&b| b == 0));
+            }
+            if mode == RawMode::PwriteFdatasyncWatermark {
+                // Four appends: counter 4 in slot 0, counter 3 in slot 1, each with the end offset.
+                let hdr = read_at(&path, 0, 32).unwrap();
+                let word = |i: usize| u64::from_le_bytes(hdr[i * 8..i * 8 + 8].try_into().unwrap());
+                assert_eq!((word(0), word(1)), (4, 4096 + 128 + 4096 + 1 + 300));
+                assert_eq!((word(2), word(3)), (3, 4096 + 128 + 4096 + 1));
             }
         }
     }
