@@ -216,6 +216,11 @@ fn run_threaded<S: Storage<Payload> + Send + 'static>(
                 if let Some(m) = &mut meter {
                     m.propose(&mut node);
                 }
+                // Send before blocking on the inbox: the replies depend on it.
+                node.take_outgoing_messages(&mut out);
+                for msg in out.drain(..) {
+                    let _ = peers[&msg.get_receiver()].send(msg);
+                }
                 let first = match inbox.recv_timeout(TICK) {
                     Ok(msg) => Some(msg),
                     Err(RecvTimeoutError::Timeout) => None,
