@@ -362,8 +362,22 @@ pub(crate) fn recover(storage: &Arc<dyn Storage>, dir: &Path, policy: Corruption
         let mut offs = Vec::with_capacity(seg.scan.frames.len());
         let mut end = HEADER_PAGE;
         let cap = capacity(seg.size);
+        // LSNs of the frames not walked yet: a frame ahead of the expected
+        // LSN is a stale or misdirected copy, not the end of a hole, when a
+        // later frame still carries an LSN in between.
+        let mut ahead: std::collections::BTreeMap<Lsn, usize> = std::collections::BTreeMap::new();
+        for &(_, lsn, _) in &seg.scan.frames {
+            *ahead.entry(lsn).or_default() += 1;
+        }
         for &(off, lsn, len) in &seg.scan.frames {
-            if lsn < expected || lsn - seg.first_lsn >= cap {
+            if let Some(n) = ahead.get_mut(&lsn) {
+                *n -= 1;
+                if *n == 0 {
+                    ahead.remove(&lsn);
+                }
+            }
+            let shadowing = lsn > expected && ahead.range(expected..lsn).next().is_some();
+            if lsn < expected || lsn - seg.first_lsn >= cap || shadowing {
                 damage.push(Damage {
                     segment: seg.path.clone(),
                     offset: off,
