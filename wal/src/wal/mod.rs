@@ -131,6 +131,9 @@ pub struct Wal {
     segments: RwLock<Vec<Arc<Segment>>>,
     durable: AtomicU64,
     written: AtomicU64,
+    /// The last LSN appended (mirrors `State::next_lsn - 1`, readable
+    /// without the state lock).
+    appended: AtomicU64,
     poison: OnceLock<Arc<io::Error>>,
     watermark_counter: AtomicU64,
     stats: [AtomicU64; 4],
@@ -217,6 +220,7 @@ impl Wal {
             segments: RwLock::new(segments),
             durable: AtomicU64::new(durable),
             written: AtomicU64::new(durable),
+            appended: AtomicU64::new(next_lsn - 1),
             poison: OnceLock::new(),
             watermark_counter: AtomicU64::new(1),
             stats: Default::default(),
@@ -329,6 +333,7 @@ impl Wal {
             st.next_lsn += 1;
         }
         let end = st.next_lsn;
+        self.appended.store(end - 1, Ordering::Release);
         drop(st);
         self.stats[APPENDS].fetch_add(end - first, Ordering::Relaxed);
         Ok(first..end)
@@ -408,7 +413,7 @@ impl Wal {
 
     /// The last LSN appended (`first_lsn() - 1` when the log is empty).
     pub fn last_lsn(&self) -> Lsn {
-        lock(&self.state).next_lsn - 1
+        self.appended.load(Ordering::Acquire)
     }
 
     /// Every LSN at or below this one is durable.
