@@ -165,6 +165,21 @@ fn find_spares(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
     Ok(())
 }
 
+/// Write requests completed so far by the block device holding `path`
+/// (`/sys/dev/block/MAJ:MIN/stat`, field 5). The device is shared with
+/// everything else on it: use deltas over many operations, as an estimate.
+/// Fails where the file system has no block device (tmpfs, overlay).
+pub fn device_writes(path: &Path) -> io::Result<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let dev = fs::metadata(path)?.dev();
+    let (major, minor) = (libc::major(dev), libc::minor(dev));
+    let stat = fs::read_to_string(format!("/sys/dev/block/{major}:{minor}/stat"))?;
+    stat.split_whitespace()
+        .nth(4)
+        .and_then(|f| f.parse().ok())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("unexpected block stat: {stat}")))
+}
+
 /// Total size in bytes of the files under `dir` (recursively).
 pub fn dir_bytes(dir: &Path) -> io::Result<u64> {
     let mut total = 0;
@@ -263,6 +278,18 @@ mod tests {
         // Nothing to wait for: returns at once with zero.
         fs::remove_file(&spare).unwrap();
         assert_eq!(settle(dir.path(), size, std::time::Duration::from_secs(1)).unwrap(), 0);
+    }
+
+    #[test]
+    fn a_synced_write_shows_in_the_device_write_count() {
+        let dir = bench_dir("test-devwrites").unwrap();
+        let Ok(before) = device_writes(dir.path()) else { return }; // no block device here
+        let path = dir.path().join("f");
+        let f = OpenOptions::new().create(true).write(true).truncate(true).open(&path).unwrap();
+        f.write_all_at(&[5u8; 4096], 0).unwrap();
+        f.sync_all().unwrap();
+        let after = device_writes(dir.path()).unwrap();
+        assert!(after > before, "an fsync'ed write reached the device without a write request ({before} -> {after})");
     }
 
     #[test]

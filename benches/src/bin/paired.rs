@@ -11,7 +11,9 @@
 //! turn, round after round (A, B, C, A, B, C, ...; the order rotates every
 //! round), timing every operation. Printed per subject: p50 and p99 over all
 //! rounds, and the median over rounds of (subject's p50 / raw
-//! `pwrite`+`fdatasync`'s p50 in the same round), with its range.
+//! `pwrite`+`fdatasync`'s p50 in the same round), with its range, and the
+//! write requests the block device completed per operation (an estimate:
+//! the device is shared, and a journal commit is a write too).
 //!
 //! With `--threads`, the same interleaving for concurrent durable appends:
 //! each round runs, for every thread count, K operations spread over the
@@ -100,24 +102,29 @@ fn main() {
         let rec = payload(size, 9);
         let n = subjects.len();
         let mut samples: Vec<Vec<Vec<Duration>>> = vec![Vec::new(); n];
+        let mut dev_writes = vec![0u64; n];
         for round in 0..rounds {
             // The logs' background segment zeroing must not land in anyone's block.
             quiet(tmp.path());
             for k in 0..n {
                 let s = (round + k) % n;
                 let mut lat = Vec::with_capacity(ops);
+                let w0 = dir::device_writes(tmp.path()).unwrap_or(0);
                 for _ in 0..ops {
                     let t = Instant::now();
                     subjects[s].1.op(&rec);
                     lat.push(t.elapsed());
                 }
+                dev_writes[s] += dir::device_writes(tmp.path()).unwrap_or(0).saturating_sub(w0);
                 lat.sort();
                 samples[s].push(lat);
             }
         }
         println!("\n{size} B records");
-        println!("| subject | p50 | p99 | p50 / raw pwrite+fdatasync p50 (median of rounds, range) |");
-        println!("| --- | --- | --- | --- |");
+        println!(
+            "| subject | p50 | p99 | p50 / raw pwrite+fdatasync p50 (median of rounds, range) | device writes/op |"
+        );
+        println!("| --- | --- | --- | --- | --- |");
         for (s, (name, _)) in subjects.iter().enumerate() {
             let mut all: Vec<Duration> = samples[s].iter().flatten().copied().collect();
             all.sort();
@@ -126,10 +133,11 @@ fn main() {
                 .collect();
             let (lo, hi) = ratios.iter().fold((f64::MAX, 0f64), |(l, h), &x| (l.min(x), h.max(x)));
             println!(
-                "| {name} | {:.1} us | {:.1} us | {:.2}x ({lo:.2}-{hi:.2}) |",
+                "| {name} | {:.1} us | {:.1} us | {:.2}x ({lo:.2}-{hi:.2}) | {:.2} |",
                 pct(&all, 0.5).as_secs_f64() * 1e6,
                 pct(&all, 0.99).as_secs_f64() * 1e6,
-                median(ratios)
+                median(ratios),
+                dev_writes[s] as f64 / (ops * rounds) as f64
             );
         }
     }
