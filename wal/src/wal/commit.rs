@@ -164,11 +164,14 @@ impl Wal {
     }
 
     fn sync_written(&self, io: &mut IoState) -> Result<()> {
-        for (seg, lo, hi) in std::mem::take(&mut io.unsynced) {
+        for (seg, _, hi) in std::mem::take(&mut io.unsynced) {
             let r = match self.opts.write_mode {
                 WriteMode::Pwrite => seg.file.sync_data(),
                 WriteMode::Dsync => Ok(()),
-                WriteMode::Mmap => seg.map.flush_range(lo as usize, (hi - lo) as usize),
+                // From 0, so that the header page (where the previous round's
+                // watermark was copied) is carried too; msync writes only the
+                // dirty pages of the range.
+                WriteMode::Mmap => seg.map.flush_range(0, hi as usize),
             };
             r.map_err(|e| Error::io("syncing", &seg.path, e))?;
         }
