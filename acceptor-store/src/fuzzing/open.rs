@@ -12,6 +12,7 @@
 use super::model::{apply, diff, read_state, Reply, StoreState};
 use crate::{AcceptorStore, Ballot, CorruptionPolicy, GroupId, Op, Slot, StoreError, StoreOptions};
 use paxos_recovery::RecoveryError;
+use paxos_snapshot::format::parse_snapshot_name;
 use paxos_wal::format::{Lsn, HEADER_PAGE, SEGMENT_SUFFIX};
 use paxos_wal::fuzzing::{crash_seeded, DamageLog, DiskImage, FuzzInput, FuzzOutput, Mutation, Violation};
 use paxos_wal::storage::{CrashKind, MemStorage};
@@ -168,9 +169,10 @@ fn refusal(e: &StoreError, policy: CorruptionPolicy, log: &DamageLog) -> Option<
 ///   failure, a missing value, `Locked`...), and its message formats;
 /// - opened without damage to acknowledged records, the state is exactly the
 ///   state after the last record the log kept, which is at or after the
-///   durable watermark (nothing invented, I3; truncated slots stay gone,
-///   I5); if no log file was reshaped and no log header page touched, that
-///   is the whole acknowledged state (I1, I2);
+///   durable watermark and at or after the position of every checkpoint
+///   file still under its name, damaged or not (nothing invented, I3;
+///   truncated slots stay gone, I5); if no log file was reshaped and no log
+///   header page touched, that is the whole acknowledged state (I1, I2);
 /// - opened under `Salvage` with damage, every group abstains from voting
 ///   and every promise, accepted value and truncation point shown is one
 ///   the store really had (never wrong data);
@@ -195,6 +197,7 @@ pub fn check_open_damaged_store(data: &[u8]) -> Result<StoreOpenSummary, Violati
     let mem = image.load().map_err(|e| Violation(format!("loading the image: {e}")))?;
     let dir = Path::new(STORE_DIR);
     let wal_dir = dir.join("wal");
+    let ckpt_dir = dir.join("checkpoints");
     let summary = |outcome| Ok(StoreOpenSummary { mutations: mutations.len(), outcome });
     let (store, report) = match AcceptorStore::open(dir, options(&mem, policy)) {
         Ok(opened) => opened,
@@ -226,6 +229,16 @@ pub fn check_open_damaged_store(data: &[u8]) -> Result<StoreOpenSummary, Violati
         let want = &base.states.iter().rev().find(|(l, _)| *l <= n).expect("lsn 0").1;
         Violation::ensure(state == *want, || ctx(format!("state after lsn {n} differs: {}", diff(&state, want))))?;
         Violation::ensure(n >= report.durable_watermark, || ctx("log ends below its watermark".into()))?;
+        // A checkpoint file still under its own name proves that the state
+        // through its position was acknowledged, even if it is damaged.
+        let proven = image
+            .files
+            .iter()
+            .filter(|(p, _)| p.parent() == Some(&ckpt_dir) && !log.reshaped.contains(p))
+            .filter_map(|(p, _)| parse_snapshot_name(&p.file_name()?.to_string_lossy()))
+            .max()
+            .unwrap_or(0);
+        Violation::ensure(n >= proven, || ctx(format!("state as of lsn {n}, older than checkpoint {proven}")))?;
         let headers_intact = !log.reshaped_in(&wal_dir)
             && !image.files.iter().any(|(p, _)| {
                 p.parent() == Some(&wal_dir)
