@@ -71,6 +71,7 @@ mod report;
 pub use paxos_wal::CorruptionPolicy;
 pub use report::{DamagedRange, RecoveryReport, SkippedSnapshot, SnapshotUsed, Timings, TornTailCut};
 
+use paxos_snapshot::format::parse_snapshot_name;
 use paxos_snapshot::{SnapshotOptions, SnapshotStore};
 use paxos_wal::{Lsn, Record, Wal, WalOptions};
 use std::io::Read;
@@ -144,8 +145,9 @@ pub enum RecoveryError {
         /// The snapshots considered and why each was unusable.
         skipped: Vec<SkippedSnapshot>,
     },
-    /// The newest usable snapshot covers records the log no longer holds
-    /// (acknowledged records were lost from the log's tail).
+    /// A snapshot (the one used, or any snapshot file still under its name,
+    /// even one too damaged to read) covers records the log no longer holds:
+    /// acknowledged state would be lost, so recovery refuses.
     #[error("snapshot {} covers up to lsn {position} but the log ends at {log_last_lsn}", path.display())]
     LogBehindSnapshot {
         /// The snapshot.
@@ -186,6 +188,7 @@ pub fn recover<S: StateMachine + ?Sized>(
     let open_log = total.elapsed();
 
     let t = Instant::now();
+    let opts_storage = opts.snapshots.storage.clone();
     let snapshots = SnapshotStore::open(snap_dir.as_ref(), opts.snapshots)?;
     let first = wal.first_lsn();
     let mut skipped = Vec::new();
@@ -231,6 +234,24 @@ pub fn recover<S: StateMachine + ?Sized>(
             return Err(RecoveryError::LogBehindSnapshot {
                 path: meta.path.clone(),
                 position: meta.position,
+                log_last_lsn: wal.last_lsn(),
+            });
+        }
+    }
+    // Every snapshot file still under its name proves its state was
+    // acknowledged, even one too damaged to read or list: the log must reach
+    // the highest such position, or recovery would hand back older state.
+    let newest_named = opts_storage
+        .list(snap_dir.as_ref())
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|n| parse_snapshot_name(&n).map(|p| (p, n)))
+        .max();
+    if let Some((position, name)) = newest_named {
+        if wal.last_lsn() < position {
+            return Err(RecoveryError::LogBehindSnapshot {
+                path: snap_dir.as_ref().join(name),
+                position,
                 log_last_lsn: wal.last_lsn(),
             });
         }

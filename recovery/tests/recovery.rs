@@ -218,3 +218,24 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_lost_log_and_a_damaged_snapshot_are_refused_not_opened_empty() {
+    use paxos_wal::storage::Storage;
+    let mem = MemStorage::new();
+    build(&mem, 300, &[200]);
+    for name in mem.list(Path::new(WAL)).unwrap() {
+        if name.ends_with(".wal") {
+            mem.remove(&Path::new(WAL).join(name)).unwrap();
+        }
+    }
+    let snap = Path::new(SNAP).join(format!("snap-{:020}.snap", 200));
+    mem.corrupt(&snap, 3, 0xff).unwrap(); // the header: it no longer even lists
+    let mut kv = Kv::default();
+    match recover(WAL, SNAP, opts(&mem), &mut kv) {
+        Err(e @ RecoveryError::LogBehindSnapshot { .. }) => {
+            assert!(e.to_string().contains("snap-00000000000000000200.snap"), "{e}");
+        }
+        other => panic!("state acknowledged through lsn 200 must not open as empty: {other:?}"),
+    }
+}
