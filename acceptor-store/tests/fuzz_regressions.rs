@@ -1,10 +1,10 @@
-//! Reproducers the fuzzer (`fuzz/`, target `store_open`) found, as plain
-//! scenario tests. The raw fuzz inputs are in `fuzz/known-bugs/store_open/`
-//! while a bug is open (and move to `fuzz/seeds/store_open/regress-*` with
-//! its fix).
+//! Reproducers the fuzzer (`fuzz/`, targets `store_open`, `store_ops`)
+//! found, as plain scenario tests. The raw fuzz inputs are in
+//! `fuzz/known-bugs/<target>/` while a bug is open (and move to
+//! `fuzz/seeds/<target>/regress-*` with its fix).
 
-use paxos_acceptor_store::fuzzing::check_open_damaged_store;
-use paxos_acceptor_store::{AcceptorStore, Ballot, GroupId, Slot, StoreOptions};
+use paxos_acceptor_store::fuzzing::{check_open_damaged_store, check_ops_with_crashes};
+use paxos_acceptor_store::{AcceptorStore, Ballot, GroupId, Op, Slot, StoreError, StoreOptions};
 use paxos_wal::storage::{MemStorage, Storage};
 use std::path::Path;
 
@@ -57,16 +57,58 @@ fn a_damaged_checkpoint_and_a_lost_log_are_refused_not_opened_empty() {
     }
 }
 
-/// The raw fuzz inputs of bugs not fixed yet (`fuzz/known-bugs/store_open/`).
+/// Found by `store_ops` (not fixed yet, so ignored). A batch holds an
+/// accept and then a promise whose phase-1b reply must carry that accept's
+/// value. The store appends the record (buffered), then resolves the reply's
+/// values by reading them back from the log, which first has to write the
+/// record out. If that write fails (here: the process is dying, as after a
+/// crash point; an EIO does the same), `Value::resolve` turns the log's I/O
+/// error into `None`, and the call fails with `StoreError::MissingValue`
+/// ("a value the store points at is no longer in the log: an internal
+/// invariant broke") instead of the I/O error. The log is poisoned, so no
+/// wrong reply goes out, but the error blames the store's own invariants for
+/// a disk failure, and any read that has to write out records first has the
+/// same problem.
+///
+/// Proposed fix: `Value::resolve` returns `Result<Option<Value>, paxos_wal::Error>`
+/// and `AcceptorStore::resolve` maps a log error to `StoreError::Wal`
+/// (keeping `MissingValue` for a record that is really gone); or the batch's
+/// reply takes the values from the record it just built instead of reading
+/// them back.
 #[test]
+#[ignore = "known bug: a failed write-out while resolving a reply reports MissingValue (see doc)"]
+fn a_log_failure_while_building_a_reply_is_reported_as_a_log_error() {
+    let mem = MemStorage::new();
+    let (s, _) = AcceptorStore::open("/m", StoreOptions::small(mem.shared())).unwrap();
+    let (g, b) = (GroupId(2), Ballot::new(1, 1));
+    s.promise(g, b, Slot(0)).unwrap();
+    // The process dies at its next storage operation.
+    mem.crash_after_ops(0);
+    let r = s.apply_batch(&[
+        Op::Accept { group: g, slot: Slot(6), ballot: b, value: b"v".to_vec() },
+        Op::Promise { group: g, ballot: Ballot::new(3, 2), from_slot: Slot(1) },
+    ]);
+    assert!(matches!(r, Err(StoreError::Wal(_))), "{r:?}");
+}
+
+/// The raw fuzz inputs of bugs not fixed yet: `fuzz/known-bugs/store_open/`
+/// (none open) and `fuzz/known-bugs/store_ops/`.
+#[test]
+#[ignore = "known bug: see a_log_failure_while_building_a_reply_is_reported_as_a_log_error"]
 fn known_bug_inputs_hold_their_properties() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/known-bugs/store_open");
-    let Ok(entries) = std::fs::read_dir(&dir) else { return }; // none open
-    for entry in entries {
-        let path = entry.unwrap().path();
-        let input = std::fs::read(&path).unwrap();
-        if let Err(v) = check_open_damaged_store(&input) {
-            panic!("{}: {v}", path.display());
+    type Check = fn(&[u8]) -> Result<(), paxos_wal::fuzzing::Violation>;
+    let targets: [(&str, Check); 2] = [
+        ("store_open", |d| check_open_damaged_store(d).map(|_| ())),
+        ("store_ops", |d| check_ops_with_crashes(d).map(|_| ())),
+    ];
+    for (target, check) in targets {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/known-bugs").join(target);
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue }; // none open
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if let Err(v) = check(&std::fs::read(&path).unwrap()) {
+                panic!("{}: {v}", path.display());
+            }
         }
     }
 }
