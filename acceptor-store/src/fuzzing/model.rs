@@ -166,3 +166,40 @@ pub fn diff(got: &StoreState, want: &StoreState) -> String {
     }
     out.join("; ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_model_follows_the_acceptor_rules() {
+        let (g, b1, b2) = (GroupId(1), Ballot::new(1, 0), Ballot::new(2, 0));
+        let mut st = StoreState::new();
+        let promise = |ballot| Op::Promise { group: g, ballot, from_slot: Slot(0) };
+        let accept = |slot, ballot, v: &[u8]| Op::Accept { group: g, slot: Slot(slot), ballot, value: v.to_vec() };
+        // A zero-ballot promise on an unknown group leaves no trace.
+        assert_eq!(apply(&mut st, &promise(Ballot::ZERO)), (Reply::Granted(vec![]), Write::Nothing));
+        assert!(st.is_empty());
+        assert_eq!(apply(&mut st, &promise(b2)).1, Write::Durable);
+        assert_eq!(apply(&mut st, &accept(0, b1, b"x")), (Reply::Rejected(b2), Write::Nothing));
+        assert_eq!(apply(&mut st, &accept(0, b2, b"y")), (Reply::Accepted, Write::Durable));
+        let chosen = Op::MarkChosen { group: g, slot: Slot(0) };
+        assert_eq!(apply(&mut st, &chosen).1, Write::Lazy);
+        assert_eq!(apply(&mut st, &chosen).1, Write::Nothing);
+        // A re-accept keeps the chosen mark and raises the promise.
+        let b3 = Ballot::new(3, 1);
+        apply(&mut st, &accept(0, b3, b"z"));
+        assert_eq!(st[&g].slots[&Slot(0)], (b3, b"z".to_vec(), true));
+        assert_eq!(st[&g].promised, b3);
+        assert_eq!(
+            apply(&mut st, &promise(b3)),
+            (Reply::Granted(vec![(Slot(0), b3, b"z".to_vec(), true)]), Write::Nothing)
+        );
+        let truncate = Op::TruncateBelow { group: g, slot: Slot(1) };
+        assert_eq!(apply(&mut st, &truncate).1, Write::Durable);
+        assert_eq!(apply(&mut st, &accept(0, b3, b"w")), (Reply::Truncated(Slot(1)), Write::Nothing));
+        assert!(st[&g].slots.is_empty());
+        assert_eq!(apply(&mut st, &Op::RemoveGroup { group: g }).1, Write::Durable);
+        assert!(st.is_empty());
+    }
+}
