@@ -390,7 +390,7 @@ impl AcceptorStore {
     }
 
     fn resolve(&self, group: GroupId, loc: &ValueLoc) -> Result<Value> {
-        Value::resolve(loc, &self.shared.wal).ok_or(StoreError::MissingValue { group })
+        Value::try_resolve(loc, &self.shared.wal)?.ok_or(StoreError::MissingValue { group })
     }
 
     fn entries(&self, group: GroupId, g: &Group, from: Slot) -> Result<Vec<AcceptedEntry>> {

@@ -19,16 +19,23 @@ enum Inner {
 }
 
 impl Value {
-    /// Resolve a location. `None` if the log no longer has the record (a
-    /// broken internal invariant: values are moved before their log goes).
-    pub(crate) fn resolve(loc: &ValueLoc, wal: &Wal) -> Option<Value> {
+    /// Resolve a location. `Ok(None)` if the log no longer has the record (a
+    /// broken internal invariant: values are moved before their log goes);
+    /// `Err` if reading the log failed (it may first have to write out
+    /// buffered records).
+    pub(crate) fn try_resolve(loc: &ValueLoc, wal: &Wal) -> Result<Option<Value>, paxos_wal::Error> {
         match loc {
             ValueLoc::Log { lsn, off, len } => {
-                let rec = wal.read(*lsn).ok()??;
-                ((*off as usize + *len as usize) <= rec.len()).then(|| Value(Inner::Log(rec, *off, *len)))
+                let Some(rec) = wal.read(*lsn)? else { return Ok(None) };
+                Ok(((*off as usize + *len as usize) <= rec.len()).then(|| Value(Inner::Log(rec, *off, *len))))
             }
-            ValueLoc::Image { image, off, len } => Some(Value(Inner::Image(image.clone(), *off, *len))),
+            ValueLoc::Image { image, off, len } => Ok(Some(Value(Inner::Image(image.clone(), *off, *len)))),
         }
+    }
+
+    /// [`Value::try_resolve`], with a read failure taken as a missing value.
+    pub(crate) fn resolve(loc: &ValueLoc, wal: &Wal) -> Option<Value> {
+        Self::try_resolve(loc, wal).ok().flatten()
     }
 }
 
