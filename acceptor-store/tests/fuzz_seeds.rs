@@ -19,26 +19,9 @@ use paxos_wal::fuzzing::{Mutation, NameSpec};
 use paxos_wal::storage::MemStorage;
 use paxos_wal::CorruptionPolicy::{Salvage, Strict, TolerateTornTail};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-fn seed_dir(target: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds").join(target)
-}
-
-/// Every seed file of a target, sorted by name.
-fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = seed_dir(target);
-    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| {
-            let e = e.expect("dir entry");
-            (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).expect("seed"))
-        })
-        .collect();
-    out.sort();
-    assert!(!out.is_empty(), "no seeds in {}", dir.display());
-    out
-}
+use paxos_wal::fuzzing::{seed_dir, seed_files as seeds};
 
 fn with_mode(mode: u8, body: &[u8]) -> Vec<u8> {
     let mut v = vec![mode];

@@ -83,3 +83,25 @@ impl Violation {
 pub fn crash_seeded(mem: &MemStorage, kind: CrashKind, seed: u64) {
     mem.crash(kind, &mut rand::rngs::StdRng::seed_from_u64(seed));
 }
+
+/// The checked-in seed corpus of a fuzz target: `fuzz/seeds/<target>/` of
+/// this repository (shared by the stable seed tests of every crate).
+pub fn seed_dir(target: &str) -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds").join(target)
+}
+
+/// Every seed file of a target, `(file name, bytes)`, sorted by name.
+/// Panics if the directory is missing or empty: the seed tests need seeds.
+pub fn seed_files(target: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = seed_dir(target);
+    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| {
+            let e = e.expect("dir entry");
+            (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).expect("seed"))
+        })
+        .collect();
+    out.sort();
+    assert!(!out.is_empty(), "no seeds in {}", dir.display());
+    out
+}
