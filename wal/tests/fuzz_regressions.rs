@@ -131,10 +131,136 @@ fn a_stale_misdirected_frame_behind_a_read_error_never_shadows_a_new_record() {
     }
 }
 
+/// Offsets of the first `n` record frames of a segment image.
+fn frame_offsets(seg: &[u8], n: usize) -> Vec<usize> {
+    use paxos_wal::format::{decode_record, SegmentHeader};
+    let seq = SegmentHeader::decode(seg).unwrap().seq.get();
+    let mut o = HEADER_PAGE as usize;
+    let mut out = Vec::new();
+    while out.len() < n {
+        out.push(o);
+        o += frame_len(decode_record(&seg[o..], seq).unwrap().len as usize) as usize;
+    }
+    out
+}
+
+/// Found by `wal_open` after the fix above (input
+/// `fuzz/known-bugs/wal_open/salvage-unreadable-hole-resurfaces`; not fixed
+/// yet, so ignored). Under `Salvage`, an unreadable range *inside* the kept
+/// part of a segment (a reported hole, with a valid frame after it) is left
+/// as it is. It still holds records, here unsynced ones beyond the end the
+/// open settles on. New records are appended after the hole; once the read
+/// error is gone, the scan walks into the hole, finds the old records with
+/// exactly the LSNs the new ones took, returns the old bytes for them, and
+/// rejects the new records as misdirected: acknowledged records silently
+/// replaced. (When the new records went to the next segment instead, the
+/// log no longer opened at all: "starts at lsn 92 but the log reached 95".)
+///
+/// Proposed fix (open.rs): under `Salvage`, zero every unreadable range
+/// that recovery keeps as a hole (its records are reported lost; the
+/// caller repairs them from peers, not from this disk), as `erase_from`
+/// now does for a cut tail. Also, a frame whose LSN is at or past the next
+/// segment's first LSN cannot belong to this segment: treat it as misdirected.
+#[test]
+#[ignore = "known bug: under Salvage an unreadable hole can resurface over new records (see doc)"]
+fn an_unreadable_hole_cannot_resurface_over_new_records() {
+    let policy = CorruptionPolicy::Salvage;
+    let mem = MemStorage::new();
+    let (wal, _) = Wal::open(dir(), opts(&mem, policy)).unwrap();
+    for lsn in 1..=14 {
+        wal.append(&payload(lsn, 0, 152)).unwrap();
+        if lsn == 10 {
+            wal.sync().unwrap();
+        }
+    }
+    assert!(wal.read(14).unwrap().is_some(), "11..=14 written out, not synced");
+    drop(wal);
+    let seg = mem.read_file(&seg_path(1)).unwrap();
+    let at = frame_offsets(&seg, 14);
+    let end = at[13] + 192;
+    // A misdirected copy of record 9's frame lands after the end of the log
+    // (in the next sector), and records 9..=14 cannot be read.
+    let copy = end.next_multiple_of(512);
+    let mut damaged = seg.clone();
+    damaged.copy_within(at[8]..at[8] + 192, copy);
+    mem.put_file(&seg_path(1), &damaged).unwrap();
+    mem.fail_reads(&seg_path(1), at[8] as u64..end as u64).unwrap();
+
+    let (wal, report) = Wal::open(dir(), opts(&mem, policy)).unwrap();
+    let first = records(&wal);
+    let next = wal.last_lsn() + 1;
+    let fresh: Vec<(u64, Vec<u8>)> = (next..next + 2).map(|l| (l, payload(l, 1, 40))).collect();
+    for (lsn, p) in &fresh {
+        assert_eq!(wal.append(p).unwrap(), *lsn, "{report}");
+    }
+    wal.sync().unwrap();
+    drop(wal);
+    mem.crash(CrashKind::PowerLoss, &mut rng(2));
+
+    let (wal, report) = Wal::open(dir(), opts(&mem, policy)).unwrap();
+    let got = records(&wal);
+    let lost = common::lost_lsns(&report);
+    for (lsn, bytes) in &fresh {
+        let now = got.iter().find(|r| r.0 == *lsn).map(|r| &r.1);
+        assert!(now == Some(bytes) || (now.is_none() && lost.contains(lsn)), "acknowledged lsn {lsn}: {report}");
+    }
+    for (lsn, bytes) in &first {
+        let now = got.iter().find(|r| r.0 == *lsn).map(|r| &r.1);
+        assert!(now == Some(bytes) || (now.is_none() && lost.contains(lsn)), "lsn {lsn} changed: {report}");
+    }
+}
+
+/// Found by `wal_open` (input `fuzz/known-bugs/wal_open/salvage-erased-watermark-evidence`;
+/// not fixed yet, so ignored). Under `Salvage`, the durable watermark D is
+/// the highest watermark slot or record `acked` field found. With both
+/// slots damaged, D can come from a record in the torn tail, which
+/// recovery then erases; it does not record D anywhere (`Wal::open` writes
+/// a slot only when the log ends above D). The next open sees a lower D,
+/// takes the holes that the first open reported as damage for a torn tail,
+/// and cuts from there: records the first open returned (acknowledged,
+/// synced ones) are erased, reported only as a torn tail.
+///
+/// Proposed fix (open.rs, `recover`): before erasing a torn tail, write a
+/// watermark slot carrying D into the last kept segment's header page and
+/// sync it, so the evidence recovery acted on outlives what it erases.
+#[test]
+#[ignore = "known bug: under Salvage a second open can cut records the first returned (see doc)"]
+fn the_watermark_recovery_used_survives_the_records_it_erases() {
+    let policy = CorruptionPolicy::Salvage;
+    let mem = MemStorage::new();
+    let (wal, _) = Wal::open(dir(), opts(&mem, policy)).unwrap();
+    for lsn in 1..=14 {
+        wal.append(&payload(lsn, 0, 152)).unwrap();
+        if lsn == 8 || lsn == 12 {
+            wal.sync().unwrap();
+        }
+    }
+    assert!(wal.read(14).unwrap().is_some(), "13 and 14 (acked = 12) written out, not synced");
+    drop(wal);
+    let seg = mem.read_file(&seg_path(1)).unwrap();
+    let at = frame_offsets(&seg, 14);
+    let mut damaged = seg.clone();
+    damaged[512..1056].fill(0); // both watermark slots
+    for lsn in [9, 10, 13] {
+        damaged[at[lsn - 1] + 60] ^= 0x20;
+    }
+    mem.put_file(&seg_path(1), &damaged).unwrap();
+
+    let (wal, report) = Wal::open(dir(), opts(&mem, policy)).unwrap();
+    let first = records(&wal);
+    assert_eq!(report.durable_watermark, 12, "record 14 proves 1..=12 were acknowledged: {report}");
+    assert!(first.iter().any(|r| r.0 == 12), "{report}");
+    drop(wal);
+    let (wal, again) = Wal::open(dir(), opts(&mem, policy)).unwrap();
+    let lsns: Vec<u64> = records(&wal).iter().map(|r| r.0).collect();
+    assert!(records(&wal) == first, "second open returned {lsns:?}; first: {report}; second: {again}");
+}
+
 /// The raw fuzz inputs of bugs not fixed yet (`fuzz/known-bugs/wal_open/`).
 /// When one is fixed, move its file to `fuzz/seeds/wal_open/regress-*` (and
 /// un-ignore its scenario test above).
 #[test]
+#[ignore = "known bugs: see the two ignored scenario tests above"]
 fn known_bug_inputs_hold_their_properties() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/known-bugs/wal_open");
     let Ok(entries) = std::fs::read_dir(&dir) else { return }; // none open
