@@ -13,6 +13,11 @@
 //! - `p <= D`: acknowledged records are damaged or missing. `Strict` and
 //!   `TolerateTornTail` fail with the damaged ranges; `Salvage` records the
 //!   missing LSNs as holes, reports them, and goes on.
+//!
+//! Whatever recovery acts on must outlive what it erases: before erasing,
+//! it writes the watermark it used into a kept segment's header and syncs
+//! it; and it zeroes every unreadable range it keeps, so that old records
+//! in it cannot resurface over new ones once the read error is gone.
 
 use crate::error::{Error, Result};
 use crate::format::{
@@ -26,6 +31,7 @@ use crate::{CorruptionPolicy, LOCK_FILE};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use zerocopy::IntoBytes;
 
 /// The state of the log on disk after recovery.
 pub(crate) struct Recovered {
@@ -44,6 +50,8 @@ struct Found {
     first_lsn: Lsn,
     size: u64,
     scan: Scan,
+    /// Byte ranges (file offsets) of the body that could not be read.
+    unreadable: Vec<Range<u64>>,
 }
 
 /// What the scan of one segment found.
@@ -194,6 +202,25 @@ fn erase_from(file: &dyn StorageFile, path: &Path, from: u64, size: u64) -> Resu
     Ok(erased)
 }
 
+/// Write a watermark slot carrying `watermark` into a kept segment's header
+/// page and sync it, before recovery erases anything the watermark was read
+/// from. Either slot may be overwritten: recovery takes the larger of the two
+/// and `watermark` is already the largest evidence found.
+fn persist_watermark(seg: &Found, watermark: Lsn) -> Result<()> {
+    let slot = WatermarkSlot::new(seg.seq, 0, watermark);
+    seg.file.write_all_at(slot.as_bytes(), WATERMARK_SLOTS[0]).map_err(io_err("writing watermark", &seg.path))?;
+    seg.file.sync_data().map_err(io_err("syncing watermark", &seg.path))
+}
+
+/// Overwrite each range with zeros (not synced: the caller syncs).
+fn zero_ranges(file: &dyn StorageFile, path: &Path, ranges: &[Range<u64>]) -> Result<()> {
+    for r in ranges {
+        let zeros = vec![0u8; (r.end - r.start) as usize];
+        file.write_all_at(&zeros, r.start).map_err(io_err("zeroing unreadable range", path))?;
+    }
+    Ok(())
+}
+
 /// Write back, unchanged, the kept frames of a segment whose LSN is above
 /// `watermark` (coalescing adjacent frames), so that the next sync really
 /// carries them to the disk.
@@ -305,7 +332,7 @@ pub(crate) fn recover(storage: &Arc<dyn Storage>, dir: &Path, policy: Corruption
         let (body, unreadable) = read_range(&*file, &path, HEADER_PAGE, size)?;
         let scan = scan(&body, seq, &unreadable);
         watermark = watermark.max(scan.max_acked);
-        found.push(Found { path, file, seq, first_lsn: lsn, size, scan });
+        found.push(Found { path, file, seq, first_lsn: lsn, size, scan, unreadable });
     }
     report.durable_watermark = watermark;
     if found.is_empty() {
@@ -377,7 +404,10 @@ pub(crate) fn recover(storage: &Arc<dyn Storage>, dir: &Path, policy: Corruption
                 }
             }
             let shadowing = lsn > expected && ahead.range(expected..lsn).next().is_some();
-            if lsn < expected || lsn - seg.first_lsn >= cap || shadowing {
+            // The next segment starts at its first LSN: a frame here at or
+            // past it is a stale or misdirected copy.
+            let beyond = found.get(i + 1).is_some_and(|next| lsn >= next.first_lsn);
+            if lsn < expected || lsn - seg.first_lsn >= cap || shadowing || beyond {
                 damage.push(Damage {
                     segment: seg.path.clone(),
                     offset: off,
@@ -437,6 +467,7 @@ pub(crate) fn recover(storage: &Arc<dyn Storage>, dir: &Path, policy: Corruption
             if policy == CorruptionPolicy::Salvage {
                 offsets[last].extend(std::iter::repeat_n(HOLE, (watermark + 1 - expected) as usize));
                 if dirty_tail {
+                    persist_watermark(seg, watermark)?;
                     erase_from(&*seg.file, &seg.path, end, seg.size)?;
                 }
                 expected = watermark + 1;
@@ -466,6 +497,10 @@ pub(crate) fn recover(storage: &Arc<dyn Storage>, dir: &Path, policy: Corruption
         if policy == CorruptionPolicy::Strict {
             return Err(Error::TornTail(torn));
         }
+        // The watermark may come from a record in the tail about to be
+        // erased (when the slots are damaged): record it first, or the next
+        // open would see a lower one and take reported holes for a torn tail.
+        persist_watermark(&found[i], watermark)?;
         torn.bytes_discarded = erase_from(&*found[i].file, &found[i].path, off, found[i].size)?;
         for f in found.drain(i + 1..).rev() {
             storage.remove(&f.path).map_err(io_err("removing torn segment", &f.path))?;
@@ -489,6 +524,14 @@ pub(crate) fn recover(storage: &Arc<dyn Storage>, dir: &Path, policy: Corruption
     // sync of ours would skip those pages. So rewrite the kept
     // frames above the watermark first (at or below it, a completed sync
     // covered them).
+    //
+    // Unreadable ranges that recovery keeps (as holes, or as garbage between
+    // records) are zeroed first: they may hold old records that a later scan,
+    // once the read error is gone, would take for the LSNs new records take.
+    // Their contents were never returned, and the damage is in the report.
+    for f in &found {
+        zero_ranges(&*f.file, &f.path, &f.unreadable)?;
+    }
     for (k, f) in found.iter().enumerate() {
         rewrite_above(&*f.file, &f.path, f.first_lsn, &offsets[k], &f.scan.frames, watermark)?;
     }

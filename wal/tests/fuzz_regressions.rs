@@ -145,8 +145,7 @@ fn frame_offsets(seg: &[u8], n: usize) -> Vec<usize> {
 }
 
 /// Found by `wal_open` after the fix above (input
-/// `fuzz/known-bugs/wal_open/salvage-unreadable-hole-resurfaces`; not fixed
-/// yet, so ignored). Under `Salvage`, an unreadable range *inside* the kept
+/// `fuzz/seeds/wal_open/regress-salvage-unreadable-hole-resurfaces`). Under `Salvage`, an unreadable range *inside* the kept
 /// part of a segment (a reported hole, with a valid frame after it) is left
 /// as it is. It still holds records, here unsynced ones beyond the end the
 /// open settles on. New records are appended after the hole; once the read
@@ -156,13 +155,11 @@ fn frame_offsets(seg: &[u8], n: usize) -> Vec<usize> {
 /// replaced. (When the new records went to the next segment instead, the
 /// log no longer opened at all: "starts at lsn 92 but the log reached 95".)
 ///
-/// Proposed fix (open.rs): under `Salvage`, zero every unreadable range
-/// that recovery keeps as a hole (its records are reported lost; the
-/// caller repairs them from peers, not from this disk), as `erase_from`
-/// now does for a cut tail. Also, a frame whose LSN is at or past the next
-/// segment's first LSN cannot belong to this segment: treat it as misdirected.
+/// The fix (open.rs): zero every unreadable range recovery keeps (its
+/// records are reported lost; the caller repairs them from peers, not from
+/// this disk), as `erase_from` does for a cut tail; and a frame whose LSN is
+/// at or past the next segment's first LSN is misdirected.
 #[test]
-#[ignore = "known bug: under Salvage an unreadable hole can resurface over new records (see doc)"]
 fn an_unreadable_hole_cannot_resurface_over_new_records() {
     let policy = CorruptionPolicy::Salvage;
     let mem = MemStorage::new();
@@ -210,8 +207,8 @@ fn an_unreadable_hole_cannot_resurface_over_new_records() {
     }
 }
 
-/// Found by `wal_open` (input `fuzz/known-bugs/wal_open/salvage-erased-watermark-evidence`;
-/// not fixed yet, so ignored). Under `Salvage`, the durable watermark D is
+/// Found by `wal_open` (input `fuzz/seeds/wal_open/regress-salvage-erased-watermark-evidence`).
+/// Under `Salvage`, the durable watermark D is
 /// the highest watermark slot or record `acked` field found. With both
 /// slots damaged, D can come from a record in the torn tail, which
 /// recovery then erases; it does not record D anywhere (`Wal::open` writes
@@ -220,11 +217,10 @@ fn an_unreadable_hole_cannot_resurface_over_new_records() {
 /// and cuts from there: records the first open returned (acknowledged,
 /// synced ones) are erased, reported only as a torn tail.
 ///
-/// Proposed fix (open.rs, `recover`): before erasing a torn tail, write a
-/// watermark slot carrying D into the last kept segment's header page and
-/// sync it, so the evidence recovery acted on outlives what it erases.
+/// The fix (open.rs, `recover`): before erasing anything, write a watermark
+/// slot carrying D into the segment's header page and sync it, so the
+/// evidence recovery acted on outlives what it erases.
 #[test]
-#[ignore = "known bug: under Salvage a second open can cut records the first returned (see doc)"]
 fn the_watermark_recovery_used_survives_the_records_it_erases() {
     let policy = CorruptionPolicy::Salvage;
     let mem = MemStorage::new();
@@ -256,11 +252,10 @@ fn the_watermark_recovery_used_survives_the_records_it_erases() {
     assert!(records(&wal) == first, "second open returned {lsns:?}; first: {report}; second: {again}");
 }
 
-/// The raw fuzz inputs of bugs not fixed yet (`fuzz/known-bugs/wal_open/`).
-/// When one is fixed, move its file to `fuzz/seeds/wal_open/regress-*` (and
-/// un-ignore its scenario test above).
+/// The raw fuzz inputs of bugs not fixed yet (`fuzz/known-bugs/wal_open/`,
+/// none open). When one is fixed, move its file to
+/// `fuzz/seeds/wal_open/regress-*`, where the seed-corpus test checks it.
 #[test]
-#[ignore = "known bugs: see the two ignored scenario tests above"]
 fn known_bug_inputs_hold_their_properties() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/known-bugs/wal_open");
     let Ok(entries) = std::fs::read_dir(&dir) else { return }; // none open
