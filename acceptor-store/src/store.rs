@@ -15,6 +15,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 /// Options for [`AcceptorStore::open`].
 #[derive(Clone, Debug)]
@@ -36,6 +37,10 @@ pub struct StoreOptions {
     pub keep_checkpoints: usize,
     /// Pre-zero the next segment on a background thread (default true).
     pub background_prepare: bool,
+    /// Least time between two writes of the log's durable-watermark slot
+    /// (default 5 ms; zero: after every sync, no thread). See
+    /// `paxos_wal::WalOptions::watermark_interval`.
+    pub watermark_interval: Duration,
     /// The file system (default: the real one).
     pub storage: Arc<dyn Storage>,
 }
@@ -50,6 +55,7 @@ impl Default for StoreOptions {
             checkpoint_after_segments: Some(4),
             keep_checkpoints: 2,
             background_prepare: true,
+            watermark_interval: WalOptions::default().watermark_interval,
             storage: FsStorage::shared(),
         }
     }
@@ -64,6 +70,7 @@ impl StoreOptions {
             max_value_size: 16 << 10,
             checkpoint_after_segments: None,
             background_prepare: false,
+            watermark_interval: Duration::ZERO,
             storage,
             ..Default::default()
         }
@@ -208,6 +215,7 @@ impl AcceptorStore {
             policy: opts.policy,
             background_prepare: opts.background_prepare,
             max_record_size: None,
+            watermark_interval: opts.watermark_interval,
             storage: opts.storage.clone(),
         };
         let snap_opts = SnapshotOptions { keep: opts.keep_checkpoints.max(1), storage: opts.storage.clone() };

@@ -35,10 +35,12 @@
 //!   Reopening recovers from what is really on disk.
 //! - **Recovery.** See [`OpenReport`] and the module docs of `open.rs`: every
 //!   record is validated (header checksum before its length is trusted,
-//!   payload checksum, segment sequence number, LSN against position). Each
+//!   payload checksum, segment sequence number, LSN against position). A
 //!   sync is followed by a small *durable watermark* written to the segment's
-//!   header page (carried to disk by the next sync), and every record carries
-//!   the watermark current when it was written. Damage at or below the
+//!   header page (carried to disk by the next sync; at most once per
+//!   [`WalOptions::watermark_interval`], so that a busy log does not pay a
+//!   second page per sync), and every record carries the watermark current
+//!   when it was written. Damage at or below the
 //!   highest watermark found is corruption of acknowledged data: reported
 //!   with segment, offset and LSNs, never cut. Damage above it is a torn
 //!   tail: erased (zeroed and synced, so it can never resurface) and

@@ -18,6 +18,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::Duration;
 
 /// Options for [`PaxosStore::open_with`] and [`OmniPaxosStorage::open_with`].
 ///
@@ -34,6 +35,10 @@ pub struct StoreOptions {
     pub write_mode: WriteMode,
     /// Pre-zero the next segment on a background thread (default true).
     pub background_prepare: bool,
+    /// Least time between two writes of the log's durable-watermark slot
+    /// (default 5 ms; zero: after every sync, no thread). See
+    /// `paxos_wal::WalOptions::watermark_interval`.
+    pub watermark_interval: Duration,
     /// Take a checkpoint once the log written since the last one exceeds
     /// both this many bytes and the size of the last checkpoint (so the cost
     /// of checkpoints stays proportional to what is written); `None` turns
@@ -49,6 +54,7 @@ impl Default for StoreOptions {
             segment_size: 1 << 20,
             write_mode: WriteMode::Pwrite,
             background_prepare: true,
+            watermark_interval: WalOptions::default().watermark_interval,
             checkpoint_min_bytes: Some(4 << 20),
             storage: FsStorage::shared(),
         }
@@ -62,6 +68,7 @@ impl StoreOptions {
         StoreOptions {
             segment_size: 16 << 10,
             background_prepare: false,
+            watermark_interval: Duration::ZERO,
             checkpoint_min_bytes: Some(32 << 10),
             storage,
             ..Default::default()
@@ -250,6 +257,7 @@ where
             policy: CorruptionPolicy::TolerateTornTail,
             background_prepare: opts.background_prepare,
             max_record_size: None,
+            watermark_interval: opts.watermark_interval,
             storage: opts.storage.clone(),
         };
         let snap_opts = SnapshotOptions { keep: 2, storage: opts.storage.clone() };

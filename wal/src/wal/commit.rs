@@ -2,12 +2,11 @@
 
 use super::{lock, Chunk, IoState, Wal, WriteMode, SYNCS};
 use crate::error::{Error, Result};
-use crate::format::{Lsn, WatermarkSlot, WATERMARK_SLOTS};
+use crate::format::Lsn;
 use crate::segment::Segment;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::{self, Thread};
-use zerocopy::IntoBytes;
 
 pub(super) struct Waiter {
     lsn: Lsn,
@@ -126,21 +125,7 @@ impl Wal {
     }
 
     fn write_at(&self, seg: &Segment, offset: u64, bytes: &[u8]) -> Result<()> {
-        match self.opts.write_mode {
-            WriteMode::Pwrite | WriteMode::Dsync => {
-                seg.file.write_all_at(bytes, offset).map_err(|e| Error::io("writing", &seg.path, e))
-            }
-            WriteMode::Mmap => {
-                assert!(offset as usize + bytes.len() <= seg.map.len());
-                // SAFETY: the range lies inside the mapping (asserted) of a
-                // preallocated file; it is beyond the written mark (or the
-                // watermark slot), so no reader holds a slice over it.
-                unsafe {
-                    std::ptr::copy_nonoverlapping(bytes.as_ptr(), seg.map.as_ptr().add(offset as usize), bytes.len())
-                };
-                Ok(())
-            }
-        }
+        super::watermark::write_at(self.opts.write_mode, seg, offset, bytes)
     }
 
     fn write_chunks(&self, io: &mut IoState, chunks: Vec<Chunk>) -> Result<()> {
@@ -179,13 +164,12 @@ impl Wal {
     }
 
     /// Record, in the active segment's header page, that everything up to
-    /// `durable` was covered by a completed sync. Not synced itself: the next
-    /// sync carries it. Never call it before that sync has returned.
+    /// `durable` was covered by a completed sync (now, or after
+    /// `watermark_interval`). Not synced itself: the next sync carries it.
+    /// Never call it before that sync has returned.
     pub(super) fn write_watermark(&self, durable: Lsn) -> Result<()> {
         let seg = self.segments.read().unwrap_or_else(|e| e.into_inner()).last().cloned().expect("non-empty");
-        let n = self.watermark_counter.fetch_add(1, Ordering::Relaxed);
-        let slot = WatermarkSlot::new(seg.seq, n, durable);
-        self.write_at(&seg, WATERMARK_SLOTS[(n % 2) as usize], slot.as_bytes())
+        self.watermarks.record(&seg, durable)
     }
 
     /// Write out appended records that are not yet in the file (without

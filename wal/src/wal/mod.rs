@@ -14,12 +14,15 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 use std::thread::{self, JoinHandle};
+use std::time::Duration;
 
 mod commit;
 mod read;
+mod watermark;
 
 use commit::Waiter;
 pub use read::{Iter, Record};
+use watermark::Watermarks;
 
 /// How records reach the disk.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -51,6 +54,14 @@ pub struct WalOptions {
     pub background_prepare: bool,
     /// Largest payload accepted (default: what a segment can hold).
     pub max_record_size: Option<usize>,
+    /// Least time between two writes of the durable-watermark slot (default
+    /// 5 ms). The slot proves the newest acknowledged records were durable
+    /// (fault model case 7) where no later record does; writing it after
+    /// every sync makes every sync carry a second page. A round within the
+    /// interval leaves its watermark to a small thread that writes it when
+    /// the interval has passed. Zero writes it after every round, on the
+    /// caller's thread (deterministic; no thread).
+    pub watermark_interval: Duration,
     /// The file system (default: the real one).
     pub storage: Arc<dyn Storage>,
 }
@@ -63,15 +74,23 @@ impl Default for WalOptions {
             policy: CorruptionPolicy::default(),
             background_prepare: true,
             max_record_size: None,
+            watermark_interval: Duration::from_millis(5),
             storage: FsStorage::shared(),
         }
     }
 }
 
 impl WalOptions {
-    /// Options for a small log on the given storage, for tests and simulations.
+    /// Options for a small log on the given storage, for tests and
+    /// simulations: 64 KiB segments, and no background threads.
     pub fn small(storage: Arc<dyn Storage>) -> Self {
-        WalOptions { segment_size: 64 << 10, background_prepare: false, storage, ..Default::default() }
+        WalOptions {
+            segment_size: 64 << 10,
+            background_prepare: false,
+            watermark_interval: Duration::ZERO,
+            storage,
+            ..Default::default()
+        }
     }
 }
 
@@ -135,7 +154,7 @@ pub struct Wal {
     /// without the state lock).
     appended: AtomicU64,
     poison: OnceLock<Arc<io::Error>>,
-    watermark_counter: AtomicU64,
+    watermarks: Watermarks,
     stats: [AtomicU64; 4],
     _lock: Box<dyn Debug + Send + Sync>,
 }
@@ -222,7 +241,7 @@ impl Wal {
             written: AtomicU64::new(durable),
             appended: AtomicU64::new(next_lsn - 1),
             poison: OnceLock::new(),
-            watermark_counter: AtomicU64::new(1),
+            watermarks: Watermarks::new(opts.watermark_interval, opts.write_mode),
             stats: Default::default(),
             _lock: lock_guard,
             opts,

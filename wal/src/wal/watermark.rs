@@ -1,0 +1,168 @@
+//! The durable watermark slots: written after a sync, at most once per
+//! interval.
+//!
+//! After every completed sync the log may write "everything up to LSN `d`
+//! was durable" into one of the two slots of the active segment's header
+//! page (see `FORMAT.md`). The slot is not synced itself: the next sync, or
+//! the kernel's write-back, carries it. Writing it after *every* round costs
+//! a second page in every `fdatasync` (the header page, beside the data
+//! page), which was 10-12% of a single writer's latency. It is only needed
+//! for the records no later record vouches for (each record carries the
+//! watermark current when it was appended), so the slot is written at most
+//! once per [`WalOptions::watermark_interval`](super::WalOptions): a round
+//! that comes sooner leaves its watermark *pending*, and a small thread
+//! writes the newest pending one when the interval has passed. A busy log
+//! thus pays one header page per interval, and an idle one has its last
+//! round's watermark in the page cache one interval after that round.
+//!
+//! A zero interval writes the slot after every round on the caller's thread
+//! (no thread at all), which keeps a simulation deterministic.
+
+use super::WriteMode;
+use crate::error::{Error, Result};
+use crate::format::{Lsn, WatermarkSlot, WATERMARK_SLOTS};
+use crate::segment::Segment;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use zerocopy::IntoBytes;
+
+/// Write `bytes` at `offset` of a segment the way the log writes records.
+pub(super) fn write_at(mode: WriteMode, seg: &Segment, offset: u64, bytes: &[u8]) -> Result<()> {
+    match mode {
+        WriteMode::Pwrite | WriteMode::Dsync => {
+            seg.file.write_all_at(bytes, offset).map_err(|e| Error::io("writing", &seg.path, e))
+        }
+        WriteMode::Mmap => {
+            assert!(offset as usize + bytes.len() <= seg.map.len());
+            // SAFETY: the range lies inside the mapping (asserted) of a
+            // preallocated file; it is beyond the written mark (or it is a
+            // watermark slot, written only under the `Watermarks` lock), so
+            // no reader holds a slice over it and no other writer touches it.
+            unsafe {
+                std::ptr::copy_nonoverlapping(bytes.as_ptr(), seg.map.as_ptr().add(offset as usize), bytes.len())
+            };
+            Ok(())
+        }
+    }
+}
+
+struct Slots {
+    /// The highest watermark written to a slot (slots only ever go up).
+    written: Lsn,
+    /// How many slots were written (picks the slot; alternating means a
+    /// torn slot write leaves the other slot intact).
+    count: u64,
+    last_write: Option<Instant>,
+    /// The newest watermark not written yet, and the segment it goes to.
+    pending: Option<(Arc<Segment>, Lsn)>,
+    shutdown: bool,
+}
+
+struct Shared {
+    slots: Mutex<Slots>,
+    wake: Condvar,
+    interval: Duration,
+    mode: WriteMode,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Slots> {
+        self.slots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Write the slot now, under the lock (so slot writes never interleave).
+    fn write(&self, s: &mut Slots, seg: &Segment, durable: Lsn) -> Result<()> {
+        s.count += 1;
+        s.written = durable;
+        s.last_write = Some(Instant::now());
+        let slot = WatermarkSlot::new(seg.seq, s.count, durable);
+        write_at(self.mode, seg, WATERMARK_SLOTS[(s.count % 2) as usize], slot.as_bytes())
+    }
+}
+
+/// Writes the watermark slots for one log.
+pub(super) struct Watermarks {
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Watermarks {
+    pub(super) fn new(interval: Duration, mode: WriteMode) -> Self {
+        let slots = Slots { written: 0, count: 0, last_write: None, pending: None, shutdown: false };
+        Watermarks {
+            shared: Arc::new(Shared { slots: Mutex::new(slots), wake: Condvar::new(), interval, mode }),
+            thread: Mutex::new(None),
+        }
+    }
+
+    /// Record that everything up to `durable` was covered by a completed
+    /// sync, in `seg` (the active segment). Never call it before that sync
+    /// has returned. Writes the slot now if the interval has passed since
+    /// the last one, else leaves it to the writer thread.
+    pub(super) fn record(&self, seg: &Arc<Segment>, durable: Lsn) -> Result<()> {
+        let sh = &self.shared;
+        let mut s = sh.lock();
+        if durable <= s.written {
+            return Ok(());
+        }
+        let due = s.last_write.is_none_or(|t| t.elapsed() >= sh.interval);
+        if due {
+            s.pending = None;
+            return sh.write(&mut s, seg, durable);
+        }
+        s.pending = Some((seg.clone(), durable));
+        drop(s);
+        self.start_thread();
+        sh.wake.notify_one();
+        Ok(())
+    }
+
+    fn start_thread(&self) {
+        let mut t = self.thread.lock().unwrap_or_else(|e| e.into_inner());
+        if t.is_none() {
+            let shared = self.shared.clone();
+            *t = Some(std::thread::Builder::new().name("wal-watermark".into()).spawn(move || run(&shared)).ok())
+                .flatten();
+        }
+    }
+}
+
+/// The writer thread: write the pending watermark once the interval since
+/// the last slot write has passed. Errors are dropped, as for a slot written
+/// after a round: a slot is never what makes anything durable.
+fn run(sh: &Shared) {
+    let mut s = sh.lock();
+    loop {
+        if s.shutdown {
+            return;
+        }
+        let Some((seg, durable)) = s.pending.clone() else {
+            s = sh.wake.wait(s).unwrap_or_else(|e| e.into_inner());
+            continue;
+        };
+        let due = s.last_write.map_or(Instant::now(), |t| t + sh.interval);
+        let now = Instant::now();
+        if now < due {
+            s = sh.wake.wait_timeout(s, due - now).unwrap_or_else(|e| e.into_inner()).0;
+            continue;
+        }
+        s.pending = None;
+        if durable > s.written {
+            let _ = sh.write(&mut s, &seg, durable);
+        }
+    }
+}
+
+impl Drop for Watermarks {
+    /// Stop the thread without writing what is pending: dropping the log
+    /// must look like a crash to the disk.
+    fn drop(&mut self) {
+        self.shared.lock().shutdown = true;
+        self.shared.wake.notify_all();
+        if let Some(h) = self.thread.get_mut().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = h.join();
+        }
+        self.shared.lock().pending = None;
+    }
+}
