@@ -20,15 +20,7 @@ pub fn open_mem(mem: &MemStorage, keep: usize) -> SnapshotStore {
 
 /// Deterministic, position-dependent bytes (no two payloads of a test alike).
 pub fn payload(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    paxos_wal::fuzzing::test_bytes(seed, len)
 }
 
 /// Names of the files in a directory of `mem`, sorted.

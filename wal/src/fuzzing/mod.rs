@@ -84,6 +84,27 @@ pub fn crash_seeded(mem: &MemStorage, kind: CrashKind, seed: u64) {
     mem.crash(kind, &mut rand::rngs::StdRng::seed_from_u64(seed));
 }
 
+/// `len` deterministic pseudo-random bytes (xorshift64) from `seed`: test
+/// payloads that differ for every seed, so a record read back at the wrong
+/// place never compares equal to the expected one.
+///
+/// ```
+/// use paxos_wal::fuzzing::test_bytes;
+/// assert_eq!(test_bytes(7, 16), test_bytes(7, 16));
+/// assert_ne!(test_bytes(7, 16), test_bytes(8, 16));
+/// ```
+pub fn test_bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
 /// The checked-in seed corpus of a fuzz target: `fuzz/seeds/<target>/` of
 /// this repository (shared by the stable seed tests of every crate).
 pub fn seed_dir(target: &str) -> std::path::PathBuf {

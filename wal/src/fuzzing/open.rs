@@ -69,16 +69,7 @@ struct BaseLog {
 
 /// The payload of record `lsn` of the base logs: distinct for every LSN.
 fn payload(lsn: Lsn) -> Vec<u8> {
-    let len = (lsn * 37 % 160) as usize;
-    let mut x = lsn.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    super::test_bytes(lsn, (lsn * 37 % 160) as usize)
 }
 
 fn options(mem: &MemStorage, policy: CorruptionPolicy) -> WalOptions {

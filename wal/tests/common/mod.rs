@@ -40,15 +40,7 @@ pub fn rng(seed: u64) -> StdRng {
 /// from an earlier life of the same LSN, or mixed up with another, never
 /// compares equal to the expected one (unless it is empty).
 pub fn payload(lsn: Lsn, salt: u64, len: usize) -> Vec<u8> {
-    let mut x = lsn.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ salt.wrapping_mul(0xD6E8_FEB8_6659_FD93) ^ len as u64;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    paxos_wal::fuzzing::test_bytes(lsn ^ salt.wrapping_mul(0xD6E8_FEB8_6659_FD93) ^ (len as u64).rotate_left(40), len)
 }
 
 /// Every record of the log, with its LSN, from `first_lsn()` to the end.
