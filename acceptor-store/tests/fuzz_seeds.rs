@@ -21,7 +21,7 @@ use paxos_wal::CorruptionPolicy::{Salvage, Strict, TolerateTornTail};
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use paxos_wal::fuzzing::{seed_dir, seed_files as seeds};
+use paxos_wal::fuzzing::seed_files as seeds;
 
 fn with_mode(mode: u8, body: &[u8]) -> Vec<u8> {
     let mut v = vec![mode];
@@ -288,22 +288,14 @@ fn all_seeds() -> Vec<(&'static str, Seeds)> {
 #[ignore = "writes the seed corpora; run after changing an input format"]
 fn write_seed_corpora() {
     for (target, seeds) in all_seeds() {
-        let dir = seed_dir(target);
-        std::fs::create_dir_all(&dir).unwrap();
-        for (name, bytes) in seeds {
-            std::fs::write(dir.join(name), bytes).unwrap();
-        }
+        paxos_wal::fuzzing::write_seed_files(target, seeds);
     }
 }
 
 #[test]
 fn the_checked_in_seeds_are_the_ones_described_here() {
     for (target, described) in all_seeds() {
-        let files = seeds(target);
-        for (name, bytes) in described {
-            let file = files.iter().find(|(n, _)| *n == name);
-            assert_eq!(file.map(|f| &f.1), Some(&bytes), "{target}/{name} is stale: run write_seed_corpora");
-        }
+        paxos_wal::fuzzing::assert_seed_files_current(target, described);
     }
 }
 

@@ -16,7 +16,7 @@ use paxos_wal::fuzzing::{
 use paxos_wal::CorruptionPolicy::{Salvage, Strict, TolerateTornTail};
 use zerocopy::IntoBytes;
 
-use paxos_wal::fuzzing::{seed_dir, seed_files as seeds};
+use paxos_wal::fuzzing::seed_files as seeds;
 
 fn with_mode(mode: u8, body: &[u8]) -> Vec<u8> {
     let mut v = vec![mode];
@@ -128,22 +128,14 @@ fn open_seeds() -> Vec<(&'static str, Vec<u8>)> {
 #[ignore = "writes the seed corpora; run after changing an input format"]
 fn write_seed_corpora() {
     for (target, seeds) in [("wal_format", format_seeds()), ("wal_open", open_seeds())] {
-        let dir = seed_dir(target);
-        std::fs::create_dir_all(&dir).unwrap();
-        for (name, bytes) in seeds {
-            std::fs::write(dir.join(name), bytes).unwrap();
-        }
+        paxos_wal::fuzzing::write_seed_files(target, seeds);
     }
 }
 
 #[test]
 fn the_checked_in_seeds_are_the_ones_described_here() {
     for (target, described) in [("wal_format", format_seeds()), ("wal_open", open_seeds())] {
-        let files = seeds(target);
-        for (name, bytes) in described {
-            let file = files.iter().find(|(n, _)| n == name);
-            assert_eq!(file.map(|f| &f.1), Some(&bytes), "{target}/{name} is stale: run write_seed_corpora");
-        }
+        paxos_wal::fuzzing::assert_seed_files_current(target, described);
     }
 }
 

@@ -111,6 +111,28 @@ pub fn seed_dir(target: &str) -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds").join(target)
 }
 
+/// Write described seeds into a target's seed corpus (for the ignored
+/// `write_seed_corpora` tests, after an input format changed).
+pub fn write_seed_files<N: AsRef<str>>(target: &str, seeds: impl IntoIterator<Item = (N, Vec<u8>)>) {
+    let dir = seed_dir(target);
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    for (name, bytes) in seeds {
+        let path = dir.join(name.as_ref());
+        std::fs::write(&path, bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    }
+}
+
+/// Panics naming the first described seed whose checked-in file is missing
+/// or differs (it is stale: the describing test file changed).
+pub fn assert_seed_files_current<N: AsRef<str>>(target: &str, described: impl IntoIterator<Item = (N, Vec<u8>)>) {
+    let files = seed_files(target);
+    for (name, bytes) in described {
+        let name = name.as_ref();
+        let file = files.iter().find(|(n, _)| n == name);
+        assert!(file.map(|f| &f.1) == Some(&bytes), "{target}/{name} is stale: run write_seed_corpora");
+    }
+}
+
 /// Every seed file of a target, `(file name, bytes)`, sorted by name.
 /// Panics if the directory is missing or empty: the seed tests need seeds.
 pub fn seed_files(target: &str) -> Vec<(String, Vec<u8>)> {
