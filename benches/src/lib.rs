@@ -32,6 +32,9 @@
 //!   concurrent ones against the same subject at one thread. The `paired`
 //!   binary measures single-writer per-operation p50/p99 latency with the
 //!   subjects interleaved in blocks (A, B, A, B, ...).
+//! - **Peers.** With the `peers` feature, the `peers` module (not built by default)
+//!   wraps TiKV's raft-engine and okaywal in the same durable append, for
+//!   the `peers` benchmark and the `paired --threads` rounds.
 //!
 //! See `README.md` in this crate for the commands and the measured figures.
 //!
@@ -49,6 +52,8 @@
 
 pub mod aligned;
 pub mod dir;
+#[cfg(feature = "peers")]
+pub mod peers;
 pub mod raw;
 pub mod threads;
 

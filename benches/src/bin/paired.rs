@@ -22,6 +22,10 @@
 //! caller; `--only wal` or `--only store` keeps the raw baseline and that
 //! one, e.g. to profile it), and prints ops/s (median of rounds) and the per-round ratios
 //! against the raw baseline and against the same subject at one thread.
+//! Built with `--features peers`, raft-engine (a raft group per caller,
+//! `write(sync = true)`) and okaywal (`commit`) join the rounds as two more
+//! subjects, and a second table gives every subject's per-round ratio to
+//! each of them (`--only raft-engine`, `--only okaywal` work too).
 
 use paxos_acceptor_store::{AcceptOutcome, AcceptorStore, Ballot, GroupId, Slot, StoreOptions};
 use paxos_store_benches::raw::{RawLog, RawMode};
@@ -181,11 +185,28 @@ fn concurrent(dir: &Path, rounds: usize, ops: u64, threads: &[usize], size: usiz
             }),
         ),
     ];
+    #[cfg(feature = "peers")]
+    let (raft, okay) = (
+        paxos_store_benches::peers::RaftEngineLog::open(&dir.join(format!("raft-engine-{size}")), max_threads)
+            .expect("open raft-engine"),
+        paxos_store_benches::peers::OkayWal::open(&dir.join(format!("okaywal-{size}"))).expect("open okaywal"),
+    );
+    #[cfg(feature = "peers")]
+    let subjects: Vec<(&str, Op)> = subjects
+        .into_iter()
+        .chain([
+            (
+                "raft-engine write(sync) (group per caller)",
+                Box::new(|i| raft.append_durable(i, &rec).map(drop).map_err(|e| e.to_string())) as Op,
+            ),
+            ("okaywal commit", Box::new(|_| okay.append_durable(&rec).map(drop).map_err(|e| e.to_string())) as Op),
+        ])
+        .collect();
     let only = std::env::args().collect::<Vec<_>>();
     let only = arg(&only, "--only");
     let subjects: Vec<(&str, Op)> = subjects
         .into_iter()
-        .filter(|(n, _)| n.starts_with("raw") || only.as_ref().is_none_or(|o| n.contains(o.as_str())))
+        .filter(|(n, _)| n.starts_with("raw") || only.as_ref().is_none_or(|o| n.starts_with(o.as_str())))
         .collect();
     // ops/s[subject][threads][round]
     let mut thr = vec![vec![Vec::new(); threads.len()]; subjects.len()];
@@ -215,6 +236,8 @@ fn concurrent(dir: &Path, rounds: usize, ops: u64, threads: &[usize], size: usiz
             println!("| {name} | {t} | {:.0} | {} | {vs_one} |", median(thr[s][ti].clone()), range(vs_raw));
         }
     }
+    #[cfg(feature = "peers")]
+    peer_ratios(&subjects.iter().map(|(n, _)| *n).collect::<Vec<_>>(), threads, rounds, &thr);
     let st = wal.stats();
     println!(
         "wal: {} appends in {} syncs; store: {} records in {} syncs",
@@ -223,4 +246,30 @@ fn concurrent(dir: &Path, rounds: usize, ops: u64, threads: &[usize], size: usiz
         store.stats().records,
         store.stats().syncs
     );
+}
+
+/// Every subject's per-round throughput over each peer's, same threads.
+#[cfg(feature = "peers")]
+fn peer_ratios(names: &[&str], threads: &[usize], rounds: usize, thr: &[Vec<Vec<f64>>]) {
+    let peers: Vec<usize> =
+        (0..names.len()).filter(|&s| names[s].starts_with("raft-engine") || names[s].starts_with("okaywal")).collect();
+    if peers.is_empty() {
+        return;
+    }
+    let head: Vec<String> = peers.iter().map(|&p| format!("/ {} (median, range)", names[p])).collect();
+    println!("\n| subject | threads | {} |", head.join(" | "));
+    println!("| --- | --- |{}", " --- |".repeat(peers.len()));
+    for (s, name) in names.iter().enumerate() {
+        for (ti, &t) in threads.iter().enumerate() {
+            let cells: Vec<String> = peers
+                .iter()
+                .map(|&p| {
+                    let v: Vec<f64> = (0..rounds).map(|r| thr[s][ti][r] / thr[p][ti][r]).collect();
+                    let (lo, hi) = v.iter().fold((f64::MAX, 0f64), |(l, h), &x| (l.min(x), h.max(x)));
+                    format!("{:.2}x ({lo:.2}-{hi:.2})", median(v))
+                })
+                .collect();
+            println!("| {name} | {t} | {} |", cells.join(" | "));
+        }
+    }
 }
