@@ -37,7 +37,7 @@ fn seal_record(buf: &mut [u8]) {
         if off + OP_HEADER > buf.len() {
             return;
         }
-        let crc = crc32fast::hash(&buf[off..off + 40]);
+        let crc = crate::codec::key_checksum(&buf[off..off + 40]);
         buf[off + 40..off + 44].copy_from_slice(&crc.to_le_bytes());
         let len = u32::from_le_bytes(buf[off + 4..off + 8].try_into().expect("4 bytes")) as usize;
         off = off.saturating_add(OP_HEADER).saturating_add(len);
@@ -106,7 +106,7 @@ pub fn check_record_codec(data: &[u8]) -> Result<CodecSummary, Violation> {
     for op in &ops {
         if masked[o + 1..o + 4] != [0; 3] {
             masked[o + 1..o + 4].fill(0);
-            let crc = crc32fast::hash(&masked[o..o + 40]);
+            let crc = crate::codec::key_checksum(&masked[o..o + 40]);
             masked[o + 40..o + 44].copy_from_slice(&crc.to_le_bytes());
         }
         o = (op.value.0 + op.value.1) as usize;
