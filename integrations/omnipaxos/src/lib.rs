@@ -16,6 +16,16 @@
 //!   after recovery all of its operations are there or none. When it (or any
 //!   write) fails, the in-memory state is exactly as before the call: a
 //!   batch is applied to memory only after its sync returned.
+//! - **A call that changes nothing writes nothing**: an empty append, an
+//!   `AppendOnPrefix` with no entries that cuts nothing, a value set to what
+//!   it already is, a trim at or below the trim point, or a
+//!   `write_atomically` made only of such operations returns at once, with no
+//!   record and no sync. This keeps the guarantee: the in-memory state only
+//!   ever holds batches whose sync has returned (it *is* the durable state),
+//!   so an operation that leaves it as it is leaves nothing to make durable.
+//!   OmniPaxos makes such calls routinely (a follower flushes its empty batch
+//!   on every flush tick; `flush_batch` before a promise). While the log is
+//!   poisoned they fail like every write.
 //! - A failed sync poisons the log (paxos-wal's contract): every later write
 //!   fails until the store is reopened, which recovers from what is really
 //!   on disk. A batch whose sync failed may or may not be there after that

@@ -80,6 +80,29 @@ impl<T: Entry> GroupState<T> {
         }
     }
 
+    /// Whether `op` would leave this state exactly as it is (see [`GroupState::apply`]):
+    /// an empty append, an `AppendOnPrefix` with no entries that cuts nothing,
+    /// a value set to what it already is, a trim at or below the trim point.
+    /// Exact, never a guess: a `true` here means `apply(op)` changes nothing.
+    /// (Entries and snapshots are not compared: `T` need not be `PartialEq`.)
+    pub fn is_noop(&self, op: &StorageOp<T>) -> bool {
+        match op {
+            StorageOp::AppendEntry(_) => false,
+            StorageOp::AppendEntries(es) => es.is_empty(),
+            StorageOp::AppendOnPrefix(from, es) => {
+                es.is_empty()
+                    && (*from as u64).checked_sub(self.trimmed_idx).is_none_or(|keep| keep >= self.log.len() as u64)
+            }
+            StorageOp::SetPromise(b) => self.promise == Some(*b),
+            StorageOp::SetDecidedIndex(i) => self.decided_idx == *i as u64,
+            StorageOp::SetAcceptedRound(b) => self.accepted_round == Some(*b),
+            StorageOp::SetCompactedIdx(i) => self.compacted_idx == *i as u64,
+            StorageOp::Trim(idx) => *idx as u64 <= self.trimmed_idx,
+            StorageOp::SetStopsign(s) => self.stopsign == *s,
+            StorageOp::SetSnapshot(s) => s.is_none() && self.snapshot.is_none(),
+        }
+    }
+
     /// Entries `[from, to)`, or an empty vector unless every one of them is
     /// present (never a partial range).
     pub fn entries(&self, from: usize, to: usize) -> Vec<T> {
@@ -134,6 +157,85 @@ mod tests {
         assert_eq!(g.suffix(10), vec![]);
         assert_eq!(g.suffix(11), vec![]);
         assert_eq!(g.suffix(2), vec![]);
+    }
+
+    /// `StorageOp` is not `Clone`.
+    fn dup(op: &StorageOp<E>) -> StorageOp<E> {
+        match op {
+            StorageOp::AppendEntry(e) => StorageOp::AppendEntry(e.clone()),
+            StorageOp::AppendEntries(es) => StorageOp::AppendEntries(es.clone()),
+            StorageOp::AppendOnPrefix(i, es) => StorageOp::AppendOnPrefix(*i, es.clone()),
+            StorageOp::SetPromise(b) => StorageOp::SetPromise(*b),
+            StorageOp::SetDecidedIndex(i) => StorageOp::SetDecidedIndex(*i),
+            StorageOp::SetAcceptedRound(b) => StorageOp::SetAcceptedRound(*b),
+            StorageOp::SetCompactedIdx(i) => StorageOp::SetCompactedIdx(*i),
+            StorageOp::Trim(i) => StorageOp::Trim(*i),
+            StorageOp::SetStopsign(s) => StorageOp::SetStopsign(s.clone()),
+            StorageOp::SetSnapshot(s) => StorageOp::SetSnapshot(*s),
+        }
+    }
+
+    /// `is_noop` is exact: it says "no change" exactly when `apply` changes
+    /// nothing (a snapshot is never compared, so setting one always counts
+    /// as a change).
+    #[test]
+    fn is_noop_is_true_exactly_when_apply_changes_nothing() {
+        let b = |n| Ballot::with(1, n, 0, 1);
+        let ss =
+            |id| Some(StopSign::with(omnipaxos::ClusterConfig { configuration_id: id, ..Default::default() }, None));
+        let states = vec![
+            s(vec![]),
+            s(vec![StorageOp::AppendEntries((0..5).map(E).collect())]),
+            s(vec![StorageOp::AppendEntries((0..5).map(E).collect()), StorageOp::Trim(3)]),
+            s(vec![StorageOp::AppendEntries((0..2).map(E).collect()), StorageOp::Trim(4)]),
+            s(vec![
+                StorageOp::AppendEntries((0..6).map(E).collect()),
+                StorageOp::Trim(2),
+                StorageOp::SetPromise(b(3)),
+                StorageOp::SetAcceptedRound(b(2)),
+                StorageOp::SetDecidedIndex(4),
+                StorageOp::SetCompactedIdx(2),
+                StorageOp::SetStopsign(ss(2)),
+                StorageOp::SetSnapshot(Some(omnipaxos::storage::NoSnapshot)),
+            ]),
+        ];
+        let mut ops: Vec<StorageOp<E>> = vec![
+            StorageOp::AppendEntry(E(9)),
+            StorageOp::AppendEntries(vec![]),
+            StorageOp::AppendEntries(vec![E(9)]),
+            StorageOp::SetSnapshot(None),
+            StorageOp::SetSnapshot(Some(omnipaxos::storage::NoSnapshot)),
+            StorageOp::SetStopsign(None),
+            StorageOp::SetStopsign(ss(2)),
+            StorageOp::SetStopsign(ss(3)),
+        ];
+        for i in 0..9 {
+            ops.extend([
+                StorageOp::AppendOnPrefix(i, vec![]),
+                StorageOp::AppendOnPrefix(i, vec![E(9)]),
+                StorageOp::SetDecidedIndex(i),
+                StorageOp::SetCompactedIdx(i),
+                StorageOp::Trim(i),
+                StorageOp::SetPromise(b(i as u32)),
+                StorageOp::SetAcceptedRound(b(i as u32)),
+            ]);
+        }
+        let mut noops = 0;
+        for st in &states {
+            for op in &ops {
+                let mut after = st.clone();
+                after.apply(dup(op));
+                let unchanged = format!("{after:?}") == format!("{st:?}");
+                let noop = st.is_noop(op);
+                if matches!(op, StorageOp::SetSnapshot(Some(_))) {
+                    assert!(!noop, "{op:?} on {st:?}");
+                } else {
+                    assert_eq!(noop, unchanged, "{op:?} on {st:?}");
+                }
+                noops += noop as usize;
+            }
+        }
+        assert!(noops > 50, "the cases cover no-ops: {noops}");
     }
 
     #[test]

@@ -76,7 +76,8 @@ impl<T: Entry> Drop for OmniPaxosStorage<T> {
 }
 
 /// Writes: every one is a batch of the log, durable before it returns
-/// (raw persistence: OmniPaxos enforces the protocol, nothing is checked).
+/// (raw persistence: OmniPaxos enforces the protocol, nothing is checked);
+/// one that changes nothing returns at once (its state is already durable).
 /// Reads: from memory.
 impl<T> Storage<T> for OmniPaxosStorage<T>
 where

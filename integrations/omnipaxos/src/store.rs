@@ -92,6 +92,10 @@ pub struct CheckpointInfo {
 pub struct StoreStats {
     /// Calls that wrote (a `write_atomically` batch counts once).
     pub writes: u64,
+    /// Calls that changed nothing, so wrote and synced nothing (an empty
+    /// append, a value set to what it already was; OmniPaxos makes such
+    /// calls, e.g. a follower flushing an empty batch on every flush tick).
+    pub noop_writes: u64,
     /// Log records appended (a batch larger than a segment takes several).
     pub records: u64,
     /// Syncs the log issued (concurrent writers of one store share them).
@@ -131,6 +135,7 @@ pub(crate) struct Shared<T: Entry> {
     checkpoint_lock: Mutex<()>,
     checkpointing: AtomicBool,
     writes: AtomicU64,
+    noop_writes: AtomicU64,
     checkpoints_taken: AtomicU64,
     checkpoint_errors: AtomicU64,
     max_record: usize,
@@ -284,6 +289,7 @@ where
             checkpoint_lock: Mutex::new(()),
             checkpointing: AtomicBool::new(false),
             writes: AtomicU64::new(0),
+            noop_writes: AtomicU64::new(0),
             checkpoints_taken: AtomicU64::new(0),
             checkpoint_errors: AtomicU64::new(0),
             max_record,
@@ -339,8 +345,16 @@ where
 {
     /// Persist `ops` of `group` as one batch, wait until it is durable, then
     /// apply it. On any error nothing was applied.
+    ///
+    /// A batch that changes nothing (every operation a no-op on the group's
+    /// state: an empty append, a value set to what it is) writes nothing and
+    /// does not sync: the in-memory state only ever holds batches whose sync
+    /// returned, so it already is durable, and recovery returns it. Unless
+    /// the log is poisoned: a failed write's outcome on disk is unknown, so
+    /// then the batch goes to the log and fails like every write.
     pub(crate) fn commit(&self, group: u64, ops: Vec<StorageOp<T>>) -> Result<()> {
-        if ops.is_empty() {
+        if !self.wal.is_poisoned() && self.read(group, |s| ops.iter().all(|op| s.is_noop(op))) {
+            self.noop_writes.fetch_add(1, Ordering::Relaxed);
             return Ok(());
         }
         let records = record::encode(group, &ops, self.max_record)?;
@@ -421,6 +435,7 @@ where
         let w = self.wal.stats();
         StoreStats {
             writes: self.writes.load(Ordering::Relaxed),
+            noop_writes: self.noop_writes.load(Ordering::Relaxed),
             records: w.appends,
             syncs: w.syncs,
             checkpoints: self.checkpoints_taken.load(Ordering::Relaxed),

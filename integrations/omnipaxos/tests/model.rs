@@ -297,12 +297,16 @@ struct Counts {
     checkpoints: u64,
     /// Log records beyond one per write: batches split over several records.
     extra_records: u64,
+    /// Calls that changed nothing, so wrote nothing (their state must still
+    /// survive reopen and power loss).
+    noop_writes: u64,
 }
 
 fn tally(s: &OmniPaxosStorage<E>, counts: &mut Counts) {
     let st = s.store().stats();
     counts.checkpoints += st.checkpoints;
     counts.extra_records += st.records.saturating_sub(st.writes);
+    counts.noop_writes += st.noop_writes;
 }
 
 fn simulate(seed: u64, steps: usize, mem: bool, counts: &mut Counts) {
@@ -382,7 +386,7 @@ fn matches_memory_storage_across_reopens_on_a_real_directory() {
         simulate(seed, 250, false, &mut c);
     }
     println!("{c:?}");
-    assert!(c.reopens > 10 && c.checkpoints > 0, "{c:?}");
+    assert!(c.reopens > 10 && c.checkpoints > 0 && c.noop_writes > 10, "{c:?}");
 }
 
 #[test]
@@ -392,5 +396,8 @@ fn matches_memory_storage_across_power_loss_and_failed_writes() {
         simulate(seed, 300, true, &mut c);
     }
     println!("{c:?}");
-    assert!(c.power_losses > 50 && c.failed_writes > 20 && c.checkpoints > 0 && c.extra_records > 0, "{c:?}");
+    assert!(
+        c.power_losses > 50 && c.failed_writes > 20 && c.checkpoints > 0 && c.extra_records > 0 && c.noop_writes > 10,
+        "{c:?}"
+    );
 }
