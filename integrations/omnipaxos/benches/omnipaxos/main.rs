@@ -14,29 +14,54 @@
 //! shared store (one thread per node), so concurrent nodes share syncs.
 //! Like for like: one store per node otherwise; RocksDB with `sync_writes`
 //! on (0.2.4's default); RocksDB with it off is reported, labelled as not
-//! durable.
+//! durable. Every backend is wrapped in the same call counter
+//! (`counting.rs`).
 //!
-//! Run: `cargo bench -p paxos-store-omnipaxos --bench omnipaxos [-- --entries N]`
+//! Fair on a noisy disk: the runs are interleaved (each round runs every
+//! workload on every row, the rows in a rotated order), each run gets a
+//! fresh directory and starts after a `sync` of the file system, no
+//! directory is deleted until the end, and the table shows the median of the
+//! rounds for each cell.
+//!
+//! Run: `cargo bench -p paxos-store-omnipaxos --bench omnipaxos [-- flags]`
 //! and with RocksDB: `cargo bench -p paxos-store-omnipaxos --features rocksdb --bench omnipaxos`
-//! (needs `libclang-dev`; RocksDB takes minutes to build).
+//! (needs `libclang-dev`; RocksDB takes minutes to build). Flags:
+//! - `--entries N`: entries per run at (b) and (c); (a) gets N/10 (default 20000);
+//! - `--rounds R`: rounds, the table shows the medians (default 3);
+//! - `--only TEXT` (repeatable): only the rows whose label contains one of these;
+//! - `--count`: after the table, the storage calls per decided entry on the
+//!   leader and on each follower, which of them changed nothing, and
+//!   paxos-store's syncs and records per sync;
+//! - `--calls`: instead of the table, the latency of single storage calls
+//!   on each backend, outside OmniPaxos (the floor each call costs).
+//!
+//! Set `BENCH_DIR` to put the stores on another file system (default: the
+//! system's temporary directory).
 
+mod calls;
+mod counting;
+mod setup;
+
+use counting::{Counted, Counts};
 use omnipaxos::macros::Entry;
 use omnipaxos::messages::Message;
 use omnipaxos::storage::Storage;
 use omnipaxos::util::NodeId;
 use omnipaxos::{ClusterConfig, OmniPaxos, OmniPaxosConfig, ServerConfig};
-use paxos_store_omnipaxos::{OmniPaxosStorage, PaxosStore, StoreOptions};
 use serde::{Deserialize, Serialize};
+#[cfg(feature = "rocksdb")]
+use setup::Rocks;
+use setup::{LogStats, OwnStores, Setup, SharedStore};
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
+use tempfile::TempDir;
 
 #[derive(Clone, Debug, Serialize, Deserialize, Entry)]
-struct Payload {
+pub struct Payload {
     id: u64,
     data: Vec<u8>,
 }
@@ -167,8 +192,12 @@ impl Meter {
 }
 
 /// One thread routes every message.
-fn run_single<S: Storage<Payload>>(mut nodes: BTreeMap<NodeId, Node<S>>, wl: Workload, total: usize) -> Result {
-    let leader = elect(&mut nodes);
+fn run_single<S: Storage<Payload>>(
+    mut nodes: BTreeMap<NodeId, Node<S>>,
+    leader: NodeId,
+    wl: Workload,
+    total: usize,
+) -> Result {
     let mut m = Meter::new(total, wl.in_flight, nodes[&leader].get_decided_idx());
     let start = Instant::now();
     let mut last_tick = start;
@@ -188,11 +217,11 @@ fn run_single<S: Storage<Payload>>(mut nodes: BTreeMap<NodeId, Node<S>>, wl: Wor
 
 /// One thread per node; messages go over channels.
 fn run_threaded<S: Storage<Payload> + Send + 'static>(
-    mut nodes: BTreeMap<NodeId, Node<S>>,
+    nodes: BTreeMap<NodeId, Node<S>>,
+    leader: NodeId,
     wl: Workload,
     total: usize,
 ) -> Result {
-    let leader = elect(&mut nodes);
     let base = nodes[&leader].get_decided_idx();
     let mut senders: BTreeMap<NodeId, Sender<Message<Payload>>> = BTreeMap::new();
     let mut inboxes: BTreeMap<NodeId, Receiver<Message<Payload>>> = BTreeMap::new();
@@ -256,113 +285,165 @@ fn run_threaded<S: Storage<Payload> + Send + 'static>(
     meter.expect("the leader's meter").result(start.elapsed())
 }
 
-fn fmt_row(label: &str, results: &[Result]) -> String {
-    let mut s = format!("| {label:<44} |");
-    for r in results {
-        s += &format!(" {:>9.0} | {:>7.2} | {:>7.2} |", r.per_sec, ms(r.p50), ms(r.p99));
-    }
-    s
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-/// How a run gets its three nodes' storages.
-trait Setup {
-    type S: Storage<Payload> + Send + 'static;
-    fn nodes(&self, dir: &Path) -> Vec<Self::S>;
-}
-
-struct OwnStores;
-impl Setup for OwnStores {
-    type S = OmniPaxosStorage<Payload>;
-    fn nodes(&self, dir: &Path) -> Vec<Self::S> {
-        PIDS.iter().map(|p| OmniPaxosStorage::open(dir.join(format!("node-{p}"))).expect("open")).collect()
-    }
-}
-
-struct SharedStore;
-impl Setup for SharedStore {
-    type S = OmniPaxosStorage<Payload>;
-    fn nodes(&self, dir: &Path) -> Vec<Self::S> {
-        let store = PaxosStore::open_with(dir.join("shared"), StoreOptions::default()).expect("open");
-        PIDS.iter().map(|p| store.group(*p).expect("group")).collect()
-    }
-}
-
-#[cfg(feature = "rocksdb")]
-struct Rocks {
-    sync: bool,
-}
-#[cfg(feature = "rocksdb")]
-impl Setup for Rocks {
-    type S = omnipaxos_storage::persistent_storage::PersistentStorage<Payload>;
-    fn nodes(&self, dir: &Path) -> Vec<Self::S> {
-        use omnipaxos_storage::persistent_storage::{PersistentStorage, PersistentStorageConfig};
-        PIDS.iter()
-            .map(|p| {
-                let path = dir.join(format!("rocks-{p}")).to_string_lossy().into_owned();
-                let mut cfg = PersistentStorageConfig::with_path(path);
-                cfg.set_sync_writes(self.sync);
-                PersistentStorage::open(cfg)
-            })
-            .collect()
-    }
-}
-
-fn row<X: Setup>(label: &str, setup: &X, threaded: bool, entries: usize) -> String {
-    let results: Vec<Result> = WORKLOADS
-        .iter()
-        .map(|wl| {
-            let dir = tempfile::tempdir_in(
-                std::env::var("BENCH_DIR").map(Into::into).unwrap_or_else(|_| std::env::temp_dir()),
-            )
-            .expect("tempdir");
-            let nodes: BTreeMap<NodeId, Node<X::S>> =
-                PIDS.iter().zip(setup.nodes(dir.path())).map(|(p, s)| (*p, build(*p, wl.batch, s))).collect();
-            // Fewer entries for the one-at-a-time workload.
-            let n = if wl.in_flight == 1 { entries / 10 } else { entries };
-            if threaded {
-                run_threaded(nodes, *wl, n)
-            } else {
-                run_single(nodes, *wl, n)
-            }
-        })
+/// One run: fresh stores in a fresh directory (kept until the end), an
+/// election, then the measured workload.
+fn run<X: Setup>(label: &str, setup: &X, threaded: bool, wl: Workload, args: &Args, keep: &mut Vec<TempDir>) -> Run {
+    let dir = tempfile::tempdir_in(bench_dir()).expect("tempdir");
+    settle();
+    let (storages, probe) = setup.nodes(dir.path());
+    let counts: Vec<(NodeId, Arc<Counts>)> = PIDS.iter().map(|p| (*p, Counts::new(args.count))).collect();
+    let mut nodes: BTreeMap<NodeId, Node<Counted<X::S>>> = storages
+        .into_iter()
+        .zip(&counts)
+        .map(|(s, (p, c))| (*p, build(*p, wl.batch, Counted::new(s, c.clone()))))
         .collect();
-    let line = fmt_row(label, &results);
-    println!("{line}");
-    line
+    let leader = elect(&mut nodes);
+    let before: Vec<counting::Snapshot> = counts.iter().map(|(_, c)| c.snapshot()).collect();
+    let log_before = probe.as_ref().map(|f| f());
+    // Fewer entries for the one-at-a-time workload.
+    let n = if wl.in_flight == 1 { args.entries / 10 } else { args.entries };
+    let result = if threaded { run_threaded(nodes, leader, wl, n) } else { run_single(nodes, leader, wl, n) };
+    let notes = if args.count {
+        let calls: Vec<(NodeId, counting::Snapshot)> =
+            counts.iter().zip(&before).map(|((p, c), b)| (*p, c.snapshot().since(b))).collect();
+        let log = probe.zip(log_before).map(|(f, b)| {
+            f().iter()
+                .zip(b)
+                .map(|(a, b)| LogStats { records: a.records - b.records, syncs: a.syncs - b.syncs })
+                .collect()
+        });
+        counting::lines(&format!("{label}, ({})", wl.name), leader, n, &calls, log)
+    } else {
+        Vec::new()
+    };
+    keep.push(dir);
+    Run { result, notes }
+}
+
+struct Run {
+    result: Result,
+    notes: Vec<String>,
+}
+
+fn bench_dir() -> std::path::PathBuf {
+    std::env::var("BENCH_DIR").map(Into::into).unwrap_or_else(|_| std::env::temp_dir())
+}
+
+/// Let the previous run's write-back finish before the next one starts.
+fn settle() {
+    let _ = std::process::Command::new("sync").status();
+    thread::sleep(Duration::from_millis(50));
+}
+
+struct Args {
+    entries: usize,
+    rounds: usize,
+    only: Vec<String>,
+    count: bool,
+}
+
+/// A row of the table: a label and how to run one workload of it.
+type RowFn<'a> = Box<dyn Fn(Workload, &Args, &mut Vec<TempDir>) -> Run + 'a>;
+
+fn rows() -> Vec<(&'static str, RowFn<'static>)> {
+    fn row<X: Setup + 'static>(label: &'static str, setup: X, threaded: bool) -> (&'static str, RowFn<'static>) {
+        (label, Box::new(move |wl, args, keep| run(label, &setup, threaded, wl, args, keep)))
+    }
+    #[allow(unused_mut)]
+    let mut v = vec![
+        row("paxos-store, one store per node, 1 thread", OwnStores, false),
+        row("paxos-store, one store per node, thread/node", OwnStores, true),
+        row("paxos-store, one shared store, thread/node", SharedStore, true),
+    ];
+    #[cfg(feature = "rocksdb")]
+    v.extend([
+        row("RocksDB sync_writes on, 1 thread", Rocks { sync: true }, false),
+        row("RocksDB sync_writes on, thread/node", Rocks { sync: true }, true),
+        row("RocksDB sync_writes OFF (not durable), 1 thread", Rocks { sync: false }, false),
+        row("RocksDB sync_writes OFF (not durable), thread/node", Rocks { sync: false }, true),
+    ]);
+    v
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let entries = args
-        .iter()
-        .position(|a| a == "--entries")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20_000usize);
+    let argv: Vec<String> = std::env::args().collect();
+    let value = |flag: &str| argv.iter().position(|a| a == flag).and_then(|i| argv.get(i + 1));
+    let args = Args {
+        entries: value("--entries").and_then(|v| v.parse().ok()).unwrap_or(20_000),
+        rounds: value("--rounds").and_then(|v| v.parse().ok()).unwrap_or(3).max(1),
+        only: argv.windows(2).filter(|w| w[0] == "--only").map(|w| w[1].clone()).collect(),
+        count: argv.iter().any(|a| a == "--count"),
+    };
+    if argv.iter().any(|a| a == "--calls") {
+        calls::run(&args);
+        return;
+    }
+    let rows: Vec<_> = rows()
+        .into_iter()
+        .filter(|(l, _)| args.only.is_empty() || args.only.iter().any(|o| l.contains(o.as_str())))
+        .collect();
+    let e = args.entries;
     println!("OmniPaxos 0.2.4, 3 nodes in one process, {PAYLOAD} B payload per entry, measured at the leader;");
-    println!("(a) 1 in flight, batch_size 1 ({} entries); (b) 100 in flight, batch_size 1; (c) 100 in flight, batch_size 100 ({entries} entries)", entries / 10);
-    println!("columns per workload: decided entries/s, p50 and p99 commit latency (ms)\n");
-    let mut head = format!("| {:<44} |", "storage, routing");
-    let mut rule = format!("|{}|", "-".repeat(46));
+    println!("(a) 1 in flight, batch_size 1 ({} entries); (b) 100 in flight, batch_size 1; (c) 100 in flight, batch_size 100 ({e} entries)", e / 10);
+    println!(
+        "columns per workload: decided entries/s, p50 and p99 commit latency (ms); median of {} interleaved rounds\n",
+        args.rounds
+    );
+    // results[row][workload]: one Result per round.
+    let mut results: Vec<Vec<Vec<Result>>> =
+        rows.iter().map(|_| WORKLOADS.iter().map(|_| Vec::new()).collect()).collect();
+    let mut notes: Vec<Vec<Vec<String>>> =
+        rows.iter().map(|_| WORKLOADS.iter().map(|_| Vec::new()).collect()).collect();
+    let mut keep = Vec::new();
+    for round in 0..args.rounds {
+        for (w, wl) in WORKLOADS.iter().enumerate() {
+            for k in 0..rows.len() {
+                let r = (k + round) % rows.len();
+                let (label, f) = &rows[r];
+                eprintln!("round {}/{}: ({}) {label}", round + 1, args.rounds, wl.name);
+                let run = f(*wl, &args, &mut keep);
+                results[r][w].push(run.result);
+                if round == 0 {
+                    notes[r][w] = run.notes;
+                }
+            }
+        }
+    }
+    let mut head = format!("| {:<50} |", "storage, routing");
+    let mut rule = format!("|{}|", "-".repeat(52));
     for wl in WORKLOADS {
         head += &format!(" ({}) ent/s | p50 ms  | p99 ms  |", wl.name);
         rule += "----------:|--------:|--------:|";
     }
     println!("{head}\n{rule}");
-    row("paxos-store, one store per node, 1 thread", &OwnStores, false, entries);
-    row("paxos-store, one store per node, thread/node", &OwnStores, true, entries);
-    row("paxos-store, one shared store, thread/node", &SharedStore, true, entries);
-    #[cfg(feature = "rocksdb")]
-    {
-        row("RocksDB sync_writes on, 1 thread", &Rocks { sync: true }, false, entries);
-        row("RocksDB sync_writes on, thread/node", &Rocks { sync: true }, true, entries);
-        row("RocksDB sync_writes OFF (not durable), 1 thread", &Rocks { sync: false }, false, entries);
-        row("RocksDB sync_writes OFF (not durable), thread/node", &Rocks { sync: false }, true, entries);
+    for ((label, _), cells) in rows.iter().zip(&results) {
+        let mut line = format!("| {label:<50} |");
+        for runs in cells {
+            let m = |f: &dyn Fn(&Result) -> f64| median(runs.iter().map(f).collect());
+            line += &format!(
+                " {:>9.0} | {:>7.2} | {:>7.2} |",
+                m(&|r| r.per_sec),
+                m(&|r| r.p50.as_secs_f64() * 1e3),
+                m(&|r| r.p99.as_secs_f64() * 1e3)
+            );
+        }
+        println!("{line}");
     }
     #[cfg(not(feature = "rocksdb"))]
     println!("\n(RocksDB rows: build with --features rocksdb)");
+    if args.count {
+        println!("\nStorage calls per decided entry (first round; the measured run only, election excluded):");
+        notes.iter().flatten().flatten().for_each(|l| println!("{l}"));
+    }
+    drop(keep);
 }
