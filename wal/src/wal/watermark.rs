@@ -111,10 +111,14 @@ impl Watermarks {
             s.pending = None;
             return sh.write(&mut s, seg, durable);
         }
-        s.pending = Some((seg.clone(), durable));
+        // With a watermark already pending the thread is awake or timed to
+        // wake, and takes the newest pending one then: no need to wake it.
+        let wake = s.pending.replace((seg.clone(), durable)).is_none();
         drop(s);
-        self.start_thread();
-        sh.wake.notify_one();
+        if wake {
+            self.start_thread();
+            sh.wake.notify_one();
+        }
         Ok(())
     }
 
