@@ -8,6 +8,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::{self, Thread};
 
+/// A round that covered at least this many waiters marks the log as busy:
+/// the next leader yields once before gathering its round.
+const GATHER_YIELD_MIN: usize = 16;
+
 pub(super) struct Waiter {
     lsn: Lsn,
     thread: Thread,
@@ -77,6 +81,13 @@ impl Wal {
     /// One group-commit round, run by a caller that found no round running
     /// or was handed the round by the previous leader.
     fn lead(&self) {
+        if self.last_round.load(Ordering::Relaxed) >= GATHER_YIELD_MIN {
+            // Many callers: let the ones the last round just woke append
+            // before this round takes what is pending, so rounds are larger
+            // and syncs fewer. Measured with 64 writers on 2 cores: +16-18%
+            // throughput (`benches/README.md`); no effect with few writers.
+            thread::yield_now();
+        }
         let mut io = lock(&self.io);
         let (chunks, target) = {
             let mut st = lock(&self.state);
@@ -105,6 +116,7 @@ impl Wal {
                 }
                 !done
             });
+            self.last_round.store(covered.len(), Ordering::Relaxed);
             // Hand the next round straight to the oldest waiter still
             // uncovered: `syncing` stays set, so nobody else starts one.
             let next = if st.waiters.is_empty() { None } else { Some(st.waiters.remove(0)) };

@@ -11,7 +11,7 @@ use std::fmt::Debug;
 use std::io;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
@@ -155,6 +155,8 @@ pub struct Wal {
     appended: AtomicU64,
     poison: OnceLock<Arc<io::Error>>,
     watermarks: Watermarks,
+    /// How many waiters the last group-commit round covered.
+    last_round: AtomicUsize,
     stats: [AtomicU64; 4],
     _lock: Box<dyn Debug + Send + Sync>,
 }
@@ -242,6 +244,7 @@ impl Wal {
             appended: AtomicU64::new(next_lsn - 1),
             poison: OnceLock::new(),
             watermarks: Watermarks::new(opts.watermark_interval, opts.write_mode),
+            last_round: Default::default(),
             stats: Default::default(),
             _lock: lock_guard,
             opts,
