@@ -89,3 +89,43 @@ fn the_pending_watermark_is_written_after_the_interval_and_proves_the_last_recor
         other => panic!("expected corruption of lsn 3, got {:?}", other.map(|(_, r)| r.to_string())),
     }
 }
+
+/// `close` makes the pending watermark durable: after a power loss, a bit
+/// flip in the last acknowledged record is still corruption, not a torn
+/// tail, though the interval never passed.
+#[test]
+fn close_makes_the_pending_watermark_durable() {
+    let mem = MemStorage::new();
+    let (wal, _) = Wal::open(dir(), with_interval(&mem, Duration::from_secs(3600))).unwrap();
+    for n in 1..=3 {
+        wal.append_durable(&payload(n, 0, 64)).unwrap();
+    }
+    wal.append(&payload(4, 0, 64)).unwrap();
+    assert_eq!(slot_watermark(&mem), 1, "rounds within the interval left the slot alone");
+    wal.close().unwrap();
+    mem.crash(CrashKind::PowerLoss, &mut rng(3));
+    assert_eq!(slot_watermark(&mem), 4, "close synced everything and its watermark");
+    let mut seg = mem.read_file(&seg_path(1)).unwrap();
+    let seq = SegmentHeader::decode(&seg).unwrap().seq.get();
+    let mut at = HEADER_PAGE as usize;
+    for _ in 1..4 {
+        at += frame_len(decode_record(&seg[at..], seq).unwrap().len as usize) as usize;
+    }
+    seg[at + RECORD_HEADER_LEN] ^= 0x01; // record 4
+    mem.put_file(&seg_path(1), &seg).unwrap();
+    match Wal::open(dir(), with_interval(&mem, Duration::ZERO)) {
+        Err(Error::Corruption { damage }) => assert!(damage.iter().any(|d| d.lsns == Some((4, 4))), "{damage:?}"),
+        other => panic!("expected corruption of lsn 4, got {:?}", other.map(|(_, r)| r.to_string())),
+    }
+}
+
+#[test]
+fn close_on_a_poisoned_log_fails() {
+    let mem = MemStorage::new();
+    let (wal, _) = Wal::open(dir(), with_interval(&mem, Duration::from_secs(3600))).unwrap();
+    wal.append_durable(b"one").unwrap();
+    mem.fail_sync(0);
+    wal.append(b"two").unwrap();
+    assert!(wal.sync().is_err());
+    assert!(matches!(wal.close(), Err(Error::Poisoned { .. })));
+}

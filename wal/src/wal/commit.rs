@@ -34,6 +34,45 @@ impl Wal {
         self.wait_durable(last)
     }
 
+    /// Close the log cleanly: make everything appended durable, then write
+    /// the durable watermark and sync it too, so that recovery can prove
+    /// every record acknowledged (fault-model case 7) even for the last
+    /// rounds, whose watermark slot may still be pending (see
+    /// [`WalOptions::watermark_interval`](super::WalOptions)). Dropping the
+    /// log instead is always safe but, like a crash, leaves that slot to the
+    /// next open. On an error the log is poisoned (as after any failed sync).
+    ///
+    /// ```
+    /// use paxos_wal::{Wal, WalOptions};
+    /// let dir = tempfile::tempdir()?;
+    /// let opts = WalOptions { segment_size: 1 << 20, ..Default::default() };
+    /// let (wal, _) = Wal::open(dir.path(), opts.clone())?;
+    /// wal.append(b"accept 9")?;
+    /// wal.close()?; // durable, watermark included
+    /// let (_, report) = Wal::open(dir.path(), opts)?;
+    /// assert_eq!(report.durable_watermark, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn close(self) -> Result<()> {
+        self.sync()?;
+        let durable = self.durable.load(Ordering::Acquire);
+        let seg = self.segments.read().unwrap_or_else(|e| e.into_inner()).last().cloned().expect("non-empty");
+        let io = lock(&self.io);
+        let result = self.watermarks.write_now(&seg, durable).and_then(|()| {
+            let r = match self.opts.write_mode {
+                WriteMode::Pwrite => seg.file.sync_data(),
+                WriteMode::Dsync => Ok(()),
+                WriteMode::Mmap => seg.map.flush_range(0, crate::format::HEADER_PAGE as usize),
+            };
+            r.map_err(|e| Error::io("syncing watermark", &seg.path, e))
+        });
+        drop(io);
+        if let Err(e) = &result {
+            self.poison_with(e);
+        }
+        result
+    }
+
     /// Wait until `lsn` is covered by a completed sync. Concurrent callers
     /// share syncs: one caller leads a round that writes and syncs everything
     /// appended so far while the next round gathers; the others are woken

@@ -122,6 +122,19 @@ impl Watermarks {
         Ok(())
     }
 
+    /// Write the slot for `durable` now, whatever the interval (for a clean
+    /// close). The caller syncs it.
+    pub(super) fn write_now(&self, seg: &Segment, durable: Lsn) -> Result<()> {
+        let mut s = self.shared.lock();
+        if durable <= s.written {
+            return Ok(());
+        }
+        if s.pending.as_ref().is_some_and(|(_, d)| *d <= durable) {
+            s.pending = None;
+        }
+        self.shared.write(&mut s, seg, durable)
+    }
+
     fn start_thread(&self) {
         let mut t = self.thread.lock().unwrap_or_else(|e| e.into_inner());
         if t.is_none() {
