@@ -335,6 +335,15 @@ impl AcceptorStore {
         self.shared.wal.sync().map_err(Into::into)
     }
 
+    /// Close the store cleanly: make everything written durable, with the
+    /// log's durable watermark (`paxos_wal::Wal::sync_watermark`), so that
+    /// damage found later in the last records is reported as corruption,
+    /// never taken for a torn tail. Dropping the store is always safe too
+    /// (it looks like a crash to the disk).
+    pub fn close(self) -> Result<()> {
+        self.shared.wal.sync_watermark().map_err(Into::into)
+    }
+
     /// The ballot promised in `group` (`None`: the group is unknown).
     /// Reflects every operation that has *started*: a reply built on it must
     /// wait for [`AcceptorStore::sync`], or use the operations, which wait.

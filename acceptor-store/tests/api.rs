@@ -215,3 +215,27 @@ fn checkpoints_bound_the_log_and_keep_every_value() {
         other => panic!("{other:?}"),
     }
 }
+
+/// `close` makes everything durable, the lazy chosen mark and the log's
+/// pending durable watermark included: after a power loss the watermark
+/// covers the last record (so damage there would be reported, not cut).
+#[test]
+fn close_makes_everything_durable_with_its_watermark() {
+    let (mem, opts) = mem_store();
+    let opts = StoreOptions { watermark_interval: std::time::Duration::from_secs(3600), ..opts };
+    let root = Path::new("/close");
+    let (s, _) = AcceptorStore::open(root, opts.clone()).unwrap();
+    let (g, b) = (GroupId(5), Ballot::new(2, 1));
+    s.promise(g, b, Slot(0)).unwrap();
+    s.accept(g, Slot(0), b, b"v0").unwrap();
+    s.accept(g, Slot(1), b, b"v1").unwrap();
+    s.mark_chosen(g, Slot(1)).unwrap(); // lazy: not synced by itself
+    s.close().unwrap();
+    mem.crash(CrashKind::PowerLoss, &mut rand::rngs::StdRng::seed_from_u64(7));
+    let (s, report) = AcceptorStore::open(root, opts).unwrap();
+    assert_eq!(report.durable_watermark, report.log_last_lsn, "{report}");
+    match s.accepted(g, Slot(1)).unwrap() {
+        SlotRead::Accepted { value, chosen, .. } => assert!(&*value == b"v1" && chosen),
+        other => panic!("{other:?}"),
+    }
+}

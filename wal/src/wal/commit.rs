@@ -34,13 +34,9 @@ impl Wal {
         self.wait_durable(last)
     }
 
-    /// Close the log cleanly: make everything appended durable, then write
-    /// the durable watermark and sync it too, so that recovery can prove
-    /// every record acknowledged (fault-model case 7) even for the last
-    /// rounds, whose watermark slot may still be pending (see
-    /// [`WalOptions::watermark_interval`](super::WalOptions)). Dropping the
-    /// log instead is always safe but, like a crash, leaves that slot to the
-    /// next open. On an error the log is poisoned (as after any failed sync).
+    /// Close the log cleanly: [`Wal::sync_watermark`], then drop it.
+    /// Dropping the log instead is always safe but, like a crash, may leave
+    /// the watermark of the last rounds to the next open.
     ///
     /// ```
     /// use paxos_wal::{Wal, WalOptions};
@@ -54,6 +50,17 @@ impl Wal {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn close(self) -> Result<()> {
+        self.sync_watermark()
+    }
+
+    /// Make everything appended durable, then write the durable watermark
+    /// and sync it too, so that recovery can prove every record
+    /// acknowledged (fault-model case 7) even for the last rounds, whose
+    /// watermark slot may still be pending (see
+    /// [`WalOptions::watermark_interval`](super::WalOptions)). For a clean
+    /// shutdown, or before a long idle period. On an error the log is
+    /// poisoned (as after any failed sync).
+    pub fn sync_watermark(&self) -> Result<()> {
         self.sync()?;
         let durable = self.durable.load(Ordering::Acquire);
         let seg = self.segments.read().unwrap_or_else(|e| e.into_inner()).last().cloned().expect("non-empty");
