@@ -18,7 +18,8 @@
 //! of two codewords is a codeword, and the checksum of the rest is linear).
 //! `wal_open`'s sibling `store_open` fuzz target found exactly that: 48
 //! bytes of another record's operation header, copied over one, passed the
-//! log's checks.
+//! log's checks. (That change altered the record format; before 1.0 the
+//! record format carries no version and old stores are not read.)
 //! All integers are little-endian.
 
 use crate::types::{Ballot, GroupId, Slot};

@@ -335,12 +335,15 @@ impl AcceptorStore {
         self.shared.wal.sync().map_err(Into::into)
     }
 
-    /// Close the store cleanly: make everything written durable, with the
-    /// log's durable watermark (`paxos_wal::Wal::sync_watermark`), so that
-    /// damage found later in the last records is reported as corruption,
-    /// never taken for a torn tail. Dropping the store is always safe too
-    /// (it looks like a crash to the disk).
+    /// Close the store cleanly: wait for a checkpoint in progress, then make
+    /// everything written durable, with the log's durable watermark
+    /// (`paxos_wal::Wal::sync_watermark`), so that damage found later in the
+    /// last records is reported as corruption, never taken for a torn tail.
+    /// Dropping the store is always safe too (it looks like a crash to the
+    /// disk). Clones of this store (and a background checkpoint that is just
+    /// ending) keep the directory locked until they are dropped.
     pub fn close(self) -> Result<()> {
+        let _no_checkpoint = lock(&self.shared.checkpoint_lock);
         self.shared.wal.sync_watermark().map_err(Into::into)
     }
 

@@ -16,8 +16,9 @@
 //!
 //! Whatever recovery acts on must outlive what it erases: before erasing,
 //! it writes the watermark it used into a kept segment's header and syncs
-//! it; and it zeroes every unreadable range it keeps, so that old records
-//! in it cannot resurface over new ones once the read error is gone.
+//! it; and under `Salvage` it zeroes the unreadable ranges of the last
+//! segment, so that old records there cannot resurface over new ones once
+//! the read error is gone.
 
 use crate::error::{Error, Result};
 use crate::format::{
@@ -214,9 +215,14 @@ fn persist_watermark(seg: &Found, watermark: Lsn) -> Result<()> {
 
 /// Overwrite each range with zeros (not synced: the caller syncs).
 fn zero_ranges(file: &dyn StorageFile, path: &Path, ranges: &[Range<u64>]) -> Result<()> {
+    let zeros = [0u8; PAGE_SIZE];
     for r in ranges {
-        let zeros = vec![0u8; (r.end - r.start) as usize];
-        file.write_all_at(&zeros, r.start).map_err(io_err("zeroing unreadable range", path))?;
+        let mut at = r.start;
+        while at < r.end {
+            let n = (r.end - at).min(PAGE_SIZE as u64);
+            file.write_all_at(&zeros[..n as usize], at).map_err(io_err("zeroing unreadable range", path))?;
+            at += n;
+        }
     }
     Ok(())
 }
@@ -525,12 +531,19 @@ pub(crate) fn recover(storage: &Arc<dyn Storage>, dir: &Path, policy: Corruption
     // frames above the watermark first (at or below it, a completed sync
     // covered them).
     //
-    // Unreadable ranges that recovery keeps (as holes, or as garbage between
-    // records) are zeroed first: they may hold old records that a later scan,
-    // once the read error is gone, would take for the LSNs new records take.
-    // Their contents were never returned, and the damage is in the report.
-    for f in &found {
-        zero_ranges(&*f.file, &f.path, &f.unreadable)?;
+    // Under Salvage, the unreadable ranges of the last segment (the one new
+    // records go to) are zeroed first: a hole there may hold old, unsynced
+    // records that a later scan, once the read error is gone, would take for
+    // the LSNs new records take. Their contents were never returned, and the
+    // damage is in the report. (In earlier segments nothing new is written,
+    // and a frame at or past the next segment's first LSN is rejected, so
+    // what a read error there hides, the records of the hole themselves, is
+    // left for a later read to find. Strict and TolerateTornTail keep no
+    // holes and change nothing here.)
+    if policy == CorruptionPolicy::Salvage {
+        if let Some(f) = found.last() {
+            zero_ranges(&*f.file, &f.path, &f.unreadable)?;
+        }
     }
     for (k, f) in found.iter().enumerate() {
         rewrite_above(&*f.file, &f.path, f.first_lsn, &offsets[k], &f.scan.frames, watermark)?;

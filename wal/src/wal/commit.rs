@@ -2,7 +2,7 @@
 
 use super::{lock, Chunk, IoState, Wal, WriteMode, SYNCS};
 use crate::error::{Error, Result};
-use crate::format::Lsn;
+use crate::format::{Lsn, HEADER_PAGE};
 use crate::segment::Segment;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -62,17 +62,12 @@ impl Wal {
     /// poisoned (as after any failed sync).
     pub fn sync_watermark(&self) -> Result<()> {
         self.sync()?;
+        let io = lock(&self.io);
+        // `sync` returns at once when everything is durable, poisoned or not.
+        self.check_poison()?;
         let durable = self.durable.load(Ordering::Acquire);
         let seg = self.segments.read().unwrap_or_else(|e| e.into_inner()).last().cloned().expect("non-empty");
-        let io = lock(&self.io);
-        let result = self.watermarks.write_now(&seg, durable).and_then(|()| {
-            let r = match self.opts.write_mode {
-                WriteMode::Pwrite => seg.file.sync_data(),
-                WriteMode::Dsync => Ok(()),
-                WriteMode::Mmap => seg.map.flush_range(0, crate::format::HEADER_PAGE as usize),
-            };
-            r.map_err(|e| Error::io("syncing watermark", &seg.path, e))
-        });
+        let result = self.watermarks.write_now(&seg, durable).and_then(|()| self.sync_segment(&seg, HEADER_PAGE));
         drop(io);
         if let Err(e) = &result {
             self.poison_with(e);
@@ -208,17 +203,22 @@ impl Wal {
 
     fn sync_written(&self, io: &mut IoState) -> Result<()> {
         for (seg, _, hi) in std::mem::take(&mut io.unsynced) {
-            let r = match self.opts.write_mode {
-                WriteMode::Pwrite => seg.file.sync_data(),
-                WriteMode::Dsync => Ok(()),
-                // From 0, so that the header page (where the previous round's
-                // watermark was copied) is carried too; msync writes only the
-                // dirty pages of the range.
-                WriteMode::Mmap => seg.map.flush_range(0, hi as usize),
-            };
-            r.map_err(|e| Error::io("syncing", &seg.path, e))?;
+            self.sync_segment(&seg, hi)?;
         }
         Ok(())
+    }
+
+    /// Make what was written to `seg` below `hi` durable, as the write mode
+    /// requires (`Dsync` writes are durable already). In `Mmap` mode the
+    /// range starts at 0, so that the header page (where a watermark slot
+    /// was copied) is carried too; msync writes only the dirty pages.
+    fn sync_segment(&self, seg: &Segment, hi: u64) -> Result<()> {
+        let r = match self.opts.write_mode {
+            WriteMode::Pwrite => seg.file.sync_data(),
+            WriteMode::Dsync => Ok(()),
+            WriteMode::Mmap => seg.map.flush_range(0, hi as usize),
+        };
+        r.map_err(|e| Error::io("syncing", &seg.path, e))
     }
 
     /// Record, in the active segment's header page, that everything up to

@@ -131,6 +131,20 @@ struct State {
     prepare_id: u64,
 }
 
+/// The first write or sync failure, after which the log refuses to write.
+#[derive(Default)]
+struct Poison(OnceLock<Arc<io::Error>>);
+
+impl Poison {
+    fn set(&self, e: &Error) {
+        let cause = match e {
+            Error::Io { source, .. } => io::Error::new(source.kind(), e.to_string()),
+            other => io::Error::other(other.to_string()),
+        };
+        let _ = self.0.set(Arc::new(cause));
+    }
+}
+
 #[derive(Default)]
 struct IoState {
     /// Segments written since the last sync, with the byte range written.
@@ -146,14 +160,16 @@ pub struct Wal {
     opts: WalOptions,
     max_payload: usize,
     state: Mutex<State>,
-    io: Mutex<IoState>,
+    /// Held while writing and syncing (a group-commit round, the
+    /// watermark thread's slot write, `sync_watermark`).
+    io: Arc<Mutex<IoState>>,
     segments: RwLock<Vec<Arc<Segment>>>,
     durable: AtomicU64,
     written: AtomicU64,
     /// The last LSN appended (mirrors `State::next_lsn - 1`, readable
     /// without the state lock).
     appended: AtomicU64,
-    poison: OnceLock<Arc<io::Error>>,
+    poison: Arc<Poison>,
     watermarks: Watermarks,
     /// How many waiters the last group-commit round covered.
     last_round: AtomicUsize,
@@ -222,6 +238,8 @@ impl Wal {
         let active = segments.last().expect("non-empty").clone();
         let next_seq = active.seq + 1;
         let durable = next_lsn - 1;
+        let io = Arc::new(Mutex::new(IoState::default()));
+        let poison = Arc::new(Poison::default());
         let wal = Wal {
             dir,
             storage,
@@ -237,13 +255,13 @@ impl Wal {
                 spare: Spare::None,
                 prepare_id: next_seq,
             }),
-            io: Mutex::new(IoState::default()),
+            io: io.clone(),
             segments: RwLock::new(segments),
             durable: AtomicU64::new(durable),
             written: AtomicU64::new(durable),
             appended: AtomicU64::new(next_lsn - 1),
-            poison: OnceLock::new(),
-            watermarks: Watermarks::new(opts.watermark_interval, opts.write_mode),
+            poison: poison.clone(),
+            watermarks: Watermarks::new(opts.watermark_interval, opts.write_mode, io, poison),
             last_round: Default::default(),
             stats: Default::default(),
             _lock: lock_guard,
@@ -270,23 +288,19 @@ impl Wal {
     }
 
     fn check_poison(&self) -> Result<()> {
-        match self.poison.get() {
+        match self.poison.0.get() {
             Some(cause) => Err(Error::Poisoned { cause: cause.clone() }),
             None => Ok(()),
         }
     }
 
     fn poison_with(&self, e: &Error) {
-        let cause = match e {
-            Error::Io { source, .. } => io::Error::new(source.kind(), e.to_string()),
-            other => io::Error::other(other.to_string()),
-        };
-        let _ = self.poison.set(Arc::new(cause));
+        self.poison.set(e);
     }
 
     /// Whether a failed sync or write has poisoned the log.
     pub fn is_poisoned(&self) -> bool {
-        self.poison.get().is_some()
+        self.poison.0.get().is_some()
     }
 
     /// Append one record. It is *not* durable yet: call [`Wal::wait_durable`]

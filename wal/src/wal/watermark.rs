@@ -18,7 +18,7 @@
 //! A zero interval writes the slot after every round on the caller's thread
 //! (no thread at all), which keeps a simulation deterministic.
 
-use super::WriteMode;
+use super::{lock, IoState, Poison, WriteMode};
 use crate::error::{Error, Result};
 use crate::format::{Lsn, WatermarkSlot, WATERMARK_SLOTS};
 use crate::segment::Segment;
@@ -64,6 +64,13 @@ struct Shared {
     wake: Condvar,
     interval: Duration,
     mode: WriteMode,
+    /// The log's I/O lock: the thread holds it while writing a slot, so a
+    /// slot write never runs beside a round's writes and syncs (with
+    /// `O_DSYNC` a slot write is a sync, and could otherwise take the
+    /// write-back error of the round's write). Lock order: `io`, then `slots`.
+    io: Arc<Mutex<IoState>>,
+    /// The log's poison: a failed slot write poisons it like a failed sync.
+    poison: Arc<Poison>,
 }
 
 impl Shared {
@@ -72,12 +79,19 @@ impl Shared {
     }
 
     /// Write the slot now, under the lock (so slot writes never interleave).
+    /// The slot's state moves on only if the write succeeded; a failure
+    /// poisons the log.
     fn write(&self, s: &mut Slots, seg: &Segment, durable: Lsn) -> Result<()> {
-        s.count += 1;
+        let count = s.count + 1;
+        let slot = WatermarkSlot::new(seg.seq, count, durable);
+        if let Err(e) = write_at(self.mode, seg, WATERMARK_SLOTS[(count % 2) as usize], slot.as_bytes()) {
+            self.poison.set(&e);
+            return Err(e);
+        }
+        s.count = count;
         s.written = durable;
         s.last_write = Some(Instant::now());
-        let slot = WatermarkSlot::new(seg.seq, s.count, durable);
-        write_at(self.mode, seg, WATERMARK_SLOTS[(s.count % 2) as usize], slot.as_bytes())
+        Ok(())
     }
 }
 
@@ -88,12 +102,10 @@ pub(super) struct Watermarks {
 }
 
 impl Watermarks {
-    pub(super) fn new(interval: Duration, mode: WriteMode) -> Self {
+    pub(super) fn new(interval: Duration, mode: WriteMode, io: Arc<Mutex<IoState>>, poison: Arc<Poison>) -> Self {
         let slots = Slots { written: 0, count: 0, last_write: None, pending: None, shutdown: false };
-        Watermarks {
-            shared: Arc::new(Shared { slots: Mutex::new(slots), wake: Condvar::new(), interval, mode }),
-            thread: Mutex::new(None),
-        }
+        let shared = Shared { slots: Mutex::new(slots), wake: Condvar::new(), interval, mode, io, poison };
+        Watermarks { shared: Arc::new(shared), thread: Mutex::new(None) }
     }
 
     /// Record that everything up to `durable` was covered by a completed
@@ -115,23 +127,26 @@ impl Watermarks {
         // wake, and takes the newest pending one then: no need to wake it.
         let wake = s.pending.replace((seg.clone(), durable)).is_none();
         drop(s);
+        self.start_thread();
         if wake {
-            self.start_thread();
             sh.wake.notify_one();
         }
         Ok(())
     }
 
-    /// Write the slot for `durable` now, whatever the interval (for a clean
-    /// close). The caller syncs it.
+    /// Write the slot for `durable` now, whatever the interval and whether
+    /// or not it was written before (for `sync_watermark`, which syncs it:
+    /// a slot written earlier may have been lost with a failed sync).
+    /// Call with the log's I/O lock held.
     pub(super) fn write_now(&self, seg: &Segment, durable: Lsn) -> Result<()> {
         let mut s = self.shared.lock();
-        if durable <= s.written {
-            return Ok(());
-        }
         if s.pending.as_ref().is_some_and(|(_, d)| *d <= durable) {
             s.pending = None;
         }
+        if durable == 0 {
+            return Ok(());
+        }
+        let durable = durable.max(s.written);
         self.shared.write(&mut s, seg, durable)
     }
 
@@ -139,35 +154,48 @@ impl Watermarks {
         let mut t = self.thread.lock().unwrap_or_else(|e| e.into_inner());
         if t.is_none() {
             let shared = self.shared.clone();
-            *t = Some(std::thread::Builder::new().name("wal-watermark".into()).spawn(move || run(&shared)).ok())
-                .flatten();
+            *t = std::thread::Builder::new().name("wal-watermark".into()).spawn(move || run(&shared)).ok();
         }
     }
 }
 
 /// The writer thread: write the pending watermark once the interval since
-/// the last slot write has passed. Errors are dropped, as for a slot written
-/// after a round: a slot is never what makes anything durable.
+/// the last slot write has passed (a failed write poisons the log; the
+/// error reaches the callers through it).
 fn run(sh: &Shared) {
     let mut s = sh.lock();
     loop {
         if s.shutdown {
             return;
         }
-        let Some((seg, durable)) = s.pending.clone() else {
+        if s.pending.is_none() {
             s = sh.wake.wait(s).unwrap_or_else(|e| e.into_inner());
             continue;
-        };
-        let due = s.last_write.map_or(Instant::now(), |t| t + sh.interval);
+        }
+        // `None`: an interval too large to add, so never due.
+        let due = s.last_write.map_or(Some(Instant::now()), |t| t.checked_add(sh.interval));
         let now = Instant::now();
-        if now < due {
-            s = sh.wake.wait_timeout(s, due - now).unwrap_or_else(|e| e.into_inner()).0;
-            continue;
+        match due {
+            None => {
+                s = sh.wake.wait(s).unwrap_or_else(|e| e.into_inner());
+                continue;
+            }
+            Some(due) if now < due => {
+                s = sh.wake.wait_timeout(s, due - now).unwrap_or_else(|e| e.into_inner()).0;
+                continue;
+            }
+            Some(_) => {}
         }
-        s.pending = None;
-        if durable > s.written {
-            let _ = sh.write(&mut s, &seg, durable);
+        // Due. Take the I/O lock first (the log's lock order), then look again.
+        drop(s);
+        let io = lock(&sh.io);
+        s = sh.lock();
+        if let Some((seg, durable)) = s.pending.take() {
+            if durable > s.written && !s.shutdown {
+                let _ = sh.write(&mut s, &seg, durable);
+            }
         }
+        drop(io);
     }
 }
 
@@ -180,6 +208,5 @@ impl Drop for Watermarks {
         if let Some(h) = self.thread.get_mut().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = h.join();
         }
-        self.shared.lock().pending = None;
     }
 }
