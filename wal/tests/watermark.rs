@@ -26,6 +26,26 @@ fn slot_watermark(mem: &MemStorage) -> u64 {
         .unwrap_or(0)
 }
 
+/// Flip the first payload byte of record `lsn` (in the first segment) and
+/// check that opening reports it as corruption of that LSN, not a torn tail.
+fn assert_flip_in_record_is_corruption(mem: &MemStorage, lsn: u64, what: &str) {
+    let mut seg = mem.read_file(&seg_path(1)).unwrap();
+    let seq = SegmentHeader::decode(&seg).unwrap().seq.get();
+    let mut at = HEADER_PAGE as usize;
+    for _ in 1..lsn {
+        at += frame_len(decode_record(&seg[at..], seq).unwrap().len as usize) as usize;
+    }
+    assert_eq!(decode_record(&seg[at..], seq).unwrap().lsn, lsn);
+    seg[at + RECORD_HEADER_LEN] ^= 0x01;
+    mem.put_file(&seg_path(1), &seg).unwrap();
+    match Wal::open(dir(), with_interval(mem, Duration::ZERO)) {
+        Err(Error::Corruption { damage }) => {
+            assert!(damage.iter().any(|d| d.lsns == Some((lsn, lsn))), "{what}: {damage:?}")
+        }
+        other => panic!("{what}: expected corruption of lsn {lsn}, got {:?}", other.map(|(_, r)| r.to_string())),
+    }
+}
+
 fn with_interval(mem: &MemStorage, interval: Duration) -> WalOptions {
     WalOptions { watermark_interval: interval, ..opts(mem, CorruptionPolicy::TolerateTornTail) }
 }
@@ -73,21 +93,7 @@ fn the_pending_watermark_is_written_after_the_interval_and_proves_the_last_recor
     }
     drop(wal);
     mem.crash(CrashKind::Process, &mut rng(1));
-    let mut seg = mem.read_file(&seg_path(1)).unwrap();
-    let seq = SegmentHeader::decode(&seg).unwrap().seq.get();
-    let mut at = HEADER_PAGE as usize;
-    for _ in 1..3 {
-        at += frame_len(decode_record(&seg[at..], seq).unwrap().len as usize) as usize;
-    }
-    assert_eq!(decode_record(&seg[at..], seq).unwrap().lsn, 3);
-    seg[at + RECORD_HEADER_LEN] ^= 0x01; // the first payload byte of record 3
-    mem.put_file(&seg_path(1), &seg).unwrap();
-    match Wal::open(dir(), with_interval(&mem, Duration::ZERO)) {
-        Err(Error::Corruption { damage }) => {
-            assert!(damage.iter().any(|d| d.lsns == Some((3, 3))), "{damage:?}")
-        }
-        other => panic!("expected corruption of lsn 3, got {:?}", other.map(|(_, r)| r.to_string())),
-    }
+    assert_flip_in_record_is_corruption(&mem, 3, "deferred slot");
 }
 
 /// `close` makes the pending watermark durable: after a power loss, a bit
@@ -107,20 +113,7 @@ fn close_makes_the_pending_watermark_durable() {
         wal.close().unwrap();
         mem.crash(CrashKind::PowerLoss, &mut rng(3));
         assert_eq!(slot_watermark(&mem), 4, "{mode:?}: close synced everything and its watermark");
-        let mut seg = mem.read_file(&seg_path(1)).unwrap();
-        let seq = SegmentHeader::decode(&seg).unwrap().seq.get();
-        let mut at = HEADER_PAGE as usize;
-        for _ in 1..4 {
-            at += frame_len(decode_record(&seg[at..], seq).unwrap().len as usize) as usize;
-        }
-        seg[at + RECORD_HEADER_LEN] ^= 0x01; // record 4
-        mem.put_file(&seg_path(1), &seg).unwrap();
-        match Wal::open(dir(), with_interval(&mem, Duration::ZERO)) {
-            Err(Error::Corruption { damage }) => {
-                assert!(damage.iter().any(|d| d.lsns == Some((4, 4))), "{mode:?}: {damage:?}")
-            }
-            other => panic!("{mode:?}: expected corruption of lsn 4, got {:?}", other.map(|(_, r)| r.to_string())),
-        }
+        assert_flip_in_record_is_corruption(&mem, 4, &format!("{mode:?}"));
     }
 }
 
