@@ -50,8 +50,12 @@ pub struct SegmentHeader {
     pub first_lsn: U64,
     /// Size of the segment file in bytes.
     pub segment_size: U64,
+    /// Identity of the log, drawn at random when the log was created and
+    /// carried by every segment of it: a segment of another log (copied in,
+    /// say from a peer, with continuing LSNs) is refused.
+    pub log_id: U64,
     /// Reserved, zero.
-    pub reserved: [u8; 20],
+    pub reserved: [u8; 12],
     /// CRC32 of the bytes before it.
     pub crc: U32,
 }
@@ -61,7 +65,7 @@ pub const SEGMENT_HEADER_LEN: usize = std::mem::size_of::<SegmentHeader>();
 
 impl SegmentHeader {
     /// A header for a new segment.
-    pub fn new(seq: u64, first_lsn: Lsn, segment_size: u64) -> Self {
+    pub fn new(seq: u64, first_lsn: Lsn, segment_size: u64, log_id: u64) -> Self {
         let mut h = SegmentHeader {
             magic: SEGMENT_MAGIC,
             version: FORMAT_VERSION.into(),
@@ -69,7 +73,8 @@ impl SegmentHeader {
             seq: seq.into(),
             first_lsn: first_lsn.into(),
             segment_size: segment_size.into(),
-            reserved: [0; 20],
+            log_id: log_id.into(),
+            reserved: [0; 12],
             crc: 0.into(),
         };
         h.crc = crc32fast::hash(&h.as_bytes()[..SEGMENT_HEADER_LEN - 4]).into();
@@ -302,7 +307,7 @@ mod tests {
 
     #[test]
     fn segment_header_checks() {
-        let h = SegmentHeader::new(2, 100, 1 << 20);
+        let h = SegmentHeader::new(2, 100, 1 << 20, 0xABCD);
         let bytes = h.as_bytes().to_vec();
         assert_eq!(SegmentHeader::decode(&bytes).unwrap().first_lsn.get(), 100);
         let mut bad = bytes.clone();

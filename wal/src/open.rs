@@ -37,6 +37,8 @@ use zerocopy::IntoBytes;
 /// The state of the log on disk after recovery.
 pub(crate) struct Recovered {
     pub segments: Vec<Segment>,
+    /// The log's identity, from its segments (`None`: no segment left).
+    pub log_id: Option<u64>,
     pub next_lsn: Lsn,
     pub write_offset: u64,
     pub watermark: Lsn,
@@ -48,6 +50,7 @@ struct Found {
     path: PathBuf,
     file: Arc<dyn StorageFile>,
     seq: u64,
+    log_id: u64,
     first_lsn: Lsn,
     size: u64,
     scan: Scan,
@@ -324,6 +327,19 @@ pub(crate) fn recover(storage: &Arc<dyn Storage>, dir: &Path, policy: Corruption
         if size != len || size < HEADER_PAGE + frame_len(0) || size > u32::MAX as u64 {
             return Err(bad(&path, format!("{len} bytes long, its header says {size} (truncated or extended)")));
         }
+        let log_id = header.log_id.get();
+        if let Some(first) = found.first() {
+            if log_id != first.log_id {
+                return Err(bad(
+                    &path,
+                    format!(
+                        "it belongs to another log (log id {log_id:#x}; {} has {:#x})",
+                        first.path.display(),
+                        first.log_id
+                    ),
+                ));
+            }
+        }
         if let Some(prev) = found.last() {
             if seq <= prev.seq {
                 return Err(bad(&path, format!("sequence number {seq} does not follow {}", prev.seq)));
@@ -338,7 +354,7 @@ pub(crate) fn recover(storage: &Arc<dyn Storage>, dir: &Path, policy: Corruption
         let (body, unreadable) = read_range(&*file, &path, HEADER_PAGE, size)?;
         let scan = scan(&body, seq, &unreadable);
         watermark = watermark.max(scan.max_acked);
-        found.push(Found { path, file, seq, first_lsn: lsn, size, scan, unreadable });
+        found.push(Found { path, file, seq, log_id, first_lsn: lsn, size, scan, unreadable });
     }
     report.durable_watermark = watermark;
     if found.is_empty() {
@@ -351,7 +367,7 @@ pub(crate) fn recover(storage: &Arc<dyn Storage>, dir: &Path, policy: Corruption
             .unwrap_or(1)
             .max(watermark + 1);
         report.created = next_lsn == 1;
-        return Ok(Recovered { segments: Vec::new(), next_lsn, write_offset: 0, watermark, report });
+        return Ok(Recovered { segments: Vec::new(), log_id: None, next_lsn, write_offset: 0, watermark, report });
     }
 
     // Pass 2: walk the LSN sequence and classify every gap.
@@ -548,6 +564,7 @@ pub(crate) fn recover(storage: &Arc<dyn Storage>, dir: &Path, policy: Corruption
     for (k, f) in found.iter().enumerate() {
         rewrite_above(&*f.file, &f.path, f.first_lsn, &offsets[k], &f.scan.frames, watermark)?;
     }
+    let log_id = found[0].log_id;
     let mut segments = Vec::with_capacity(found.len());
     for (f, offs) in found.into_iter().zip(offsets) {
         f.file.sync_data().map_err(io_err("syncing segment", &f.path))?;
@@ -566,5 +583,5 @@ pub(crate) fn recover(storage: &Arc<dyn Storage>, dir: &Path, policy: Corruption
     report.first_lsn = segments[0].first_lsn;
     report.last_lsn = expected - 1;
     let write_offset = *ends.last().expect("at least one segment");
-    Ok(Recovered { segments, next_lsn: expected, write_offset, watermark, report })
+    Ok(Recovered { segments, log_id: Some(log_id), next_lsn: expected, write_offset, watermark, report })
 }

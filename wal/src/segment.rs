@@ -105,7 +105,7 @@ pub(crate) fn prepare(storage: &Arc<dyn Storage>, dir: &Path, id: u64, size: u64
 
 /// Give a prepared file its header and its final name: write the header page,
 /// sync, rename, sync the directory. Returns the segment, mapped.
-// All eight are needed and distinct; a struct for one call site would only rename them.
+// All nine are needed and distinct; a struct for two call sites would only rename them.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn activate(
     storage: &Arc<dyn Storage>,
@@ -116,10 +116,11 @@ pub(crate) fn activate(
     size: u64,
     durable: Lsn,
     dsync: bool,
+    log_id: u64,
 ) -> Result<Segment> {
     let path = dir.join(segment_name(first_lsn));
     let mut page = vec![0u8; HEADER_PAGE as usize];
-    page[..64].copy_from_slice(SegmentHeader::new(seq, first_lsn, size).as_bytes());
+    page[..64].copy_from_slice(SegmentHeader::new(seq, first_lsn, size, log_id).as_bytes());
     let slot = WATERMARK_SLOTS[0] as usize;
     page[slot..slot + 32].copy_from_slice(WatermarkSlot::new(seq, 0, durable).as_bytes());
     let tmp = &prepared.path;

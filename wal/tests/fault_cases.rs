@@ -8,7 +8,7 @@ use common::{
     assert_prefix, build_log, dir, file_mut, frames, load_image, lost_lsns, opts, payload, records, rng, save_image,
     seq_of, three_segments, valid_frames_anywhere, without, Image, Records,
 };
-use paxos_wal::format::{encode_record, segment_name, RECORD_MAGIC};
+use paxos_wal::format::{encode_record, segment_name, SegmentHeader, RECORD_MAGIC};
 use paxos_wal::storage::{CrashKind, MemStorage, Storage};
 use paxos_wal::{CorruptionPolicy, DamageKind, Error, Lsn, Wal};
 use rand::Rng;
@@ -315,12 +315,9 @@ fn case4_stale_records_of_a_recycled_segment_never_replay() {
     // (c) A whole segment file of another life (its own header, sequence
     // number 7) in the middle: the sequence numbers no longer increase.
     let mut img = image.clone();
+    let log_id = SegmentHeader::decode(&image[0].1).unwrap().log_id.get();
     let mut foreign = vec![0u8; 16 << 10];
-    foreign[..64].copy_from_slice(zerocopy::IntoBytes::as_bytes(&paxos_wal::format::SegmentHeader::new(
-        7,
-        52,
-        16 << 10,
-    )));
+    foreign[..64].copy_from_slice(zerocopy::IntoBytes::as_bytes(&SegmentHeader::new(7, 52, 16 << 10, log_id)));
     foreign[4096..4096 + old_life.len()].copy_from_slice(&old_life);
     *file_mut(&mut img, &s2) = foreign;
     match open(&load_image(&img), SALVAGE) {
@@ -328,6 +325,31 @@ fn case4_stale_records_of_a_recycled_segment_never_replay() {
             assert!(path.ends_with(&s3) && reason.contains("sequence number"), "{}: {reason}", path.display())
         }
         other => panic!("expected a sequence-number error, got {other:?}"),
+    }
+
+    // (d) A segment of *another log* that fits perfectly (copied from a
+    // peer, say): the right sequence number and first LSN, valid records of
+    // its own. Only the log id tells it apart; without it, its records would
+    // be returned as this log's (invented data).
+    let mut img = image.clone();
+    let s2_header = SegmentHeader::decode(file_mut(&mut img, &s2)).unwrap();
+    let seq = s2_header.seq.get();
+    let mut other = Vec::new();
+    for lsn in 52..=102 {
+        encode_record(&mut other, lsn, seq, 0, &payload(lsn, 7, 200));
+    }
+    let mut foreign = vec![0u8; 16 << 10];
+    let header = SegmentHeader::new(seq, 52, 16 << 10, log_id ^ 1);
+    foreign[..64].copy_from_slice(zerocopy::IntoBytes::as_bytes(&header));
+    foreign[4096..4096 + other.len()].copy_from_slice(&other);
+    *file_mut(&mut img, &s2) = foreign;
+    for policy in [TOLERATE, SALVAGE] {
+        match open(&load_image(&img), policy) {
+            Err(Error::BadSegment { path, reason }) => {
+                assert!(path.ends_with(&s2) && reason.contains("another log"), "{}: {reason}", path.display())
+            }
+            other => panic!("expected a foreign-log error, got {other:?}"),
+        }
     }
 }
 

@@ -30,7 +30,7 @@ fn format_seeds() -> Vec<(&'static str, Vec<u8>)> {
     let mut flipped = record.clone();
     flipped[45] ^= 0x10;
     let garbage: Vec<u8> = (0..96u32).map(|i| (i * 89 + 7) as u8).collect();
-    let mut page = SegmentHeader::new(2, 52, 8192).as_bytes().to_vec();
+    let mut page = SegmentHeader::new(2, 52, 8192, 0x1D).as_bytes().to_vec();
     page.resize(512, 0);
     page.extend_from_slice(WatermarkSlot::new(2, 4, 60).as_bytes());
     vec![
@@ -41,7 +41,7 @@ fn format_seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("zeros", with_mode(0, &[0; 48])),
         ("short", with_mode(0, &record[..30])),
         ("garbage-sealed-magic", with_mode(2, &garbage)),
-        ("segment-header", with_mode(0, SegmentHeader::new(1, 1, 8192).as_bytes())),
+        ("segment-header", with_mode(0, SegmentHeader::new(1, 1, 8192, 0x1D).as_bytes())),
         ("header-page", with_mode(0, &page)),
         ("watermark-slot", with_mode(0, WatermarkSlot::new(9, 1, 77).as_bytes())),
         ("segment-name", with_mode(0, segment_name(103).as_bytes())),

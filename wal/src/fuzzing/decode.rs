@@ -156,11 +156,11 @@ fn check_segment_header(body: &[u8], seal: u8) -> Result<(bool, bool), Violation
     Violation::ensure(r.is_ok() == valid, || format!("expected valid={valid}: {}", ctx()))?;
     let Ok(h) = r else { return Ok((false, false)) };
     Violation::ensure(h.as_bytes() == &buf[..SEGMENT_HEADER_LEN], || format!("fields moved: {}", ctx()))?;
-    let rebuilt = SegmentHeader::new(h.seq.get(), h.first_lsn.get(), h.segment_size.get());
+    let rebuilt = SegmentHeader::new(h.seq.get(), h.first_lsn.get(), h.segment_size.get(), h.log_id.get());
     let again = SegmentHeader::decode(rebuilt.as_bytes()).map_err(|e| Violation(format!("rebuilt header: {e}")))?;
     Violation::ensure(
-        (again.seq.get(), again.first_lsn.get(), again.segment_size.get())
-            == (h.seq.get(), h.first_lsn.get(), h.segment_size.get()),
+        (again.seq.get(), again.first_lsn.get(), again.segment_size.get(), again.log_id.get())
+            == (h.seq.get(), h.first_lsn.get(), h.segment_size.get(), h.log_id.get()),
         || format!("rebuilt header has other fields: {}", ctx()),
     )?;
     let reserved_nonzero = h.reserved.iter().any(|b| *b != 0);
@@ -223,7 +223,7 @@ mod tests {
         encode_record(&mut rec, 9, 4, 8, b"payload");
         let s = check_format_decoders(&with_mode(0, &rec)).unwrap();
         assert_eq!(s.record, Ok(Frame { lsn: 9, len: 7, acked: 8 }));
-        let h = SegmentHeader::new(3, 100, 8192);
+        let h = SegmentHeader::new(3, 100, 8192, 0x5EED);
         assert!(check_format_decoders(&with_mode(0, h.as_bytes())).unwrap().segment_header);
         let s = check_format_decoders(&with_mode(0, segment_name(77).as_bytes())).unwrap();
         assert_eq!(s.segment_name, Some(77));

@@ -171,6 +171,8 @@ pub struct Wal {
     appended: AtomicU64,
     poison: Arc<Poison>,
     watermarks: Watermarks,
+    /// The identity every segment of this log carries (`SegmentHeader::log_id`).
+    log_id: u64,
     /// How many waiters the last group-commit round covered.
     last_round: AtomicUsize,
     stats: [AtomicU64; 4],
@@ -215,6 +217,8 @@ impl Wal {
             }
         })?;
         let rec = recover(&storage, &dir, opts.policy)?;
+        // A new log (no segment left) draws its identity at random.
+        let log_id = rec.log_id.unwrap_or_else(rand::random);
         let mut segments: Vec<Arc<Segment>> = rec.segments.into_iter().map(Arc::new).collect();
         let mut offset = rec.write_offset;
         let mut report = rec.report;
@@ -222,7 +226,7 @@ impl Wal {
         let dsync = opts.write_mode == WriteMode::Dsync;
         if segments.is_empty() {
             let prepared = prepare(&storage, &dir, 1, size)?;
-            segments.push(Arc::new(activate(&storage, &dir, prepared, 1, next_lsn, size, 0, dsync)?));
+            segments.push(Arc::new(activate(&storage, &dir, prepared, 1, next_lsn, size, 0, dsync, log_id)?));
             offset = HEADER_PAGE;
             report.first_lsn = next_lsn;
             report.last_lsn = next_lsn - 1;
@@ -263,6 +267,7 @@ impl Wal {
             poison: poison.clone(),
             watermarks: Watermarks::new(opts.watermark_interval, opts.write_mode, io, poison),
             last_round: Default::default(),
+            log_id,
             stats: Default::default(),
             _lock: lock_guard,
             opts,
@@ -423,6 +428,7 @@ impl Wal {
             self.opts.segment_size,
             durable,
             dsync,
+            self.log_id,
         )?;
         let seg = Arc::new(seg);
         st.next_seq += 1;
