@@ -38,8 +38,9 @@
 //!   Reopening recovers from what is really on disk.
 //! - **Recovery.** See [`OpenReport`] and the module docs of `open.rs`: every
 //!   record is validated (header checksum before its length is trusted,
-//!   payload checksum, segment sequence number, LSN against position). A
-//!   sync is followed by a small *durable watermark* written to the segment's
+//!   payload checksum, segment sequence number, LSN against position), and
+//!   every segment must carry the log's id (a segment of another log is
+//!   refused). A sync is followed by a small *durable watermark* written to the segment's
 //!   header page (carried to disk by the next sync; at most once per
 //!   [`WalOptions::watermark_interval`], so that a busy log does not pay a
 //!   second page per sync), and every record carries the watermark current
