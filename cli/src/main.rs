@@ -172,7 +172,13 @@ fn simulate(first: u64, seeds: u64, steps: usize, acceptors: usize) -> ExitCode 
         let cfg = paxos_store_cli::sim::SimConfig { steps, acceptors, ..paxos_store_cli::sim::SimConfig::new(seed) };
         let stats = paxos_store_cli::sim::run(&cfg);
         for v in &stats.violations {
-            bar.println(format!("VIOLATION {v}\n  replay: paxos-store simulate --seed {seed} --seeds 1 --steps {steps} --acceptors {acceptors}"));
+            // Not `bar.println`: a hidden bar (output not a terminal, as in
+            // CI) prints nothing, and a violation must always be seen.
+            bar.suspend(|| {
+                println!(
+                    "VIOLATION {v}\n  replay: paxos-store simulate --seed {seed} --seeds 1 --steps {steps} --acceptors {acceptors}"
+                )
+            });
         }
         total.add(&stats);
         bar.inc(1);
