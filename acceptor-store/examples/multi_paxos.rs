@@ -16,7 +16,7 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
 
     // Phase 1 for every slot from 0 with leader 1's ballot.
     let leader = Ballot::new(1, 1);
-    let PromiseOutcome::Granted { accepted } = store.promise(log, leader, Slot(0))? else {
+    let PromiseOutcome::Granted { accepted, .. } = store.promise(log, leader, Slot(0))? else {
         unreachable!("fresh store")
     };
     println!("prepare {leader} from s0: granted, {} accepted slots to report", accepted.len());
@@ -34,10 +34,11 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
 
     // A new leader takes over: its phase 1b reply carries what was accepted.
     let next = Ballot::new(2, 3);
-    if let PromiseOutcome::Granted { accepted } = store.promise(log, next, Slot(60))? {
+    if let PromiseOutcome::Granted { accepted, first_live_slot } = store.promise(log, next, Slot(60))? {
         let slots: Vec<String> =
             accepted.iter().map(|e| format!("{}={}", e.slot, String::from_utf8_lossy(&e.value))).collect();
-        println!("prepare {next} from s60: {}", slots.join(", "));
+        // Slots below `first_live_slot` were truncated (decided): never propose there.
+        println!("prepare {next} from s60: {} (first live slot {first_live_slot})", slots.join(", "));
     }
     // The old leader's late accept is rejected.
     println!("late accept from {leader}: {:?}", store.accept(log, Slot(64), leader, b"stale")?);

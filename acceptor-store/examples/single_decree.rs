@@ -46,7 +46,7 @@ impl LwtAcceptor {
         const SLOT: Slot = Slot(0);
         Ok(match req {
             Request::Prepare { key, ballot } => match self.store.promise(GroupId(key), ballot, SLOT)? {
-                PromiseOutcome::Granted { accepted } => Reply::Promise {
+                PromiseOutcome::Granted { accepted, .. } => Reply::Promise {
                     ballot,
                     accepted: accepted.first().map(|e| (e.ballot, String::from_utf8_lossy(&e.value).into_owned())),
                 },

@@ -61,7 +61,9 @@
 //! // After a restart, a higher ballot's phase 1b sees the accepted value.
 //! let (store, report) = AcceptorStore::open(dir.path(), opts)?;
 //! match store.promise(g, Ballot::new(2, 3), Slot(0))? {
-//!     PromiseOutcome::Granted { accepted } => {
+//!     // Slots below `first_live_slot` are truncated (decided): never propose there.
+//!     PromiseOutcome::Granted { accepted, first_live_slot } => {
+//!         assert_eq!(first_live_slot, Slot(0));
 //!         assert_eq!(accepted.len(), 1);
 //!         assert_eq!(&*accepted[0].value, b"x = 1");
 //!     }

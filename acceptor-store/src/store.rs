@@ -491,7 +491,7 @@ impl AcceptorStore {
         let mut builder = RecordBuilder::new();
         let mut undo: Vec<Undo> = Vec::new();
         let mut outcomes = Vec::with_capacity(ops.len());
-        let mut replies: Vec<(usize, GroupId, Vec<SlotEntry>)> = Vec::new();
+        let mut replies: Vec<(usize, GroupId, Vec<SlotEntry>, Slot)> = Vec::new();
         let mut wait_for: Lsn = 0;
         let mut durable_write = false;
         let mut writes = 0u64;
@@ -528,8 +528,8 @@ impl AcceptorStore {
                             .get(&group)
                             .map(|st| st.slots[st.index_at_or_after(from_slot)..].to_vec())
                             .unwrap_or_default();
-                        replies.push((outcomes.len(), group, locs));
-                        Outcome::Promise(PromiseOutcome::Granted { accepted: Vec::new() })
+                        replies.push((outcomes.len(), group, locs, first_live));
+                        Outcome::Promise(PromiseOutcome::Granted { accepted: Vec::new(), first_live_slot: first_live })
                     }
                 }
                 OpRef::Accept { slot, ballot, value, .. } => {
@@ -590,7 +590,7 @@ impl AcceptorStore {
                 wait_for = wait_for.max(lsn);
             }
         }
-        for (i, group, entries) in replies {
+        for (i, group, entries, first_live_slot) in replies {
             let accepted = entries
                 .iter()
                 .map(|e| {
@@ -598,7 +598,7 @@ impl AcceptorStore {
                     Ok(AcceptedEntry { slot: e.slot, ballot: e.ballot, value, chosen: e.chosen })
                 })
                 .collect::<Result<Vec<_>>>()?;
-            outcomes[i] = Outcome::Promise(PromiseOutcome::Granted { accepted });
+            outcomes[i] = Outcome::Promise(PromiseOutcome::Granted { accepted, first_live_slot });
         }
         Ok(Pending { outcomes, wait_for })
     }

@@ -127,6 +127,14 @@ pub enum PromiseOutcome {
     Granted {
         /// The accepted entries, in slot order.
         accepted: Vec<AcceptedEntry>,
+        /// The group's first live slot: every slot below it was truncated
+        /// (chosen, and covered by the application's snapshot), so its
+        /// accepted value is gone from this reply. A proposer must not
+        /// propose in a slot below the highest `first_live_slot` of its
+        /// phase-1b quorum: that slot is decided, and an empty reply for it
+        /// does not mean "nothing accepted". (Learn it from a peer or a
+        /// snapshot instead.)
+        first_live_slot: Slot,
     },
     /// A higher (or equal, for a different promise) ballot was promised before. Nothing was written.
     Rejected {

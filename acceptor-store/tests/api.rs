@@ -15,7 +15,7 @@ fn mem_store() -> (MemStorage, StoreOptions) {
 
 fn granted(p: PromiseOutcome) -> Vec<(u64, Ballot, Vec<u8>)> {
     match p {
-        PromiseOutcome::Granted { accepted } => {
+        PromiseOutcome::Granted { accepted, .. } => {
             accepted.into_iter().map(|e| (e.slot.0, e.ballot, e.value.to_vec())).collect()
         }
         other => panic!("expected a grant, got {other:?}"),
@@ -236,6 +236,33 @@ fn close_makes_everything_durable_with_its_watermark() {
     assert_eq!(report.durable_watermark, report.log_last_lsn, "{report}");
     match s.accepted(g, Slot(1)).unwrap() {
         SlotRead::Accepted { value, chosen, .. } => assert!(&*value == b"v1" && chosen),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A phase-1b reply says where the group's live slots begin: the slots below
+/// were truncated (decided), and their absence from the reply does not mean
+/// "nothing accepted".
+#[test]
+fn a_promise_reports_the_first_live_slot() {
+    let (_mem, opts) = mem_store();
+    let (s, _) = AcceptorStore::open(Path::new("/flive"), opts).unwrap();
+    let (g, b) = (GroupId(3), Ballot::new(1, 1));
+    for slot in 0..8 {
+        s.accept(g, Slot(slot), b, format!("v{slot}").as_bytes()).unwrap();
+    }
+    s.truncate_below(g, Slot(5)).unwrap();
+    match s.promise(g, Ballot::new(2, 1), Slot(0)).unwrap() {
+        PromiseOutcome::Granted { accepted, first_live_slot } => {
+            assert_eq!(first_live_slot, Slot(5));
+            assert_eq!(accepted.iter().map(|e| e.slot.0).collect::<Vec<_>>(), vec![5, 6, 7]);
+        }
+        other => panic!("{other:?}"),
+    }
+    match s.promise(GroupId(99), Ballot::new(1, 1), Slot(0)).unwrap() {
+        PromiseOutcome::Granted { accepted, first_live_slot } => {
+            assert!(accepted.is_empty() && first_live_slot == Slot(0))
+        }
         other => panic!("{other:?}"),
     }
 }

@@ -67,7 +67,8 @@ struct Model {
 
 #[derive(Debug, PartialEq)]
 enum MOut {
-    Granted(Vec<(u64, Ballot, Vec<u8>)>),
+    /// Accepted entries, and the first live slot.
+    Granted(Vec<(u64, Ballot, Vec<u8>)>, u64),
     Rejected(Ballot),
     Accepted,
     Truncated(u64),
@@ -86,11 +87,12 @@ impl Model {
                 let wrote = *ballot > g.promised;
                 g.promised = *ballot;
                 let acc = g.slots.range(from_slot.0..).map(|(s, (b, v, _))| (*s, *b, v.clone())).collect();
+                let first_live = g.first_live;
                 if !wrote && g.slots.is_empty() && g.first_live == 0 && *ballot == Ballot::ZERO {
                     // A zero-ballot promise on a fresh group leaves no trace.
                     self.groups.remove(group);
                 }
-                (MOut::Granted(acc), wrote)
+                (MOut::Granted(acc, first_live), wrote)
             }
             Op::Accept { group, slot, ballot, value } => {
                 let g = self.groups.entry(*group).or_default();
@@ -146,9 +148,10 @@ impl Model {
 
 fn out_of(o: Outcome) -> MOut {
     match o {
-        Outcome::Promise(PromiseOutcome::Granted { accepted }) => {
-            MOut::Granted(accepted.into_iter().map(|e| (e.slot.0, e.ballot, e.value.to_vec())).collect())
-        }
+        Outcome::Promise(PromiseOutcome::Granted { accepted, first_live_slot }) => MOut::Granted(
+            accepted.into_iter().map(|e| (e.slot.0, e.ballot, e.value.to_vec())).collect(),
+            first_live_slot.0,
+        ),
         Outcome::Promise(PromiseOutcome::Rejected { promised }) => MOut::Rejected(promised),
         Outcome::Accept(AcceptOutcome::Accepted) => MOut::Accepted,
         Outcome::Accept(AcceptOutcome::Rejected { promised }) => MOut::Rejected(promised),

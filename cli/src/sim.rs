@@ -106,13 +106,46 @@ impl SimStats {
 
 type Value = Vec<u8>;
 
+/// A granted promise's contents: the accepted entries (slot, ballot, value)
+/// and the group's first live slot (the slots below it are decided).
+type Phase1b = (Vec<(Slot, Ballot, Value)>, Slot);
+
 #[derive(Clone, Debug)]
 enum Msg {
-    Prepare { p: usize, a: usize, group: GroupId, ballot: Ballot, from: Slot },
-    Promise { p: usize, a: usize, ballot: Ballot, reply: Result<Vec<(Slot, Ballot, Value)>, Ballot> },
-    Accept { p: usize, a: usize, group: GroupId, slot: Slot, ballot: Ballot, value: Value },
-    Accepted { p: usize, a: usize, slot: Slot, ballot: Ballot, reply: Result<(), Ballot> },
-    Learn { a: usize, group: GroupId, slot: Slot },
+    Prepare {
+        p: usize,
+        a: usize,
+        group: GroupId,
+        ballot: Ballot,
+        from: Slot,
+    },
+    /// A granted promise carries the accepted entries and the first live slot.
+    Promise {
+        p: usize,
+        a: usize,
+        ballot: Ballot,
+        reply: Result<Phase1b, Ballot>,
+    },
+    Accept {
+        p: usize,
+        a: usize,
+        group: GroupId,
+        slot: Slot,
+        ballot: Ballot,
+        value: Value,
+    },
+    Accepted {
+        p: usize,
+        a: usize,
+        slot: Slot,
+        ballot: Ballot,
+        reply: Result<(), Ballot>,
+    },
+    Learn {
+        a: usize,
+        group: GroupId,
+        slot: Slot,
+    },
 }
 
 /// What one acceptor acknowledged (replies it sent) and attempted.
@@ -135,7 +168,7 @@ struct Acceptor {
 
 enum Phase {
     Idle,
-    One { promises: BTreeMap<usize, Vec<(Slot, Ballot, Value)>> },
+    One { promises: BTreeMap<usize, Phase1b> },
     Two { values: BTreeMap<Slot, Value>, votes: BTreeMap<Slot, BTreeSet<usize>> },
 }
 
@@ -281,12 +314,12 @@ impl Sim {
                 let r = store.promise(group, ballot, from);
                 drop(store); // a crash below must find no live handle
                 match r {
-                    Ok(PromiseOutcome::Granted { accepted }) => {
+                    Ok(PromiseOutcome::Granted { accepted, first_live_slot }) => {
                         let acked = &mut self.acceptors[a].acked;
                         let e = acked.promised.entry(group).or_default();
                         *e = (*e).max(ballot);
                         let entries = accepted.into_iter().map(|e| (e.slot, e.ballot, e.value.to_vec())).collect();
-                        self.send(Msg::Promise { p, a, ballot, reply: Ok(entries) });
+                        self.send(Msg::Promise { p, a, ballot, reply: Ok((entries, first_live_slot)) });
                     }
                     Ok(PromiseOutcome::Rejected { promised }) => {
                         self.send(Msg::Promise { p, a, ballot, reply: Err(promised) })
@@ -328,7 +361,7 @@ impl Sim {
         }
     }
 
-    fn on_promise(&mut self, p: usize, a: usize, ballot: Ballot, reply: Result<Vec<(Slot, Ballot, Value)>, Ballot>) {
+    fn on_promise(&mut self, p: usize, a: usize, ballot: Ballot, reply: Result<Phase1b, Ballot>) {
         let majority = self.majority();
         let pr = &mut self.proposers[p];
         if ballot != pr.ballot {
@@ -345,12 +378,16 @@ impl Sim {
                 if promises.len() < majority {
                     return;
                 }
+                // A slot below some acceptor's first live slot was truncated
+                // there: it is decided, and that acceptor's silence about it
+                // does not mean "nothing accepted". Never propose in it.
+                let decided_below = promises.values().map(|(_, first_live)| *first_live).max().unwrap_or_default();
                 let mut values = BTreeMap::new();
-                for s in pr.first.0..pr.first.0 + pr.window {
+                for s in pr.first.0.max(decided_below.0)..pr.first.0 + pr.window {
                     let slot = Slot(s);
                     let highest = promises
                         .values()
-                        .flatten()
+                        .flat_map(|(entries, _)| entries)
                         .filter(|(es, _, _)| *es == slot)
                         .max_by_key(|(_, b, _)| *b)
                         .map(|(_, _, v)| v.clone());
@@ -359,6 +396,10 @@ impl Sim {
                     values.insert(slot, highest.unwrap_or(own));
                 }
                 let (group, ballot) = (pr.group, pr.ballot);
+                if values.is_empty() {
+                    pr.phase = Phase::Idle;
+                    return;
+                }
                 pr.phase = Phase::Two { values: values.clone(), votes: BTreeMap::new() };
                 pr.last_progress = self.step;
                 for (slot, value) in values {
@@ -391,7 +432,7 @@ impl Sim {
                 pr.last_progress = step;
                 let value = values[&slot].clone();
                 let group = pr.group;
-                let done = votes.values().filter(|v| v.len() >= majority).count() as u64 == pr.window;
+                let done = votes.values().filter(|v| v.len() >= majority).count() == values.len();
                 if done {
                     pr.phase = Phase::Idle;
                 }

@@ -29,3 +29,19 @@ fn a_seed_replays_exactly() {
     let cfg = SimConfig { steps: 1500, ..SimConfig::new(7) };
     assert_eq!(run(&cfg), run(&cfg));
 }
+
+/// Seeds 5740 and 5974 chose two values for one slot (I6), found by a
+/// 10,000-seed run. An acceptor had truncated a chosen slot, and its
+/// phase-1b reply said nothing about that slot, which a proposer took for
+/// "nothing accepted". A quorum of such replies let it propose a new value
+/// in a decided slot. The promise reply now carries the group's first live
+/// slot (`PromiseOutcome::Granted::first_live_slot`), and the simulated
+/// proposer never proposes below it.
+#[test]
+fn a_truncated_slot_is_never_proposed_again() {
+    for seed in [5740, 5974] {
+        let stats = run(&SimConfig::new(seed));
+        assert!(stats.violations.is_empty(), "seed {seed}: {:#?}", stats.violations);
+        assert!(stats.truncations > 0 && stats.chosen > 0, "{stats:?}");
+    }
+}

@@ -46,8 +46,9 @@ pub fn read_state(store: &AcceptorStore) -> Result<StoreState, StoreError> {
 /// A reply, with values copied out.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Reply {
-    /// A granted promise and the accepted slots it reports (slot, ballot, value, chosen).
-    Granted(Vec<(Slot, Ballot, Vec<u8>, bool)>),
+    /// A granted promise: the accepted slots it reports (slot, ballot,
+    /// value, chosen), and the group's first live slot.
+    Granted(Vec<(Slot, Ballot, Vec<u8>, bool)>, Slot),
     /// A promise or accept rejected: the promised ballot.
     Rejected(Ballot),
     /// An accept accepted.
@@ -62,9 +63,10 @@ impl Reply {
     /// Copy an outcome out of the store.
     pub fn of(o: Outcome) -> Reply {
         match o {
-            Outcome::Promise(PromiseOutcome::Granted { accepted }) => {
-                Reply::Granted(accepted.into_iter().map(|e| (e.slot, e.ballot, e.value.to_vec(), e.chosen)).collect())
-            }
+            Outcome::Promise(PromiseOutcome::Granted { accepted, first_live_slot }) => Reply::Granted(
+                accepted.into_iter().map(|e| (e.slot, e.ballot, e.value.to_vec(), e.chosen)).collect(),
+                first_live_slot,
+            ),
             Outcome::Promise(PromiseOutcome::Rejected { promised }) => Reply::Rejected(promised),
             Outcome::Accept(AcceptOutcome::Accepted) => Reply::Accepted,
             Outcome::Accept(AcceptOutcome::Rejected { promised }) => Reply::Rejected(promised),
@@ -103,7 +105,7 @@ pub fn apply(state: &mut StoreState, op: &Op) -> (Reply, Write) {
             let accepted = state.get(&g).map_or_else(Vec::new, |s| {
                 s.slots.range(*from_slot..).map(|(slot, (b, v, c))| (*slot, *b, v.clone(), *c)).collect()
             });
-            (Reply::Granted(accepted), write)
+            (Reply::Granted(accepted, first_live), write)
         }
         Op::Accept { slot, ballot, value, .. } => {
             if *slot < first_live {
@@ -178,7 +180,7 @@ mod tests {
         let promise = |ballot| Op::Promise { group: g, ballot, from_slot: Slot(0) };
         let accept = |slot, ballot, v: &[u8]| Op::Accept { group: g, slot: Slot(slot), ballot, value: v.to_vec() };
         // A zero-ballot promise on an unknown group leaves no trace.
-        assert_eq!(apply(&mut st, &promise(Ballot::ZERO)), (Reply::Granted(vec![]), Write::Nothing));
+        assert_eq!(apply(&mut st, &promise(Ballot::ZERO)), (Reply::Granted(vec![], Slot(0)), Write::Nothing));
         assert!(st.is_empty());
         assert_eq!(apply(&mut st, &promise(b2)).1, Write::Durable);
         assert_eq!(apply(&mut st, &accept(0, b1, b"x")), (Reply::Rejected(b2), Write::Nothing));
@@ -193,7 +195,7 @@ mod tests {
         assert_eq!(st[&g].promised, b3);
         assert_eq!(
             apply(&mut st, &promise(b3)),
-            (Reply::Granted(vec![(Slot(0), b3, b"z".to_vec(), true)]), Write::Nothing)
+            (Reply::Granted(vec![(Slot(0), b3, b"z".to_vec(), true)], Slot(0)), Write::Nothing)
         );
         let truncate = Op::TruncateBelow { group: g, slot: Slot(1) };
         assert_eq!(apply(&mut st, &truncate).1, Write::Durable);
