@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{dir, opts, payload, records, rng, seg_path};
+use common::{dir, frames, opts, payload, records, rng, seg_path};
 use paxos_wal::format::{frame_len, HEADER_PAGE};
 use paxos_wal::storage::{CrashKind, MemStorage};
 use paxos_wal::{CorruptionPolicy, Wal};
@@ -79,7 +79,6 @@ fn an_unreadable_torn_tail_is_erased_and_cannot_resurface_after_new_appends() {
 /// 5..=11 and the new 12, 13 are read back.
 #[test]
 fn a_stale_misdirected_frame_behind_a_read_error_never_shadows_a_new_record() {
-    use paxos_wal::format::{decode_record, SegmentHeader};
     let policy = CorruptionPolicy::Salvage;
     let mem = MemStorage::new();
     let (wal, _) = Wal::open(dir(), opts(&mem, policy)).unwrap();
@@ -92,14 +91,8 @@ fn a_stale_misdirected_frame_behind_a_read_error_never_shadows_a_new_record() {
     assert!(wal.read(14).unwrap().is_some(), "11..=14 written out, not synced");
     drop(wal);
     let seg = mem.read_file(&seg_path(1)).unwrap();
-    let seq = SegmentHeader::decode(&seg).unwrap().seq.get();
-    let at = |lsn: u64| {
-        let mut o = HEADER_PAGE as usize;
-        for _ in 1..lsn {
-            o += frame_len(decode_record(&seg[o..], seq).unwrap().len as usize) as usize;
-        }
-        o
-    };
+    let offsets = frame_offsets(&seg, 14);
+    let at = |lsn: u64| offsets[lsn as usize - 1];
     let f = frame_len(100) as usize;
     // 1. A misdirected write: the frames of 12 and 13 land where 3 and 4 are.
     let mut damaged = seg.clone();
@@ -131,17 +124,11 @@ fn a_stale_misdirected_frame_behind_a_read_error_never_shadows_a_new_record() {
     }
 }
 
-/// Offsets of the first `n` record frames of a segment image.
+/// Offsets of the first `n` record frames of an undamaged segment image.
 fn frame_offsets(seg: &[u8], n: usize) -> Vec<usize> {
-    use paxos_wal::format::{decode_record, SegmentHeader};
-    let seq = SegmentHeader::decode(seg).unwrap().seq.get();
-    let mut o = HEADER_PAGE as usize;
-    let mut out = Vec::new();
-    while out.len() < n {
-        out.push(o);
-        o += frame_len(decode_record(&seg[o..], seq).unwrap().len as usize) as usize;
-    }
-    out
+    let offsets: Vec<usize> = frames(seg).iter().take(n).map(|f| f.offset as usize).collect();
+    assert_eq!(offsets.len(), n, "the segment holds {n} frames");
+    offsets
 }
 
 /// Found by `wal_open` after the fix above (input
@@ -155,10 +142,11 @@ fn frame_offsets(seg: &[u8], n: usize) -> Vec<usize> {
 /// replaced. (When the new records went to the next segment instead, the
 /// log no longer opened at all: "starts at lsn 92 but the log reached 95".)
 ///
-/// The fix (open.rs): zero every unreadable range recovery keeps (its
-/// records are reported lost; the caller repairs them from peers, not from
-/// this disk), as `erase_from` does for a cut tail; and a frame whose LSN is
-/// at or past the next segment's first LSN is misdirected.
+/// The fix (open.rs): under `Salvage`, zero the unreadable ranges of the
+/// last segment, where new records go (their records are reported lost; the
+/// caller repairs them from peers, not from this disk), as `erase_from` does
+/// for a cut tail; and a frame whose LSN is at or past the next segment's
+/// first LSN is misdirected (which covers the earlier segments).
 #[test]
 fn an_unreadable_hole_cannot_resurface_over_new_records() {
     let policy = CorruptionPolicy::Salvage;

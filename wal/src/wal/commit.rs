@@ -177,14 +177,10 @@ impl Wal {
         }
     }
 
-    fn write_at(&self, seg: &Segment, offset: u64, bytes: &[u8]) -> Result<()> {
-        super::watermark::write_at(self.opts.write_mode, seg, offset, bytes)
-    }
-
     fn write_chunks(&self, io: &mut IoState, chunks: Vec<Chunk>) -> Result<()> {
         for c in chunks {
             self.check_poison()?;
-            if let Err(e) = self.write_at(&c.seg, c.offset, &c.bytes) {
+            if let Err(e) = write_at(self.opts.write_mode, &c.seg, c.offset, &c.bytes) {
                 self.poison_with(&e);
                 return Err(e);
             }
@@ -236,5 +232,25 @@ impl Wal {
         let mut io = lock(&self.io);
         let chunks = std::mem::take(&mut lock(&self.state).pending);
         self.write_chunks(&mut io, chunks)
+    }
+}
+
+/// Write `bytes` at `offset` of a segment the way the log writes records.
+pub(super) fn write_at(mode: WriteMode, seg: &Segment, offset: u64, bytes: &[u8]) -> Result<()> {
+    match mode {
+        WriteMode::Pwrite | WriteMode::Dsync => {
+            seg.file.write_all_at(bytes, offset).map_err(|e| Error::io("writing", &seg.path, e))
+        }
+        WriteMode::Mmap => {
+            assert!(offset as usize + bytes.len() <= seg.map.len());
+            // SAFETY: the range lies inside the mapping (asserted) of a
+            // preallocated file; it is beyond the written mark (or it is a
+            // watermark slot, written only under the `Watermarks` lock), so
+            // no reader holds a slice over it and no other writer touches it.
+            unsafe {
+                std::ptr::copy_nonoverlapping(bytes.as_ptr(), seg.map.as_ptr().add(offset as usize), bytes.len())
+            };
+            Ok(())
+        }
     }
 }

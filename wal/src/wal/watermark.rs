@@ -18,34 +18,15 @@
 //! A zero interval writes the slot after every round on the caller's thread
 //! (no thread at all), which keeps a simulation deterministic.
 
+use super::commit::write_at;
 use super::{lock, IoState, Poison, WriteMode};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::format::{Lsn, WatermarkSlot, WATERMARK_SLOTS};
 use crate::segment::Segment;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use zerocopy::IntoBytes;
-
-/// Write `bytes` at `offset` of a segment the way the log writes records.
-pub(super) fn write_at(mode: WriteMode, seg: &Segment, offset: u64, bytes: &[u8]) -> Result<()> {
-    match mode {
-        WriteMode::Pwrite | WriteMode::Dsync => {
-            seg.file.write_all_at(bytes, offset).map_err(|e| Error::io("writing", &seg.path, e))
-        }
-        WriteMode::Mmap => {
-            assert!(offset as usize + bytes.len() <= seg.map.len());
-            // SAFETY: the range lies inside the mapping (asserted) of a
-            // preallocated file; it is beyond the written mark (or it is a
-            // watermark slot, written only under the `Watermarks` lock), so
-            // no reader holds a slice over it and no other writer touches it.
-            unsafe {
-                std::ptr::copy_nonoverlapping(bytes.as_ptr(), seg.map.as_ptr().add(offset as usize), bytes.len())
-            };
-            Ok(())
-        }
-    }
-}
 
 struct Slots {
     /// The highest watermark written to a slot (slots only ever go up).
