@@ -5,8 +5,9 @@
 //! ```text
 //! image  = magic "PXACKP01" groups:u64 group{groups}
 //! group  = id:u64 promised_round:u64 promised_node:u64 promised_from:u64
-//!          first_live:u64 slots:u32 reserved:u32 slot{slots}
+//!          first_live:u64 slots:u32 metas:u32 slot{slots} meta{metas}
 //! slot   = slot:u64 round:u64 node:u64 chosen:u8 reserved[3] value_len:u32 value
+//! meta   = key:u64 value_len:u32 reserved:u32 value
 //! ```
 //! (little-endian). The snapshot file around it carries the checksums.
 
@@ -29,6 +30,14 @@ struct GroupRec {
     promised_from: U64,
     first_live: U64,
     slots: U32,
+    metas: U32,
+}
+
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+struct MetaRec {
+    key: U64,
+    value_len: U32,
     reserved: U32,
 }
 
@@ -59,7 +68,7 @@ pub(crate) fn encode(groups: &Groups, value: impl Fn(&ValueLoc) -> Option<Value>
             promised_from: g.promised_from.0.into(),
             first_live: g.first_live.0.into(),
             slots: (g.slots.len() as u32).into(),
-            reserved: 0.into(),
+            metas: (g.meta().len() as u32).into(),
         };
         out.extend_from_slice(rec.as_bytes());
         for e in &g.slots {
@@ -72,6 +81,12 @@ pub(crate) fn encode(groups: &Groups, value: impl Fn(&ValueLoc) -> Option<Value>
                 reserved: [0; 3],
                 value_len: (v.len() as u32).into(),
             };
+            out.extend_from_slice(rec.as_bytes());
+            out.extend_from_slice(&v);
+        }
+        for (key, loc) in g.meta() {
+            let v = value(loc).ok_or(*id)?;
+            let rec = MetaRec { key: (*key).into(), value_len: (v.len() as u32).into(), reserved: 0.into() };
             out.extend_from_slice(rec.as_bytes());
             out.extend_from_slice(&v);
         }
@@ -101,6 +116,7 @@ pub(crate) fn decode(image: Arc<Vec<u8>>) -> Result<Groups, DecodeError> {
             promise_lsn: 0,
             first_live: Slot(g.first_live.get()),
             slots: Vec::with_capacity(n),
+            meta: None,
         };
         for _ in 0..n {
             let (s, _) = SlotRec::read_from_prefix(&bytes[off..]).map_err(|_| DecodeError("truncated slot"))?;
@@ -121,6 +137,26 @@ pub(crate) fn decode(image: Arc<Vec<u8>>) -> Result<Groups, DecodeError> {
             });
             off += len as usize;
         }
+        let metas = g.metas.get() as usize;
+        if metas > (bytes.len() - off) / std::mem::size_of::<MetaRec>() {
+            return Err(DecodeError("more metadata than bytes"));
+        }
+        let mut meta = Vec::with_capacity(metas);
+        for _ in 0..metas {
+            let (m, _) = MetaRec::read_from_prefix(&bytes[off..]).map_err(|_| DecodeError("truncated metadata"))?;
+            off += std::mem::size_of::<MetaRec>();
+            let len = m.value_len.get();
+            if len as usize > bytes.len() - off || m.reserved.get() != 0 {
+                return Err(DecodeError("metadata value runs past the image"));
+            }
+            let key = m.key.get();
+            if meta.last().is_some_and(|(k, _)| *k >= key) {
+                return Err(DecodeError("metadata keys out of order"));
+            }
+            meta.push((key, ValueLoc::Image { image: image.clone(), off: off as u64, len }));
+            off += len as usize;
+        }
+        group.meta = (!meta.is_empty()).then(|| meta.into_boxed_slice());
         if groups.map.insert(GroupId(g.id.get()), group).is_some() {
             return Err(DecodeError("group listed twice"));
         }

@@ -5,9 +5,16 @@
 //! makes the batch all-or-nothing across a crash).
 //!
 //! ```text
-//! record  = count:u32 reserved:u32 op{count}
+//! record  = count:u32 flags:u8 reserved[3] op{count}
 //! op      = OpHeader(48 bytes) value[value_len]
+//! flags   = CONTINUES (1): the next record holds more of this batch;
+//!           CONTINUATION (2): this record holds more of the previous one's
 //! ```
+//! A batch too large for one record is cut, between operations, into
+//! consecutive records (appended together); it counts only once its last
+//! record (without CONTINUES) is read, so it stays atomic across a crash.
+//! A record without CONTINUATION discards an unfinished batch before it
+//! (one a failed append left behind, never acknowledged).
 //! `OpHeader` carries its own checksum (`key_crc`, CRC-32C) over its first 40
 //! bytes, so that the group and slot of an operation can be trusted on their
 //! own (to name the groups and slots of a damaged record).
@@ -36,6 +43,12 @@ pub(crate) enum Kind {
     Truncate = 4,
     Remove = 5,
     Repair = 6,
+    /// Raw persistence: a slot's value, no rule checked.
+    Put = 7,
+    /// Raw persistence: drop the slots at or above `slot`.
+    DropFrom = 8,
+    /// Raw persistence: per-group metadata, the key in `slot`.
+    Meta = 9,
 }
 
 impl Kind {
@@ -47,6 +60,9 @@ impl Kind {
             4 => Kind::Truncate,
             5 => Kind::Remove,
             6 => Kind::Repair,
+            7 => Kind::Put,
+            8 => Kind::DropFrom,
+            9 => Kind::Meta,
             _ => return None,
         })
     }
@@ -73,8 +89,14 @@ pub(crate) fn key_checksum(bytes: &[u8]) -> u32 {
     crc32c::crc32c(bytes)
 }
 
-const OP_HEADER_LEN: usize = std::mem::size_of::<OpHeader>();
-const RECORD_HEADER_LEN: usize = 8;
+/// Bytes of one operation's header.
+pub(crate) const OP_HEADER_LEN: usize = std::mem::size_of::<OpHeader>();
+/// Bytes of a record's header.
+pub(crate) const RECORD_HEADER_LEN: usize = 8;
+/// Record flag: the next record holds more of this batch.
+pub(crate) const CONTINUES: u8 = 1;
+/// Record flag: this record holds more of the previous record's batch.
+pub(crate) const CONTINUATION: u8 = 2;
 
 /// One decoded operation; `value` is a byte range of the record.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -124,10 +146,22 @@ impl RecordBuilder {
         self.count == 0
     }
 
-    pub fn finish(mut self) -> Vec<u8> {
+    /// Bytes of the payload so far.
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Finish with record flags ([`CONTINUES`], [`CONTINUATION`]).
+    pub fn finish_with(mut self, flags: u8) -> Vec<u8> {
         self.buf[..4].copy_from_slice(&self.count.to_le_bytes());
+        self.buf[4] = flags;
         self.buf
     }
+}
+
+/// The flags of a record (see the module docs); [`decode`] checks them.
+pub(crate) fn flags(payload: &[u8]) -> u8 {
+    payload.get(4).copied().unwrap_or(0)
 }
 
 /// Why a record could not be decoded.
@@ -141,7 +175,7 @@ pub(crate) fn decode(payload: &[u8]) -> Result<Vec<StoredOp>, DecodeError> {
         return Err(DecodeError("shorter than its header"));
     }
     let count = u32::from_le_bytes(payload[..4].try_into().expect("4 bytes"));
-    if payload[4..8] != [0; 4] {
+    if payload[4] & !(CONTINUES | CONTINUATION) != 0 || payload[5..8] != [0; 3] {
         return Err(DecodeError("reserved bytes are not zero"));
     }
     if count as usize > payload.len() / OP_HEADER_LEN {
@@ -180,19 +214,20 @@ pub(crate) fn decode(payload: &[u8]) -> Result<Vec<StoredOp>, DecodeError> {
 /// not operations a caller submits and are left out.
 pub fn decode_ops(payload: &[u8]) -> Result<Vec<crate::types::Op>, DecodeError> {
     use crate::types::Op;
+    let value = |o: &StoredOp| payload[o.value.0 as usize..(o.value.0 + o.value.1) as usize].to_vec();
     Ok(decode(payload)?
         .into_iter()
         .filter_map(|o| {
             let (g, s, b) = (o.group, o.slot, o.ballot);
             Some(match o.kind {
                 Kind::Promise => Op::Promise { group: g, ballot: b, from_slot: s },
-                Kind::Accept => {
-                    let v = payload[o.value.0 as usize..(o.value.0 + o.value.1) as usize].to_vec();
-                    Op::Accept { group: g, slot: s, ballot: b, value: v }
-                }
+                Kind::Accept => Op::Accept { group: g, slot: s, ballot: b, value: value(&o) },
                 Kind::Chosen => Op::MarkChosen { group: g, slot: s },
                 Kind::Truncate => Op::TruncateBelow { group: g, slot: s },
                 Kind::Remove => Op::RemoveGroup { group: g },
+                Kind::Put => Op::Put { group: g, slot: s, ballot: b, value: value(&o) },
+                Kind::DropFrom => Op::DropFrom { group: g, slot: s },
+                Kind::Meta => Op::SetMeta { group: g, key: s.0, value: value(&o) },
                 Kind::Repair => return None,
             })
         })
@@ -208,7 +243,7 @@ mod tests {
         let mut b = RecordBuilder::new();
         let o1 = b.push(Kind::Promise, GroupId(1), Slot(3), Ballot::new(5, 2), b"");
         let o2 = b.push(Kind::Accept, GroupId(9), Slot(4), Ballot::new(6, 1), b"value!");
-        let p = b.finish();
+        let p = b.finish_with(0);
         let ops = decode(&p).unwrap();
         assert_eq!(ops.len(), 2);
         assert_eq!(ops[0].kind, Kind::Promise);
@@ -222,7 +257,7 @@ mod tests {
     fn garbage_is_an_error_never_a_panic() {
         let mut b = RecordBuilder::new();
         b.push(Kind::Accept, GroupId(1), Slot(1), Ballot::new(1, 1), &[7; 20]);
-        let p = b.finish();
+        let p = b.finish_with(0);
         for cut in 0..p.len() {
             assert!(decode(&p[..cut]).is_err(), "prefix of {cut} bytes decoded");
         }

@@ -25,6 +25,24 @@
 //! [`AcceptorStore::apply_batch`] applies many operations with one record and
 //! one sync, atomic across a crash.
 //!
+//! ## Raw persistence, for libraries that enforce the protocol themselves
+//! A Paxos library with its own protocol logic (OmniPaxos, through
+//! `paxos-store-omnipaxos`) needs storage, not a second rule checker. Three
+//! operations of [`AcceptorStore::apply_batch`] are **raw persistence**: they
+//! check no acceptor rule and never touch the promised ballot, and are
+//! durable before the batch returns, atomic with the rest of the batch:
+//! - [`Op::Put`] stores a slot's (ballot, value) (a truncated slot is left alone);
+//! - [`Op::DropFrom`] drops a log suffix (with `Put`s after it in the same
+//!   batch: "replace the suffix from slot *s*");
+//! - [`Op::SetMeta`] sets a durable per-group register (the library's own
+//!   ballots, indices, a snapshot), read back with [`AcceptorStore::metadata`].
+//!
+//! [`Op::TruncateBelow`] (a trimmed prefix) serves both kinds of user. Every
+//! other call checks the rules above. Use one kind per group: raw writes
+//! can break what the checked calls promise (a `Put` below a promise).
+//! A batch too large for one log record is cut into several consecutive
+//! records and still counts only whole.
+//!
 //! ## How it is stored
 //! Records go to a `paxos-wal` log in `dir/wal`. Values are not copied onto
 //! the heap: a slot points into the mapped log, and reads ([`Value`]) borrow

@@ -41,6 +41,9 @@ pub(crate) struct Group {
     pub first_live: Slot,
     /// Accepted slots, sorted by slot.
     pub slots: Vec<SlotEntry>,
+    /// Raw per-group metadata (`Op::SetMeta`), sorted by key; boxed so a
+    /// group without any costs one pointer.
+    pub meta: Option<Box<[(u64, ValueLoc)]>>,
 }
 
 impl Group {
@@ -50,6 +53,36 @@ impl Group {
 
     pub fn index_at_or_after(&self, slot: Slot) -> usize {
         self.slots.partition_point(|e| e.slot < slot)
+    }
+
+    /// The metadata entries, sorted by key.
+    pub fn meta(&self) -> &[(u64, ValueLoc)] {
+        self.meta.as_deref().unwrap_or(&[])
+    }
+
+    /// Set `key` (`None`: unset it); returns what it held. Replacing a
+    /// value (the common case) does not reallocate.
+    fn set_meta(&mut self, key: u64, value: Option<ValueLoc>) -> Option<ValueLoc> {
+        let found = self.meta().binary_search_by_key(&key, |e| e.0);
+        match (found, value) {
+            (Ok(i), Some(v)) => {
+                let m = self.meta.as_deref_mut().expect("found in it");
+                Some(std::mem::replace(&mut m[i].1, v))
+            }
+            (Ok(i), None) => {
+                let mut m = self.meta.take().expect("found in it").into_vec();
+                let before = m.remove(i).1;
+                self.meta = (!m.is_empty()).then(|| m.into_boxed_slice());
+                Some(before)
+            }
+            (Err(i), Some(v)) => {
+                let mut m = self.meta.take().map(|m| m.into_vec()).unwrap_or_default();
+                m.insert(i, (key, v));
+                self.meta = Some(m.into_boxed_slice());
+                None
+            }
+            (Err(_), None) => None,
+        }
     }
 }
 
@@ -65,6 +98,10 @@ pub(crate) enum Undo {
     Slot { group: GroupId, slot: Slot, before: Option<SlotEntry> },
     /// Slots dropped by a truncation.
     Drained { group: GroupId, slots: Vec<SlotEntry> },
+    /// Slots dropped from the end (`DropFrom`).
+    DroppedTail { group: GroupId, slots: Vec<SlotEntry> },
+    /// A metadata key before (None: unset).
+    Meta { group: GroupId, key: u64, before: Option<ValueLoc> },
     /// A removed group.
     Removed { group: GroupId, state: Group },
     /// The repair marks before.
@@ -173,6 +210,44 @@ impl Groups {
                     }
                 }
             }
+            Kind::Put => {
+                let g = self.group_mut(op.group, &mut undo);
+                if op.slot < g.first_live {
+                    return;
+                }
+                let entry = SlotEntry {
+                    slot: op.slot,
+                    ballot: op.ballot,
+                    value: ValueLoc::Log { lsn, off: op.value.0, len: op.value.1 },
+                    chosen: false,
+                };
+                let before = match g.find(op.slot) {
+                    Ok(i) => Some(std::mem::replace(&mut g.slots[i], entry)),
+                    Err(i) => {
+                        g.slots.insert(i, entry);
+                        None
+                    }
+                };
+                if let Some(u) = undo {
+                    u.push(Undo::Slot { group: op.group, slot: op.slot, before });
+                }
+            }
+            Kind::DropFrom => {
+                let g = self.group_mut(op.group, &mut undo);
+                let n = g.index_at_or_after(op.slot);
+                let dropped: Vec<SlotEntry> = g.slots.drain(n..).collect();
+                if let Some(u) = undo {
+                    u.push(Undo::DroppedTail { group: op.group, slots: dropped });
+                }
+            }
+            Kind::Meta => {
+                let g = self.group_mut(op.group, &mut undo);
+                let loc = ValueLoc::Log { lsn, off: op.value.0, len: op.value.1 };
+                let before = g.set_meta(op.slot.0, Some(loc));
+                if let Some(u) = undo {
+                    u.push(Undo::Meta { group: op.group, key: op.slot.0, before });
+                }
+            }
             Kind::Remove => {
                 if let Some(state) = self.map.remove(&op.group) {
                     if let Some(u) = undo {
@@ -225,6 +300,12 @@ impl Groups {
                     let g = self.map.entry(group).or_default();
                     slots.append(&mut g.slots);
                     g.slots = slots;
+                }
+                Undo::DroppedTail { group, mut slots } => {
+                    self.map.entry(group).or_default().slots.append(&mut slots);
+                }
+                Undo::Meta { group, key, before } => {
+                    self.map.entry(group).or_default().set_meta(key, before);
                 }
                 Undo::Removed { group, state } => {
                     self.map.insert(group, state);

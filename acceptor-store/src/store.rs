@@ -2,7 +2,7 @@
 //! durable before the call returns.
 
 use crate::checkpoint;
-use crate::codec::{decode, Kind, RecordBuilder, StoredOp};
+use crate::codec::{decode, flags, Kind, RecordBuilder, StoredOp, CONTINUATION, CONTINUES, OP_HEADER_LEN};
 use crate::error::{Result, StoreError};
 use crate::state::{Group, Groups, SlotEntry, Undo, ValueLoc, ALL_GROUPS};
 use crate::types::{AcceptOutcome, AcceptedEntry, Ballot, GroupId, Op, Outcome, PromiseOutcome, Slot, SlotRead};
@@ -144,6 +144,8 @@ impl std::fmt::Debug for AcceptorStore {
 #[derive(Default)]
 struct Rebuild {
     groups: Groups,
+    /// The operations of a batch cut over several records, until its last record.
+    pending: Vec<(StoredOp, Lsn)>,
 }
 
 impl StateMachine for Rebuild {
@@ -151,12 +153,32 @@ impl StateMachine for Rebuild {
         let mut image = Vec::new();
         payload.read_to_end(&mut image)?;
         self.groups = checkpoint::decode(Arc::new(image))?;
+        self.pending.clear();
         Ok(())
     }
 
     fn apply(&mut self, record: &Record) -> Result<(), BoxError> {
-        for op in decode(record)? {
-            self.groups.apply(&op, record.lsn(), None);
+        let ops = decode(record)?;
+        let f = flags(record);
+        if f & CONTINUATION == 0 {
+            // A new batch: an unfinished one before it was never acknowledged
+            // (its last record was never written).
+            self.pending.clear();
+        } else if self.pending.is_empty() {
+            // The start of this batch is not in the log (only damage, which
+            // the log reports, can do that): never apply part of a batch.
+            return Ok(());
+        }
+        let lsn = record.lsn();
+        if f & CONTINUES != 0 {
+            self.pending.extend(ops.into_iter().map(|op| (op, lsn)));
+            return Ok(());
+        }
+        for (op, at) in self.pending.drain(..) {
+            self.groups.apply(&op, at, None);
+        }
+        for op in ops {
+            self.groups.apply(&op, lsn, None);
         }
         Ok(())
     }
@@ -177,6 +199,9 @@ pub(crate) enum OpRef<'a> {
     Truncate { group: GroupId, slot: Slot },
     Remove { group: GroupId },
     Repair { group: GroupId },
+    Put { group: GroupId, slot: Slot, ballot: Ballot, value: &'a [u8] },
+    DropFrom { group: GroupId, slot: Slot },
+    Meta { group: GroupId, key: u64, value: &'a [u8] },
 }
 
 impl OpRef<'_> {
@@ -187,7 +212,10 @@ impl OpRef<'_> {
             | OpRef::Chosen { group, .. }
             | OpRef::Truncate { group, .. }
             | OpRef::Remove { group }
-            | OpRef::Repair { group } => group,
+            | OpRef::Repair { group }
+            | OpRef::Put { group, .. }
+            | OpRef::DropFrom { group, .. }
+            | OpRef::Meta { group, .. } => group,
         }
     }
 
@@ -385,6 +413,14 @@ impl AcceptorStore {
         }
     }
 
+    /// The raw metadata of `group` ([`Op::SetMeta`]): every key set, with
+    /// its value, sorted by key (empty for an unknown group).
+    pub fn metadata(&self, group: GroupId) -> Result<Vec<(u64, Value)>> {
+        let inner = lock(&self.shared.inner);
+        let Some(g) = inner.groups.map.get(&group) else { return Ok(Vec::new()) };
+        g.meta().iter().map(|(k, loc)| Ok((*k, self.resolve(group, loc)?))).collect()
+    }
+
     /// Every known group, sorted.
     pub fn groups(&self) -> Vec<GroupId> {
         let mut v: Vec<GroupId> = lock(&self.shared.inner).groups.map.keys().copied().collect();
@@ -458,6 +494,15 @@ impl AcceptorStore {
                     Op::MarkChosen { group, slot } => OpRef::Chosen { group: *group, slot: *slot },
                     Op::TruncateBelow { group, slot } => OpRef::Truncate { group: *group, slot: *slot },
                     Op::RemoveGroup { group } => OpRef::Remove { group: *group },
+                    Op::Put { group, slot, ballot, value } => {
+                        self.check_value(value)?;
+                        OpRef::Put { group: *group, slot: *slot, ballot: *ballot, value }
+                    }
+                    Op::DropFrom { group, slot } => OpRef::DropFrom { group: *group, slot: *slot },
+                    Op::SetMeta { group, key, value } => {
+                        self.check_value(value)?;
+                        OpRef::Meta { group: *group, key: *key, value }
+                    }
                 })
             })
             .collect::<Result<_>>()?;
@@ -486,9 +531,11 @@ impl AcceptorStore {
             }
         }
         // The store is the log's only writer, and appends under this lock:
-        // the record will get exactly this LSN.
+        // the batch's first record will get exactly this LSN. A batch too
+        // large for one record goes into consecutive records (see codec).
         let lsn = shared.wal.last_lsn() + 1;
-        let mut builder = RecordBuilder::new();
+        let max_payload = shared.wal.max_record_size();
+        let mut builders = vec![RecordBuilder::new()];
         let mut undo: Vec<Undo> = Vec::new();
         let mut outcomes = Vec::with_capacity(ops.len());
         let mut replies: Vec<(usize, GroupId, Vec<SlotEntry>, Slot)> = Vec::new();
@@ -502,9 +549,16 @@ impl AcceptorStore {
             let promise_lsn = state.map_or(0, |g| g.promise_lsn);
             let first_live = state.map_or(Slot(0), |g| g.first_live);
             let mut write = |kind: Kind, slot: Slot, ballot: Ballot, value: &[u8], inner: &mut Inner| {
-                let off = builder.push(kind, group, slot, ballot, value);
+                let full = builders
+                    .last()
+                    .is_some_and(|b| !b.is_empty() && b.len() + OP_HEADER_LEN + value.len() > max_payload);
+                if full {
+                    builders.push(RecordBuilder::new());
+                }
+                let at = lsn + builders.len() as u64 - 1;
+                let off = builders.last_mut().expect("one builder at least").push(kind, group, slot, ballot, value);
                 let stored = StoredOp { kind, group, slot, ballot, value: (off, value.len() as u32) };
-                inner.groups.apply(&stored, lsn, Some(&mut undo));
+                inner.groups.apply(&stored, at, Some(&mut undo));
                 writes += 1;
             };
             let outcome = match *op {
@@ -572,22 +626,58 @@ impl AcceptorStore {
                     durable_write = true;
                     Outcome::Done
                 }
+                OpRef::Put { slot, ballot, value, .. } => {
+                    if slot < first_live {
+                        // Left alone because of a truncation: that must be durable.
+                        wait_for = wait_for.max(lsn - 1);
+                    } else {
+                        write(Kind::Put, slot, ballot, value, &mut inner);
+                        durable_write = true;
+                    }
+                    Outcome::Done
+                }
+                OpRef::DropFrom { slot, .. } => {
+                    if state.is_some_and(|g| g.slots.last().is_some_and(|e| e.slot >= slot)) {
+                        write(Kind::DropFrom, slot, Ballot::ZERO, &[], &mut inner);
+                        durable_write = true;
+                    } else {
+                        wait_for = wait_for.max(lsn - 1);
+                    }
+                    Outcome::Done
+                }
+                OpRef::Meta { key, value, .. } => {
+                    write(Kind::Meta, Slot(key), Ballot::ZERO, value, &mut inner);
+                    durable_write = true;
+                    Outcome::Done
+                }
             };
             outcomes.push(outcome);
         }
-        if !builder.is_empty() {
-            let payload = builder.finish();
-            match shared.wal.append(&payload) {
-                Ok(got) => assert_eq!(got, lsn, "the store is the log's only writer"),
+        if !builders[0].is_empty() {
+            let n = builders.len();
+            let payloads: Vec<Vec<u8>> = builders
+                .into_iter()
+                .enumerate()
+                .map(|(i, b)| {
+                    let continuation = if i > 0 { CONTINUATION } else { 0 };
+                    let continues = if i + 1 < n { CONTINUES } else { 0 };
+                    b.finish_with(continuation | continues)
+                })
+                .collect();
+            let last = match shared.wal.append_batch(payloads.iter().map(|p| p.as_slice())) {
+                Ok(got) => {
+                    assert_eq!(got.start, lsn, "the store is the log's only writer");
+                    got.end - 1
+                }
                 Err(e) => {
                     inner.groups.undo(undo);
                     return Err(e.into());
                 }
-            }
-            shared.records.fetch_add(1, Ordering::Relaxed);
+            };
+            shared.records.fetch_add(n as u64, Ordering::Relaxed);
             shared.writes.fetch_add(writes, Ordering::Relaxed);
             if durable_write {
-                wait_for = wait_for.max(lsn);
+                wait_for = wait_for.max(last);
             }
         }
         for (i, group, entries, first_live_slot) in replies {
@@ -628,6 +718,19 @@ impl AcceptorStore {
             let mut inner = lock(&shared.inner);
             for (id, g) in decoded.map {
                 let Some(live) = inner.groups.map.get_mut(&id) else { continue };
+                for (key, loc) in g.meta.map(|m| m.into_vec()).unwrap_or_default() {
+                    if let Some(m) = live.meta.as_deref_mut() {
+                        if let Ok(i) = m.binary_search_by_key(&key, |e| e.0) {
+                            let old = match m[i].1 {
+                                ValueLoc::Log { lsn, .. } => lsn <= position,
+                                ValueLoc::Image { .. } => true,
+                            };
+                            if old {
+                                m[i].1 = loc;
+                            }
+                        }
+                    }
+                }
                 for e in g.slots {
                     if let Ok(i) = live.find(e.slot) {
                         let cur = &mut live.slots[i];

@@ -92,6 +92,41 @@ pub enum Op {
         /// The group.
         group: GroupId,
     },
+    /// **Raw persistence** (no acceptor rule checked): store `value` in
+    /// `slot` at `ballot`, replacing what the slot held (its chosen mark
+    /// too). The promised ballot is neither checked nor raised. A slot below
+    /// the truncation point is left alone. For a library that enforces the
+    /// protocol itself (see the crate docs).
+    Put {
+        /// The group.
+        group: GroupId,
+        /// The slot.
+        slot: Slot,
+        /// The ballot stored with the value.
+        ballot: Ballot,
+        /// The value.
+        value: Vec<u8>,
+    },
+    /// **Raw persistence**: drop every slot at or above `slot` (a log suffix
+    /// about to be replaced; follow it with [`Op::Put`]s in the same batch).
+    DropFrom {
+        /// The group.
+        group: GroupId,
+        /// First slot dropped.
+        slot: Slot,
+    },
+    /// **Raw persistence**: set the group's metadata `key` to `value` (a
+    /// durable per-group register: a library's own ballots, indices, a
+    /// snapshot). Kept until overwritten or the group is removed;
+    /// truncation leaves it alone.
+    SetMeta {
+        /// The group.
+        group: GroupId,
+        /// The key (any number the caller chooses).
+        key: u64,
+        /// The value.
+        value: Vec<u8>,
+    },
 }
 
 impl Op {
@@ -102,7 +137,10 @@ impl Op {
             | Op::Accept { group, .. }
             | Op::MarkChosen { group, .. }
             | Op::TruncateBelow { group, .. }
-            | Op::RemoveGroup { group } => *group,
+            | Op::RemoveGroup { group }
+            | Op::Put { group, .. }
+            | Op::DropFrom { group, .. }
+            | Op::SetMeta { group, .. } => *group,
         }
     }
 }
@@ -167,7 +205,7 @@ pub enum Outcome {
     Promise(PromiseOutcome),
     /// Of an accept.
     Accept(AcceptOutcome),
-    /// Of a mark-chosen, truncation or removal.
+    /// Of a mark-chosen, truncation, removal, or a raw write.
     Done,
 }
 

@@ -35,7 +35,14 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(group, s, ballot, value)| Op::Accept { group, slot: Slot(s), ballot, value }),
         2 => (g.clone(), 0u64..8).prop_map(|(group, s)| Op::MarkChosen { group, slot: Slot(s) }),
         1 => (g.clone(), 0u64..8).prop_map(|(group, s)| Op::TruncateBelow { group, slot: Slot(s) }),
-        1 => g.prop_map(|group| Op::RemoveGroup { group }),
+        1 => g.clone().prop_map(|group| Op::RemoveGroup { group }),
+        // Raw persistence, values large enough now and then that a batch
+        // of them spans several records.
+        3 => (g.clone(), 0u64..8, ballot(), prop_oneof![3 => 0usize..300, 1 => 2000usize..7000])
+            .prop_map(|(group, s, ballot, len)| Op::Put { group, slot: Slot(s), ballot, value: vec![s as u8 ^ len as u8; len] }),
+        1 => (g.clone(), 0u64..8).prop_map(|(group, s)| Op::DropFrom { group, slot: Slot(s) }),
+        2 => (g, 0u64..3, prop::collection::vec(any::<u8>(), 0..300))
+            .prop_map(|(group, key, value)| Op::SetMeta { group, key, value }),
     ]
 }
 
@@ -56,6 +63,7 @@ struct MGroup {
     first_live: u64,
     /// slot -> (ballot, value, chosen)
     slots: BTreeMap<u64, (Ballot, Vec<u8>, bool)>,
+    meta: BTreeMap<u64, Vec<u8>>,
 }
 
 #[derive(Default)]
@@ -77,7 +85,19 @@ enum MOut {
 
 impl Model {
     /// Apply an op; returns (outcome, whether it wrote a durable record).
+    /// A group exists once a record was written for it: one this call
+    /// created without writing is forgotten again.
     fn apply(&mut self, op: &Op) -> (MOut, bool) {
+        let g = op.group();
+        let existed = self.groups.contains_key(&g);
+        let (out, wrote) = self.apply_inner(op);
+        if !existed && !wrote {
+            self.groups.remove(&g);
+        }
+        (out, wrote)
+    }
+
+    fn apply_inner(&mut self, op: &Op) -> (MOut, bool) {
         match op {
             Op::Promise { group, ballot, from_slot } => {
                 let g = self.groups.entry(*group).or_default();
@@ -88,17 +108,12 @@ impl Model {
                 g.promised = *ballot;
                 let acc = g.slots.range(from_slot.0..).map(|(s, (b, v, _))| (*s, *b, v.clone())).collect();
                 let first_live = g.first_live;
-                if !wrote && g.slots.is_empty() && g.first_live == 0 && *ballot == Ballot::ZERO {
-                    // A zero-ballot promise on a fresh group leaves no trace.
-                    self.groups.remove(group);
-                }
                 (MOut::Granted(acc, first_live), wrote)
             }
             Op::Accept { group, slot, ballot, value } => {
                 let g = self.groups.entry(*group).or_default();
                 if slot.0 < g.first_live {
                     let out = MOut::Truncated(g.first_live);
-                    self.forget_if_fresh(*group);
                     return (out, false);
                 }
                 if *ballot < g.promised {
@@ -126,7 +141,6 @@ impl Model {
                     self.lazy_chosen.retain(|(gg, s)| gg != group || *s >= slot.0);
                     return (MOut::Done, true);
                 }
-                self.forget_if_fresh(*group);
                 (MOut::Done, false)
             }
             Op::RemoveGroup { group } => {
@@ -134,13 +148,26 @@ impl Model {
                 self.lazy_chosen.retain(|(g, _)| g != group);
                 (MOut::Done, existed)
             }
-        }
-    }
-
-    fn forget_if_fresh(&mut self, group: GroupId) {
-        if let Some(g) = self.groups.get(&group) {
-            if g.promised == Ballot::ZERO && g.first_live == 0 && g.slots.is_empty() {
-                self.groups.remove(&group);
+            Op::Put { group, slot, ballot, value } => {
+                let g = self.groups.entry(*group).or_default();
+                if slot.0 < g.first_live {
+                    return (MOut::Done, false);
+                }
+                g.slots.insert(slot.0, (*ballot, value.clone(), false));
+                self.lazy_chosen.remove(&(*group, slot.0));
+                (MOut::Done, true)
+            }
+            Op::DropFrom { group, slot } => match self.groups.get_mut(group) {
+                Some(g) if g.slots.range(slot.0..).next().is_some() => {
+                    g.slots.retain(|s, _| *s < slot.0);
+                    self.lazy_chosen.retain(|(gg, s)| gg != group || *s < slot.0);
+                    (MOut::Done, true)
+                }
+                _ => (MOut::Done, false),
+            },
+            Op::SetMeta { group, key, value } => {
+                self.groups.entry(*group).or_default().meta.insert(*key, value.clone());
+                (MOut::Done, true)
             }
         }
     }
@@ -182,6 +209,9 @@ fn check_state(store: &AcceptorStore, model: &Model, after_power_loss: bool) -> 
                 prop_assert!(!g.3 || w.3, "I3: a chosen mark nobody wrote");
             }
         }
+        let meta: BTreeMap<u64, Vec<u8>> =
+            store.metadata(*gid).unwrap().into_iter().map(|(k, v)| (k, v.to_vec())).collect();
+        prop_assert_eq!(&meta, &mg.meta, "metadata of {}", gid);
         if mg.first_live > 0 {
             prop_assert_eq!(store.first_live_slot(*gid), Some(Slot(mg.first_live)), "I5: truncation point of {}", gid);
         }

@@ -91,6 +91,9 @@ pub fn check_record_codec(data: &[u8]) -> Result<CodecSummary, Violation> {
             Kind::Chosen => Some(Op::MarkChosen { group, slot }),
             Kind::Truncate => Some(Op::TruncateBelow { group, slot }),
             Kind::Remove => Some(Op::RemoveGroup { group }),
+            Kind::Put => Some(Op::Put { group, slot, ballot, value: value.to_vec() }),
+            Kind::DropFrom => Some(Op::DropFrom { group, slot }),
+            Kind::Meta => Some(Op::SetMeta { group, key: slot.0, value: value.to_vec() }),
             Kind::Repair => None,
         });
         off = vo + vl;
@@ -98,7 +101,7 @@ pub fn check_record_codec(data: &[u8]) -> Result<CodecSummary, Violation> {
     Violation::ensure(off == buf.len(), || format!("{} bytes unaccounted for: {}", buf.len() - off, ctx()))?;
     let expected_public: Vec<Op> = expected_public.into_iter().flatten().collect();
     Violation::ensure(public == expected_public, || format!("decode_ops gave {public:?}: {}", ctx()))?;
-    let again = builder.finish();
+    let again = builder.finish_with(crate::codec::flags(&buf));
     // The input with every operation's reserved bytes zeroed (and its
     // header checksum, which covers them, recomputed): what the encoder writes.
     let mut masked = buf.clone();

@@ -5,8 +5,10 @@
 //! promise at least the promised ballot is granted (a higher one is
 //! written), an accept at least the promised ballot is accepted (and raises
 //! it) unless its slot is truncated, a chosen mark is lazy, a truncation
-//! drops slots below its point, a removal forgets the group. A group exists
-//! once something was written for it.
+//! drops slots below its point, a removal forgets the group. The raw
+//! writes check nothing: a put stores a slot (unless it is truncated), a
+//! drop removes the slots from its point on, a metadata write sets its key.
+//! A group exists once something was written for it.
 
 use crate::{AcceptOutcome, AcceptorStore, Ballot, GroupId, Op, Outcome, PromiseOutcome, Slot, StoreError};
 use std::collections::BTreeMap;
@@ -20,6 +22,8 @@ pub struct GroupState {
     pub first_live: Slot,
     /// Accepted slots: ballot, value, chosen mark.
     pub slots: BTreeMap<Slot, (Ballot, Vec<u8>, bool)>,
+    /// Raw metadata.
+    pub meta: BTreeMap<u64, Vec<u8>>,
 }
 
 /// The observable state of every group of a store.
@@ -34,6 +38,7 @@ pub fn read_state(store: &AcceptorStore) -> Result<StoreState, StoreError> {
             promised: store.promised(g).unwrap_or(Ballot::ZERO),
             first_live: store.first_live_slot(g).unwrap_or_default(),
             slots: BTreeMap::new(),
+            meta: store.metadata(g)?.into_iter().map(|(k, v)| (k, v.to_vec())).collect(),
         };
         for e in store.accepted_from(g, Slot(0))? {
             gs.slots.insert(e.slot, (e.ballot, e.value.to_vec(), e.chosen));
@@ -139,6 +144,24 @@ pub fn apply(state: &mut StoreState, op: &Op) -> (Reply, Write) {
         Op::RemoveGroup { .. } => {
             let write = if state.remove(&g).is_some() { Write::Durable } else { Write::Nothing };
             (Reply::Done, write)
+        }
+        Op::Put { slot, ballot, value, .. } => {
+            if *slot < first_live {
+                return (Reply::Done, Write::Nothing);
+            }
+            state.entry(g).or_default().slots.insert(*slot, (*ballot, value.clone(), false));
+            (Reply::Done, Write::Durable)
+        }
+        Op::DropFrom { slot, .. } => match state.get_mut(&g) {
+            Some(gs) if gs.slots.range(*slot..).next().is_some() => {
+                gs.slots.retain(|s, _| *s < *slot);
+                (Reply::Done, Write::Durable)
+            }
+            _ => (Reply::Done, Write::Nothing),
+        },
+        Op::SetMeta { key, value, .. } => {
+            state.entry(g).or_default().meta.insert(*key, value.clone());
+            (Reply::Done, Write::Durable)
         }
     }
 }
