@@ -1,7 +1,5 @@
 //! Typed errors of the adapter.
 
-use std::path::PathBuf;
-
 /// Result of the adapter's own API.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -11,21 +9,19 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// serialise (then nothing was written).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The log failed (I/O, disk full, poisoned by an earlier failed sync, locked...).
-    #[error("log: {0}")]
-    Wal(#[from] paxos_wal::Error),
-    /// A checkpoint could not be written or read.
-    #[error("checkpoint: {0}")]
-    Checkpoint(#[from] paxos_snapshot::SnapshotError),
-    /// Opening could not rebuild the state (damage to acknowledged records,
-    /// a checkpoint the log does not continue, an undecodable record).
-    #[error("recovery of {}: {source}", dir.display())]
-    Recovery {
-        /// The store's directory.
-        dir: PathBuf,
-        /// What recovery said.
-        #[source]
-        source: paxos_recovery::RecoveryError,
+    /// The acceptor store failed: I/O (then the log is poisoned and the store
+    /// must be reopened), a full disk, a locked directory, an entry larger
+    /// than a segment, or on open damage to acknowledged records.
+    #[error("store: {0}")]
+    Store(#[from] paxos_acceptor_store::StoreError),
+    /// On open, a stored entry or field does not deserialise as this `T`
+    /// (another entry type, or a store of another program).
+    #[error("group {group}: {what} does not deserialise")]
+    Decode {
+        /// The group.
+        group: u64,
+        /// What.
+        what: &'static str,
     },
     /// An entry, snapshot or stop-sign could not be serialised; nothing was written.
     #[error("cannot serialise the operations: {0}")]

@@ -32,11 +32,15 @@
 //!   (its outcome is unknown, as for any failed write), but never a part of it.
 //!
 //! ## Raw persistence, not rule checks
-//! OmniPaxos enforces the protocol itself (ballots, promises, what may be
-//! overwritten): every write here is *raw persistence*, stored as given with
-//! no acceptor rule checked. (`paxos-acceptor-store` is the crate whose calls
-//! check the acceptor rules; this adapter does not use them.)
-//!
+//! The storage is an `AcceptorStore` group (crate `paxos-acceptor-store`),
+//! written only through that store's **raw-persistence** operations
+//! (`Op::Put`, `Op::DropFrom`, `Op::SetMeta`, with `Op::TruncateBelow` for
+//! the trim point): OmniPaxos enforces the protocol itself (ballots,
+//! promises, what may be overwritten), so every write here is stored as
+//! given and no acceptor rule is checked. The store's rule-checking calls
+//! (`promise`, `accept`, ...) are for acceptors that leave the rules to
+//! paxos-store; a group uses one kind or the other.
+
 //! ## Semantics
 //! Those of `omnipaxos_storage` 0.2.4's `MemoryStorage`, exactly:
 //! - indices are absolute log positions, the trimmed prefix included;
@@ -56,24 +60,28 @@
 //! keeps the log and appends (as a release build of `MemoryStorage` does).
 //!
 //! ## How it is stored
-//! A [`PaxosStore`] is a directory: a `paxos-wal` log in `dir/wal` and
-//! checkpoints (through `paxos-snapshot`) in `dir/checkpoints`. Each call is
-//! one *batch* — its operations serialised with postcard (see `record.rs`
-//! for the layout) — in one log record, or in several consecutive records
-//! when it is larger than a segment (only a batch whose last record is read
-//! counts). The caller waits for the sync covering the batch's last record,
-//! then the batch is applied to the in-memory state (entries as `T`, so reads
-//! are clones, as with `MemoryStorage`). Opening replays the newest usable
-//! checkpoint and the log after it through `paxos-recovery`, with the same
-//! apply function as the live path.
+//! A [`PaxosStore`] is an acceptor store in a directory (`dir/wal`,
+//! `dir/checkpoints`); each OmniPaxos node is one of its groups (see
+//! `layout.rs`): the entry at log index `i` is slot `i` (postcard-encoded),
+//! the trim point is the group's truncation point, `AppendOnPrefix` drops
+//! the suffix and puts the new entries, and promise, accepted round, decided
+//! and compacted indices, stop-sign and snapshot are durable per-group
+//! registers (the snapshot cut into chunks, so it may be larger than a
+//! segment). Each call is planned into one `apply_batch`: one sync, atomic
+//! across a crash, spread over several log records when it is larger than
+//! one. Once the batch is durable it is applied to the node's in-memory
+//! state (entries as `T`, so reads are clones, as with `MemoryStorage`);
+//! opening rebuilds that state from the acceptor store, which recovers from
+//! its newest usable checkpoint and the log after it.
 //!
-//! Disk follows the live state, not history: once the log written since the
-//! last checkpoint exceeds both [`StoreOptions::checkpoint_min_bytes`] and
-//! the last checkpoint's size, the writer that crossed the line writes a
-//! checkpoint of every group's state and deletes the log segments before
-//! the *previous* checkpoint (kept so a damaged newest checkpoint can fall
-//! back to it). So the log after an OmniPaxos trim or snapshot shrinks, and
-//! checkpoint work stays proportional to what is written.
+//! Disk follows the live state, not history: once the values written since
+//! the last checkpoint exceed both [`StoreOptions::checkpoint_min_bytes`]
+//! and the last checkpoint's size, the writer that crossed the line takes
+//! the acceptor store's checkpoint (every group's state) and the log
+//! segments before the *previous* checkpoint are deleted (kept so a damaged
+//! newest checkpoint can fall back to it). So the log after an OmniPaxos
+//! trim or snapshot shrinks, and checkpoint work stays proportional to what
+//! is written. One entry must fit in a log record (a segment, less headers).
 //!
 //! One store may hold several OmniPaxos nodes ("groups",
 //! [`PaxosStore::group`]): nodes on different threads then share the log's
@@ -114,14 +122,13 @@
 #![warn(missing_docs)]
 
 mod error;
-mod record;
+mod layout;
 mod state;
 mod storage;
 mod store;
 
 pub use error::{Error, Result};
-pub use paxos_recovery::RecoveryReport;
+pub use paxos_acceptor_store::RecoveryReport;
 pub use paxos_wal::WriteMode;
-pub use record::DecodeError;
 pub use storage::OmniPaxosStorage;
 pub use store::{CheckpointInfo, PaxosStore, StoreOptions, StoreStats};

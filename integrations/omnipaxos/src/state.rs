@@ -9,12 +9,10 @@
 
 use omnipaxos::ballot_leader_election::Ballot;
 use omnipaxos::storage::{Entry, StopSign, StorageOp};
-use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
 /// Everything one OmniPaxos node keeps in its storage.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(bound(serialize = "T: Serialize", deserialize = "T: Deserialize<'de>"))]
+#[derive(Clone, Debug)]
 pub(crate) struct GroupState<T: Entry> {
     /// Entries after the trim point: `log[i]` is the entry at absolute index `trimmed_idx + i`.
     pub log: VecDeque<T>,
@@ -27,6 +25,8 @@ pub(crate) struct GroupState<T: Entry> {
     pub accepted_round: Option<Ballot>,
     pub stopsign: Option<StopSign>,
     pub snapshot: Option<T::Snapshot>,
+    /// Chunks the stored snapshot takes (see `layout.rs`); not OmniPaxos state.
+    pub snapshot_chunks: u64,
 }
 
 impl<T: Entry> Default for GroupState<T> {
@@ -40,6 +40,7 @@ impl<T: Entry> Default for GroupState<T> {
             accepted_round: None,
             stopsign: None,
             snapshot: None,
+            snapshot_chunks: 0,
         }
     }
 }

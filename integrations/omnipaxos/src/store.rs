@@ -1,23 +1,20 @@
-//! The store: one log and one checkpoint directory holding the storage of
-//! one or more OmniPaxos nodes ("groups"), the write path, recovery and
-//! checkpoints.
+//! The store: an acceptor store holding the storage of one or more
+//! OmniPaxos nodes ("groups"), the write path, opening and checkpoints.
 
 use crate::error::{Error, Result};
-use crate::record::{self, Batch, DecodeError, Reassembler};
+use crate::layout;
 use crate::state::GroupState;
 use crate::storage::OmniPaxosStorage;
 use omnipaxos::storage::{Entry, StorageOp};
-use paxos_recovery::{recover, BoxError, RecoveryOptions, RecoveryReport, StateMachine};
-use paxos_snapshot::{SnapshotOptions, SnapshotStore};
+use paxos_acceptor_store::{AcceptorStore, CorruptionPolicy, RecoveryReport};
 use paxos_wal::storage::{FsStorage, Storage};
-use paxos_wal::{CorruptionPolicy, Lsn, Record, Wal, WalOptions, WriteMode};
+use paxos_wal::{Lsn, WalOptions, WriteMode};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::{HashMap, HashSet};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 /// Options for [`PaxosStore::open_with`] and [`OmniPaxosStorage::open_with`].
@@ -29,7 +26,8 @@ use std::time::Duration;
 #[derive(Clone, Debug)]
 pub struct StoreOptions {
     /// Size of each log segment (default 1 MiB; at least 8 KiB, a multiple of
-    /// 4 KiB). A batch larger than a segment is split over several records.
+    /// 4 KiB). A batch larger than a segment is split over several records;
+    /// one entry must fit in a segment (a snapshot need not: it is chunked).
     pub segment_size: u64,
     /// How the log writes and syncs (default `pwrite` + `fdatasync`).
     pub write_mode: WriteMode,
@@ -96,7 +94,7 @@ pub struct StoreStats {
     /// append, a value set to what it already was; OmniPaxos makes such
     /// calls, e.g. a follower flushing an empty batch on every flush tick).
     pub noop_writes: u64,
-    /// Log records appended (a batch larger than a segment takes several).
+    /// Log records appended (a batch larger than a record takes several).
     pub records: u64,
     /// Syncs the log issued (concurrent writers of one store share them).
     pub syncs: u64,
@@ -109,36 +107,29 @@ pub struct StoreStats {
     pub segments: usize,
 }
 
-const CHECKPOINT_META: &[u8] = b"paxos-store-omnipaxos-checkpoint-v1";
-
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[derive(Default)]
 struct CheckpointState {
-    /// Log bytes written since the last checkpoint.
+    /// Value bytes written since the last checkpoint.
     log_bytes: u64,
     /// Size of the last checkpoint image.
     image_bytes: u64,
 }
 
 pub(crate) struct Shared<T: Entry> {
-    wal: Wal,
-    checkpoints: SnapshotStore,
+    store: AcceptorStore,
+    /// Each group's state as of its last durable write: what reads return.
     groups: Mutex<HashMap<u64, GroupState<T>>>,
     open_groups: Mutex<HashSet<u64>>,
-    /// Writers hold it shared from append to apply; a checkpoint takes it
-    /// exclusively, so every record it covers has been applied.
-    writers: RwLock<()>,
     ckpt: Mutex<CheckpointState>,
-    checkpoint_lock: Mutex<()>,
     checkpointing: AtomicBool,
     writes: AtomicU64,
     noop_writes: AtomicU64,
     checkpoints_taken: AtomicU64,
     checkpoint_errors: AtomicU64,
-    max_record: usize,
     opts: StoreOptions,
     dir: PathBuf,
     report: RecoveryReport,
@@ -164,68 +155,6 @@ impl<T: Entry> std::fmt::Debug for PaxosStore<T> {
     }
 }
 
-/// Rebuilds every group from the newest usable checkpoint and the log.
-struct Rebuild<T: Entry> {
-    groups: HashMap<u64, GroupState<T>>,
-    reasm: Reassembler,
-    ckpt: CheckpointState,
-}
-
-impl<T> StateMachine for Rebuild<T>
-where
-    T: Entry + DeserializeOwned,
-{
-    fn restore(&mut self, _position: Lsn, metadata: &[u8], payload: &mut dyn Read) -> Result<(), BoxError> {
-        if metadata != CHECKPOINT_META {
-            return Err(Box::new(DecodeError("not a checkpoint of this adapter")));
-        }
-        let mut image = Vec::new();
-        payload.read_to_end(&mut image)?;
-        self.groups = decode_image(&image)?;
-        self.reasm.reset();
-        self.ckpt = CheckpointState { log_bytes: 0, image_bytes: image.len() as u64 };
-        Ok(())
-    }
-
-    fn apply(&mut self, record: &Record) -> Result<(), BoxError> {
-        self.ckpt.log_bytes += record.len() as u64;
-        let (group, ops) = match self.reasm.push(record)? {
-            None => return Ok(()),
-            Some(Batch::Whole(g, body)) => (g, record::decode_ops::<T>(body)?),
-            Some(Batch::Joined(g, body)) => (g, record::decode_ops::<T>(&body)?),
-        };
-        let state = self.groups.entry(group).or_default();
-        for op in ops {
-            state.apply(op);
-        }
-        Ok(())
-    }
-}
-
-/// A checkpoint image: a format version, then every group's state.
-#[derive(Serialize)]
-#[serde(bound(serialize = "T: Serialize"))]
-struct ImageRef<'a, T: Entry> {
-    version: u32,
-    groups: Vec<(u64, &'a GroupState<T>)>,
-}
-
-#[derive(Deserialize)]
-#[serde(bound(deserialize = "T: Deserialize<'de>"))]
-struct Image<T: Entry> {
-    version: u32,
-    groups: Vec<(u64, GroupState<T>)>,
-}
-
-fn decode_image<T: Entry + DeserializeOwned>(bytes: &[u8]) -> Result<HashMap<u64, GroupState<T>>, DecodeError> {
-    let (image, rest): (Image<T>, &[u8]) =
-        postcard::take_from_bytes(bytes).map_err(|_| DecodeError("checkpoint image does not deserialise"))?;
-    if image.version != 1 || !rest.is_empty() {
-        return Err(DecodeError("unknown checkpoint version or trailing bytes"));
-    }
-    Ok(image.groups.into_iter().collect())
-}
-
 impl<T: Entry> Shared<T> {
     pub(crate) fn close_group(&self, group: u64) {
         lock(&self.open_groups).remove(&group);
@@ -247,55 +176,47 @@ where
         Self::open_with(dir, StoreOptions::default())
     }
 
-    /// Open (or create) the store in `dir` (`dir/wal`, `dir/checkpoints`):
-    /// the newest usable checkpoint, then every batch in the log after it.
-    /// A torn tail (a batch whose sync never returned) is cut; damage to
-    /// acknowledged records is an error, never silently dropped.
+    /// Open (or create) the store in `dir` (an acceptor store: `dir/wal`,
+    /// `dir/checkpoints`): the newest usable checkpoint, then every batch in
+    /// the log after it. A torn tail (a batch whose sync never returned) is
+    /// cut; damage to acknowledged records is an error, never silently dropped.
     pub fn open_with(dir: impl AsRef<Path>, opts: StoreOptions) -> Result<Self> {
         let dir = dir.as_ref().to_path_buf();
         if opts.checkpoint_min_bytes == Some(0) {
             return Err(Error::InvalidOptions("checkpoint_min_bytes must be positive".into()));
         }
-        let wal_opts = WalOptions {
+        let store_opts = paxos_acceptor_store::StoreOptions {
             segment_size: opts.segment_size,
             write_mode: opts.write_mode,
             policy: CorruptionPolicy::TolerateTornTail,
+            // Bounded by what one record holds; a snapshot is chunked to it.
+            max_value_size: usize::MAX,
+            // Checkpoints are taken here, synchronously (see maybe_checkpoint).
+            checkpoint_after_segments: None,
+            keep_checkpoints: 2,
             background_prepare: opts.background_prepare,
-            max_record_size: None,
             watermark_interval: opts.watermark_interval,
             storage: opts.storage.clone(),
         };
-        let snap_opts = SnapshotOptions { keep: 2, storage: opts.storage.clone() };
-        let mut sm =
-            Rebuild { groups: HashMap::new(), reasm: Reassembler::default(), ckpt: CheckpointState::default() };
-        let rec = recover(
-            dir.join("wal"),
-            dir.join("checkpoints"),
-            RecoveryOptions { wal: wal_opts, snapshots: snap_opts },
-            &mut sm,
-        )
-        .map_err(|source| Error::Recovery { dir: dir.clone(), source })?;
-        let max_record = rec.wal.max_record_size();
-        if max_record <= record::HEADER_LEN {
-            return Err(Error::InvalidOptions("segment_size leaves no room for a record".into()));
+        let (store, report) = AcceptorStore::open(&dir, store_opts)?;
+        let mut groups = HashMap::new();
+        for g in store.groups() {
+            groups.insert(g.0, layout::rebuild(&store, g.0)?);
         }
+        let image_bytes = report.snapshot.as_ref().map_or(0, |s| s.payload_len);
         let shared = Shared {
-            wal: rec.wal,
-            checkpoints: rec.snapshots,
-            groups: Mutex::new(sm.groups),
+            store,
+            groups: Mutex::new(groups),
             open_groups: Mutex::new(HashSet::new()),
-            writers: RwLock::new(()),
-            ckpt: Mutex::new(sm.ckpt),
-            checkpoint_lock: Mutex::new(()),
+            ckpt: Mutex::new(CheckpointState { log_bytes: 0, image_bytes }),
             checkpointing: AtomicBool::new(false),
             writes: AtomicU64::new(0),
             noop_writes: AtomicU64::new(0),
             checkpoints_taken: AtomicU64::new(0),
             checkpoint_errors: AtomicU64::new(0),
-            max_record,
             opts,
             dir,
-            report: rec.report,
+            report,
         };
         Ok(PaxosStore { shared: Arc::new(shared) })
     }
@@ -310,7 +231,7 @@ where
         Ok(OmniPaxosStorage::new(self.shared.clone(), group))
     }
 
-    /// Every group that has state in the store, sorted.
+    /// Every group that has state in the store (or was opened), sorted.
     pub fn groups(&self) -> Vec<u64> {
         let mut v: Vec<u64> = lock(&self.shared.groups).keys().copied().collect();
         v.sort_unstable();
@@ -325,6 +246,11 @@ where
     /// The store's directory.
     pub fn dir(&self) -> &Path {
         &self.shared.dir
+    }
+
+    /// The acceptor store underneath (for inspection).
+    pub fn acceptor_store(&self) -> &AcceptorStore {
+        &self.shared.store
     }
 
     /// Counters since open.
@@ -343,34 +269,45 @@ impl<T> Shared<T>
 where
     T: Entry + Serialize + DeserializeOwned,
 {
-    /// Persist `ops` of `group` as one batch, wait until it is durable, then
-    /// apply it. On any error nothing was applied.
+    /// Persist `ops` of `group` as one batch of the acceptor store (one
+    /// sync), wait until it is durable, then apply it to the group's state.
+    /// On any error nothing was applied.
     ///
     /// A batch that changes nothing (every operation a no-op on the group's
     /// state: an empty append, a value set to what it is) writes nothing and
     /// does not sync: the in-memory state only ever holds batches whose sync
     /// returned, so it already is durable, and recovery returns it. Unless
     /// the log is poisoned: a failed write's outcome on disk is unknown, so
-    /// then the batch goes to the log and fails like every write.
+    /// then the batch goes to the store and fails like every write.
     pub(crate) fn commit(&self, group: u64, ops: Vec<StorageOp<T>>) -> Result<()> {
-        if !self.wal.is_poisoned() && self.read(group, |s| ops.iter().all(|op| s.is_noop(op))) {
-            self.noop_writes.fetch_add(1, Ordering::Relaxed);
-            return Ok(());
+        let max_value = self.store.max_value_size();
+        let plan = {
+            let mut groups = lock(&self.groups);
+            let state = groups.entry(group).or_default();
+            if !self.store.wal().is_poisoned() && ops.iter().all(|op| state.is_noop(op)) {
+                self.noop_writes.fetch_add(1, Ordering::Relaxed);
+                return Ok(());
+            }
+            // One handle per group, so the state cannot move before the apply below.
+            layout::plan(group, state, &ops, max_value)?
+        };
+        if plan.ops.is_empty() {
+            // Only no-ops, let through because the log is poisoned: fail as
+            // every write does.
+            self.store.sync()?;
+        } else {
+            self.store.apply_batch(&plan.ops)?;
         }
-        let records = record::encode(group, &ops, self.max_record)?;
-        let bytes: u64 = records.iter().map(|r| r.len() as u64).sum();
         {
-            let _writing = self.writers.read().unwrap_or_else(|e| e.into_inner());
-            let lsns = self.wal.append_batch(records.iter().map(|r| r.as_slice()))?;
-            self.wal.wait_durable(lsns.end - 1)?;
             let mut groups = lock(&self.groups);
             let state = groups.entry(group).or_default();
             for op in ops {
                 state.apply(op);
             }
+            state.snapshot_chunks = plan.snapshot_chunks;
         }
         self.writes.fetch_add(1, Ordering::Relaxed);
-        self.maybe_checkpoint(bytes);
+        self.maybe_checkpoint(plan.bytes);
         Ok(())
     }
 
@@ -401,46 +338,30 @@ where
     }
 
     fn checkpoint(&self) -> Result<CheckpointInfo> {
-        let _one_at_a_time = lock(&self.checkpoint_lock);
-        let (image, position) = {
-            // No write is between append and apply while this is held.
-            let _quiet = self.writers.write().unwrap_or_else(|e| e.into_inner());
-            let position = self.wal.last_lsn();
-            self.wal.wait_durable(position)?;
-            let groups = lock(&self.groups);
-            let mut list: Vec<(u64, &GroupState<T>)> = groups.iter().map(|(g, s)| (*g, s)).collect();
-            list.sort_unstable_by_key(|(g, _)| *g);
-            let image = postcard::to_allocvec(&ImageRef { version: 1, groups: list }).map_err(Error::Encode)?;
-            (image, position)
-        };
-        self.checkpoints.write(position, CHECKPOINT_META, &image)?;
+        // The acceptor store's checkpoint: every group's state, durably, then
+        // the log before the previous checkpoint is deleted.
+        let info = self.store.checkpoint()?;
         {
             let mut c = lock(&self.ckpt);
-            c.image_bytes = image.len() as u64;
-            // Writes after `position` (possible with concurrent groups) are
-            // not counted again: the next checkpoint may come a little late.
+            c.image_bytes = info.bytes as u64;
+            // Writes that raced with it are not counted again: the next
+            // checkpoint may come a little late.
             c.log_bytes = 0;
         }
-        // Keep the log back to the previous checkpoint, so a damaged newest
-        // checkpoint can fall back to it.
-        let segments_removed = match self.checkpoints.list()?.get(1) {
-            Some(older) => self.wal.truncate_prefix(older.position + 1)?,
-            None => 0,
-        };
         self.checkpoints_taken.fetch_add(1, Ordering::Relaxed);
-        Ok(CheckpointInfo { position, bytes: image.len(), segments_removed })
+        Ok(CheckpointInfo { position: info.position, bytes: info.bytes, segments_removed: info.segments_removed })
     }
 
     fn stats(&self) -> StoreStats {
-        let w = self.wal.stats();
+        let st = self.store.stats();
         StoreStats {
             writes: self.writes.load(Ordering::Relaxed),
             noop_writes: self.noop_writes.load(Ordering::Relaxed),
-            records: w.appends,
-            syncs: w.syncs,
+            records: st.records,
+            syncs: st.syncs,
             checkpoints: self.checkpoints_taken.load(Ordering::Relaxed),
             checkpoint_errors: self.checkpoint_errors.load(Ordering::Relaxed),
-            segments: self.wal.segment_count(),
+            segments: st.segments,
         }
     }
 }
