@@ -7,6 +7,7 @@
 //! ```text
 //! record  = count:u32 flags:u8 reserved[3] op{count}
 //! op      = OpHeader(48 bytes) value[value_len]
+//! value of a Put = (len:u32 bytes[len])*, for consecutive slots from `slot`
 //! flags   = CONTINUES (1): the next record holds more of this batch;
 //!           CONTINUATION (2): this record holds more of the previous one's
 //! ```
@@ -43,7 +44,7 @@ pub(crate) enum Kind {
     Truncate = 4,
     Remove = 5,
     Repair = 6,
-    /// Raw persistence: a slot's value, no rule checked.
+    /// Raw persistence: values of consecutive slots, no rule checked.
     Put = 7,
     /// Raw persistence: drop the slots at or above `slot`.
     DropFrom = 8,
@@ -151,12 +152,62 @@ impl RecordBuilder {
         self.buf.len()
     }
 
+    /// The payload so far.
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
     /// Finish with record flags ([`CONTINUES`], [`CONTINUATION`]).
     pub fn finish_with(mut self, flags: u8) -> Vec<u8> {
         self.buf[..4].copy_from_slice(&self.count.to_le_bytes());
         self.buf[4] = flags;
         self.buf
     }
+}
+
+/// The value of a `Put`: each value with its length in front.
+pub(crate) fn put_body(values: &[Vec<u8>]) -> Vec<u8> {
+    let mut body = Vec::with_capacity(values.iter().map(|v| 4 + v.len()).sum());
+    for v in values {
+        body.extend_from_slice(&(v.len() as u32).to_le_bytes());
+        body.extend_from_slice(v);
+    }
+    body
+}
+
+/// The byte ranges (offset in `payload`, length) of the values of a `Put`
+/// whose body is `payload[off..off + len]`; `None` if the body does not
+/// parse exactly.
+fn put_values(payload: &[u8], off: usize, len: usize) -> Option<Vec<(u32, u32)>> {
+    let body = payload.get(off..off.checked_add(len)?)?;
+    let mut at = 0usize;
+    let mut out = Vec::new();
+    while at < body.len() {
+        let n = u32::from_le_bytes(body.get(at..at + 4)?.try_into().ok()?) as usize;
+        at += 4;
+        if n > body.len() - at {
+            return None;
+        }
+        out.push(((off + at) as u32, n as u32));
+        at += n;
+    }
+    Some(out)
+}
+
+/// The single-slot operations a decoded operation stands for: a `Put` of
+/// several values is one per value (its `value` the value's range), every
+/// other kind itself. `payload` is the record the operation was decoded
+/// from (or is being built in), whose `Put` bodies [`decode`] checked.
+pub(crate) fn expand(op: &StoredOp, payload: &[u8]) -> Vec<StoredOp> {
+    if op.kind != Kind::Put {
+        return vec![op.clone()];
+    }
+    put_values(payload, op.value.0 as usize, op.value.1 as usize)
+        .expect("a checked Put body")
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| StoredOp { slot: Slot(op.slot.0.saturating_add(i as u64)), value: v, ..op.clone() })
+        .collect()
 }
 
 /// The flags of a record (see the module docs); [`decode`] checks them.
@@ -194,6 +245,9 @@ pub(crate) fn decode(payload: &[u8]) -> Result<Vec<StoredOp>, DecodeError> {
         if len > payload.len() - off {
             return Err(DecodeError("value runs past the record"));
         }
+        if kind == Kind::Put && put_values(payload, off, len).is_none() {
+            return Err(DecodeError("the values of a put do not parse"));
+        }
         ops.push(StoredOp {
             kind,
             group: GroupId(h.group.get()),
@@ -225,7 +279,9 @@ pub fn decode_ops(payload: &[u8]) -> Result<Vec<crate::types::Op>, DecodeError> 
                 Kind::Chosen => Op::MarkChosen { group: g, slot: s },
                 Kind::Truncate => Op::TruncateBelow { group: g, slot: s },
                 Kind::Remove => Op::RemoveGroup { group: g },
-                Kind::Put => Op::Put { group: g, slot: s, ballot: b, value: value(&o) },
+                Kind::Put => {
+                    Op::Put { group: g, from: s, ballot: b, values: expand(&o, payload).iter().map(value).collect() }
+                }
                 Kind::DropFrom => Op::DropFrom { group: g, slot: s },
                 Kind::Meta => Op::SetMeta { group: g, key: s.0, value: value(&o) },
                 Kind::Repair => return None,
@@ -251,6 +307,23 @@ mod tests {
         assert_eq!(ops[1].group, GroupId(9));
         assert_eq!(ops[1].ballot, Ballot::new(6, 1));
         assert_eq!(&p[o2 as usize..o2 as usize + 6], b"value!");
+    }
+
+    #[test]
+    fn a_put_holds_consecutive_slots_and_a_bad_body_is_refused() {
+        let mut b = RecordBuilder::new();
+        let body = put_body(&[b"ab".to_vec(), Vec::new(), b"cde".to_vec()]);
+        b.push(Kind::Put, GroupId(2), Slot(7), Ballot::ZERO, &body);
+        let p = b.finish_with(0);
+        let ops = decode(&p).unwrap();
+        let each = expand(&ops[0], &p);
+        let got: Vec<(u64, &[u8])> =
+            each.iter().map(|o| (o.slot.0, &p[o.value.0 as usize..(o.value.0 + o.value.1) as usize])).collect();
+        assert_eq!(got, vec![(7, &b"ab"[..]), (8, &b""[..]), (9, &b"cde"[..])]);
+        // A length that runs past the body.
+        let mut b = RecordBuilder::new();
+        b.push(Kind::Put, GroupId(2), Slot(7), Ballot::ZERO, &[9, 0, 0, 0, 1, 2]);
+        assert!(decode(&b.finish_with(0)).is_err());
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! durable before the call returns.
 
 use crate::checkpoint;
-use crate::codec::{decode, flags, Kind, RecordBuilder, StoredOp, CONTINUATION, CONTINUES, OP_HEADER_LEN};
+use crate::codec::{
+    decode, expand, flags, put_body, Kind, RecordBuilder, StoredOp, CONTINUATION, CONTINUES, OP_HEADER_LEN,
+};
 use crate::error::{Result, StoreError};
 use crate::state::{Group, Groups, SlotEntry, Undo, ValueLoc, ALL_GROUPS};
 use crate::types::{AcceptOutcome, AcceptedEntry, Ballot, GroupId, Op, Outcome, PromiseOutcome, Slot, SlotRead};
@@ -144,8 +146,10 @@ impl std::fmt::Debug for AcceptorStore {
 #[derive(Default)]
 struct Rebuild {
     groups: Groups,
-    /// The operations of a batch cut over several records, until its last record.
+    /// The operations of a batch cut over several records, until its last
+    /// record, and the LSN that record must have.
     pending: Vec<(StoredOp, Lsn)>,
+    pending_next: Lsn,
 }
 
 impl StateMachine for Rebuild {
@@ -160,18 +164,22 @@ impl StateMachine for Rebuild {
     fn apply(&mut self, record: &Record) -> Result<(), BoxError> {
         let ops = decode(record)?;
         let f = flags(record);
+        let lsn = record.lsn();
         if f & CONTINUATION == 0 {
             // A new batch: an unfinished one before it was never acknowledged
             // (its last record was never written).
             self.pending.clear();
-        } else if self.pending.is_empty() {
-            // The start of this batch is not in the log (only damage, which
-            // the log reports, can do that): never apply part of a batch.
+        } else if self.pending.is_empty() || self.pending_next != lsn {
+            // The start of this batch, or a record inside it, is not in the
+            // log (only damage can do that, which the log reports under
+            // Salvage): never apply part of a batch.
+            self.pending.clear();
             return Ok(());
         }
-        let lsn = record.lsn();
+        let ops: Vec<StoredOp> = ops.iter().flat_map(|op| expand(op, record)).collect();
         if f & CONTINUES != 0 {
             self.pending.extend(ops.into_iter().map(|op| (op, lsn)));
+            self.pending_next = lsn + 1;
             return Ok(());
         }
         for (op, at) in self.pending.drain(..) {
@@ -199,7 +207,7 @@ pub(crate) enum OpRef<'a> {
     Truncate { group: GroupId, slot: Slot },
     Remove { group: GroupId },
     Repair { group: GroupId },
-    Put { group: GroupId, slot: Slot, ballot: Ballot, value: &'a [u8] },
+    Put { group: GroupId, from: Slot, ballot: Ballot, values: &'a [Vec<u8>] },
     DropFrom { group: GroupId, slot: Slot },
     Meta { group: GroupId, key: u64, value: &'a [u8] },
 }
@@ -468,8 +476,12 @@ impl AcceptorStore {
     }
 
     fn check_value(&self, value: &[u8]) -> Result<()> {
-        if value.len() > self.shared.max_value {
-            return Err(StoreError::ValueTooLarge { len: value.len(), max: self.shared.max_value });
+        self.check_value_len(value.len())
+    }
+
+    fn check_value_len(&self, len: usize) -> Result<()> {
+        if len > self.shared.max_value {
+            return Err(StoreError::ValueTooLarge { len, max: self.shared.max_value });
         }
         Ok(())
     }
@@ -494,9 +506,9 @@ impl AcceptorStore {
                     Op::MarkChosen { group, slot } => OpRef::Chosen { group: *group, slot: *slot },
                     Op::TruncateBelow { group, slot } => OpRef::Truncate { group: *group, slot: *slot },
                     Op::RemoveGroup { group } => OpRef::Remove { group: *group },
-                    Op::Put { group, slot, ballot, value } => {
-                        self.check_value(value)?;
-                        OpRef::Put { group: *group, slot: *slot, ballot: *ballot, value }
+                    Op::Put { group, from, ballot, values } => {
+                        self.check_value_len(values.iter().map(|v| 4 + v.len()).sum())?;
+                        OpRef::Put { group: *group, from: *from, ballot: *ballot, values }
                     }
                     Op::DropFrom { group, slot } => OpRef::DropFrom { group: *group, slot: *slot },
                     Op::SetMeta { group, key, value } => {
@@ -556,9 +568,12 @@ impl AcceptorStore {
                     builders.push(RecordBuilder::new());
                 }
                 let at = lsn + builders.len() as u64 - 1;
-                let off = builders.last_mut().expect("one builder at least").push(kind, group, slot, ballot, value);
+                let builder = builders.last_mut().expect("one builder at least");
+                let off = builder.push(kind, group, slot, ballot, value);
                 let stored = StoredOp { kind, group, slot, ballot, value: (off, value.len() as u32) };
-                inner.groups.apply(&stored, at, Some(&mut undo));
+                for op in expand(&stored, builder.bytes()) {
+                    inner.groups.apply(&op, at, Some(&mut undo));
+                }
                 writes += 1;
             };
             let outcome = match *op {
@@ -626,12 +641,13 @@ impl AcceptorStore {
                     durable_write = true;
                     Outcome::Done
                 }
-                OpRef::Put { slot, ballot, value, .. } => {
-                    if slot < first_live {
-                        // Left alone because of a truncation: that must be durable.
+                OpRef::Put { from, ballot, values, .. } => {
+                    if from.0.saturating_add(values.len() as u64) <= first_live.0 {
+                        // Nothing to store (no value, or every slot truncated):
+                        // what that depends on must be durable.
                         wait_for = wait_for.max(lsn - 1);
                     } else {
-                        write(Kind::Put, slot, ballot, value, &mut inner);
+                        write(Kind::Put, from, ballot, &put_body(values), &mut inner);
                         durable_write = true;
                     }
                     Outcome::Done

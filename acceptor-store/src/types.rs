@@ -92,20 +92,22 @@ pub enum Op {
         /// The group.
         group: GroupId,
     },
-    /// **Raw persistence** (no acceptor rule checked): store `value` in
-    /// `slot` at `ballot`, replacing what the slot held (its chosen mark
-    /// too). The promised ballot is neither checked nor raised. A slot below
-    /// the truncation point is left alone. For a library that enforces the
-    /// protocol itself (see the crate docs).
+    /// **Raw persistence** (no acceptor rule checked): store `values` in
+    /// the consecutive slots from `from` at `ballot`, replacing what those
+    /// slots held (their chosen marks too). The promised ballot is neither
+    /// checked nor raised. Slots below the truncation point are left alone.
+    /// For a library that enforces the protocol itself (see the crate docs).
+    /// The values of one `Put` go into one log record: together they must
+    /// fit the value size limit (use several `Put`s for more).
     Put {
         /// The group.
         group: GroupId,
-        /// The slot.
-        slot: Slot,
-        /// The ballot stored with the value.
+        /// The slot of the first value.
+        from: Slot,
+        /// The ballot stored with every value.
         ballot: Ballot,
-        /// The value.
-        value: Vec<u8>,
+        /// The values, for slots `from`, `from + 1`, ...
+        values: Vec<Vec<u8>>,
     },
     /// **Raw persistence**: drop every slot at or above `slot` (a log suffix
     /// about to be replaced; follow it with [`Op::Put`]s in the same batch).

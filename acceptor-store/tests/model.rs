@@ -37,9 +37,14 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (g.clone(), 0u64..8).prop_map(|(group, s)| Op::TruncateBelow { group, slot: Slot(s) }),
         1 => g.clone().prop_map(|group| Op::RemoveGroup { group }),
         // Raw persistence, values large enough now and then that a batch
-        // of them spans several records.
-        3 => (g.clone(), 0u64..8, ballot(), prop_oneof![3 => 0usize..300, 1 => 2000usize..7000])
-            .prop_map(|(group, s, ballot, len)| Op::Put { group, slot: Slot(s), ballot, value: vec![s as u8 ^ len as u8; len] }),
+        // of them spans several records (one put stays under the 12 KiB limit).
+        3 => (g.clone(), 0u64..8, ballot(), prop::collection::vec(prop_oneof![3 => 0usize..300, 1 => 2000usize..3900], 0..4))
+            .prop_map(|(group, s, ballot, lens)| Op::Put {
+                group,
+                from: Slot(s),
+                ballot,
+                values: lens.iter().enumerate().map(|(i, len)| vec![(s as usize + i) as u8 ^ *len as u8; *len]).collect(),
+            }),
         1 => (g.clone(), 0u64..8).prop_map(|(group, s)| Op::DropFrom { group, slot: Slot(s) }),
         2 => (g, 0u64..3, prop::collection::vec(any::<u8>(), 0..300))
             .prop_map(|(group, key, value)| Op::SetMeta { group, key, value }),
@@ -148,13 +153,18 @@ impl Model {
                 self.lazy_chosen.retain(|(g, _)| g != group);
                 (MOut::Done, existed)
             }
-            Op::Put { group, slot, ballot, value } => {
+            Op::Put { group, from, ballot, values } => {
                 let g = self.groups.entry(*group).or_default();
-                if slot.0 < g.first_live {
+                if from.0 + values.len() as u64 <= g.first_live {
                     return (MOut::Done, false);
                 }
-                g.slots.insert(slot.0, (*ballot, value.clone(), false));
-                self.lazy_chosen.remove(&(*group, slot.0));
+                for (i, v) in values.iter().enumerate() {
+                    let slot = from.0 + i as u64;
+                    if slot >= g.first_live {
+                        g.slots.insert(slot, (*ballot, v.clone(), false));
+                        self.lazy_chosen.remove(&(*group, slot));
+                    }
+                }
                 (MOut::Done, true)
             }
             Op::DropFrom { group, slot } => match self.groups.get_mut(group) {

@@ -147,9 +147,12 @@ fn describe(op: &Op) -> String {
         Op::MarkChosen { group, slot } => format!("chosen {group} {slot}"),
         Op::TruncateBelow { group, slot } => format!("truncate {group} below {slot}"),
         Op::RemoveGroup { group } => format!("remove {group}"),
-        Op::Put { group, slot, ballot, value } => {
-            format!("put (raw) {group} {slot} ballot {} value {} bytes", b(ballot), value.len())
-        }
+        Op::Put { group, from, ballot, values } => format!(
+            "put (raw) {group} {} values from {from} ballot {}, {} bytes",
+            values.len(),
+            b(ballot),
+            values.iter().map(Vec::len).sum::<usize>()
+        ),
         Op::DropFrom { group, slot } => format!("drop (raw) {group} from {slot}"),
         Op::SetMeta { group, key, value } => format!("meta (raw) {group} key {key} value {} bytes", value.len()),
     }

@@ -91,7 +91,15 @@ pub fn check_record_codec(data: &[u8]) -> Result<CodecSummary, Violation> {
             Kind::Chosen => Some(Op::MarkChosen { group, slot }),
             Kind::Truncate => Some(Op::TruncateBelow { group, slot }),
             Kind::Remove => Some(Op::RemoveGroup { group }),
-            Kind::Put => Some(Op::Put { group, slot, ballot, value: value.to_vec() }),
+            Kind::Put => Some(Op::Put {
+                group,
+                from: slot,
+                ballot,
+                values: crate::codec::expand(op, &buf)
+                    .iter()
+                    .map(|v| buf[v.value.0 as usize..(v.value.0 + v.value.1) as usize].to_vec())
+                    .collect(),
+            }),
             Kind::DropFrom => Some(Op::DropFrom { group, slot }),
             Kind::Meta => Some(Op::SetMeta { group, key: slot.0, value: value.to_vec() }),
             Kind::Repair => None,

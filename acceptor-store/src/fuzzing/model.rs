@@ -6,7 +6,7 @@
 //! written), an accept at least the promised ballot is accepted (and raises
 //! it) unless its slot is truncated, a chosen mark is lazy, a truncation
 //! drops slots below its point, a removal forgets the group. The raw
-//! writes check nothing: a put stores a slot (unless it is truncated), a
+//! writes check nothing: a put stores consecutive slots (those not truncated), a
 //! drop removes the slots from its point on, a metadata write sets its key.
 //! A group exists once something was written for it.
 
@@ -145,11 +145,17 @@ pub fn apply(state: &mut StoreState, op: &Op) -> (Reply, Write) {
             let write = if state.remove(&g).is_some() { Write::Durable } else { Write::Nothing };
             (Reply::Done, write)
         }
-        Op::Put { slot, ballot, value, .. } => {
-            if *slot < first_live {
+        Op::Put { from, ballot, values, .. } => {
+            if from.0.saturating_add(values.len() as u64) <= first_live.0 {
                 return (Reply::Done, Write::Nothing);
             }
-            state.entry(g).or_default().slots.insert(*slot, (*ballot, value.clone(), false));
+            let gs = state.entry(g).or_default();
+            for (i, v) in values.iter().enumerate() {
+                let slot = Slot(from.0 + i as u64);
+                if slot >= first_live {
+                    gs.slots.insert(slot, (*ballot, v.clone(), false));
+                }
+            }
             (Reply::Done, Write::Durable)
         }
         Op::DropFrom { slot, .. } => match state.get_mut(&g) {

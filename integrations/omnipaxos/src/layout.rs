@@ -3,7 +3,8 @@
 //! protocol, so no acceptor rule is checked):
 //!
 //! - the entry at absolute log index `i` is slot `i`, its value the entry
-//!   serialised with postcard (`Op::Put`, ballot zero);
+//!   serialised with postcard (consecutive entries in one `Op::Put`, cut
+//!   where the store's value limit says; ballot zero);
 //! - the trim point is the group's truncation point (`Op::TruncateBelow`);
 //! - `AppendOnPrefix` is `Op::DropFrom` the cut, then `Put`s;
 //! - every other field is a metadata register (`Op::SetMeta`) holding the
@@ -66,9 +67,23 @@ where
     let mut chunks_before = state.snapshot_chunks;
     let meta = |out: &mut Vec<Op>, key: u64, value: Vec<u8>| out.push(Op::SetMeta { group: g, key, value });
     let puts = |out: &mut Vec<Op>, from: u64, entries: &[T]| -> Result<u64> {
-        for (i, e) in entries.iter().enumerate() {
+        // One Put per run of entries whose values (4 bytes of length each)
+        // fit the store's limit; an entry too large alone gets the store's error.
+        let (mut values, mut size, mut at) = (Vec::new(), 0usize, from);
+        for e in entries {
             let value = enc(e)?;
-            out.push(Op::Put { group: g, slot: Slot(from + i as u64), ballot: Ballot::ZERO, value });
+            if !values.is_empty() && size + 4 + value.len() > max_value {
+                let run = std::mem::take(&mut values);
+                let next = at + run.len() as u64;
+                out.push(Op::Put { group: g, from: Slot(at), ballot: Ballot::ZERO, values: run });
+                at = next;
+                size = 0;
+            }
+            size += 4 + value.len();
+            values.push(value);
+        }
+        if !values.is_empty() {
+            out.push(Op::Put { group: g, from: Slot(at), ballot: Ballot::ZERO, values });
         }
         Ok(from + entries.len() as u64)
     };
@@ -118,7 +133,8 @@ where
     let bytes = out
         .iter()
         .map(|op| match op {
-            Op::Put { value, .. } | Op::SetMeta { value, .. } => value.len() as u64,
+            Op::Put { values, .. } => values.iter().map(|v| 4 + v.len() as u64).sum(),
+            Op::SetMeta { value, .. } => value.len() as u64,
             _ => 0,
         })
         .sum();
