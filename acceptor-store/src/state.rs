@@ -48,7 +48,13 @@ pub(crate) struct Group {
 
 impl Group {
     pub fn find(&self, slot: Slot) -> Result<usize, usize> {
-        self.slots.binary_search_by_key(&slot, |e| e.slot)
+        // Logs grow at the end: answer that case without a search.
+        match self.slots.last() {
+            None => Err(0),
+            Some(last) if last.slot < slot => Err(self.slots.len()),
+            Some(last) if last.slot == slot => Ok(self.slots.len() - 1),
+            Some(_) => self.slots.binary_search_by_key(&slot, |e| e.slot),
+        }
     }
 
     pub fn index_at_or_after(&self, slot: Slot) -> usize {
@@ -123,21 +129,28 @@ pub(crate) const ALL_GROUPS: GroupId = GroupId(u64::MAX);
 
 impl Groups {
     fn group_mut(&mut self, id: GroupId, undo: &mut Option<&mut Vec<Undo>>) -> &mut Group {
-        if !self.map.contains_key(&id) {
-            if let Some(u) = undo {
-                u.push(Undo::Created(id));
+        use std::collections::hash_map::Entry;
+        match self.map.entry(id) {
+            Entry::Occupied(e) => {
+                if let Some(u) = undo {
+                    let g = e.get();
+                    u.push(Undo::Scalars {
+                        group: id,
+                        promised: g.promised,
+                        promised_from: g.promised_from,
+                        promise_lsn: g.promise_lsn,
+                        first_live: g.first_live,
+                    });
+                }
+                e.into_mut()
             }
-        } else if let Some(u) = undo {
-            let g = &self.map[&id];
-            u.push(Undo::Scalars {
-                group: id,
-                promised: g.promised,
-                promised_from: g.promised_from,
-                promise_lsn: g.promise_lsn,
-                first_live: g.first_live,
-            });
+            Entry::Vacant(e) => {
+                if let Some(u) = undo {
+                    u.push(Undo::Created(id));
+                }
+                e.insert(Group::default())
+            }
         }
-        self.map.entry(id).or_default()
     }
 
     /// Apply one operation that was written in record `lsn` (already checked

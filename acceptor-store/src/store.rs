@@ -747,16 +747,19 @@ impl AcceptorStore {
                         }
                     }
                 }
+                // Both sorted by slot: walk them together.
+                let mut i = 0;
                 for e in g.slots {
-                    if let Ok(i) = live.find(e.slot) {
-                        let cur = &mut live.slots[i];
-                        let old = match cur.value {
-                            ValueLoc::Log { lsn, .. } => lsn <= position,
-                            ValueLoc::Image { .. } => true,
-                        };
-                        if old && cur.ballot == e.ballot {
-                            cur.value = e.value;
-                        }
+                    while i < live.slots.len() && live.slots[i].slot < e.slot {
+                        i += 1;
+                    }
+                    let Some(cur) = live.slots.get_mut(i).filter(|c| c.slot == e.slot) else { continue };
+                    let old = match cur.value {
+                        ValueLoc::Log { lsn, .. } => lsn <= position,
+                        ValueLoc::Image { .. } => true,
+                    };
+                    if old && cur.ballot == e.ballot {
+                        cur.value = e.value;
                     }
                 }
             }

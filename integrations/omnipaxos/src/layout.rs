@@ -36,7 +36,8 @@ const SNAPSHOT: u64 = 6;
 const SNAPSHOT_CHUNK: u64 = 1 << 32;
 
 fn enc<V: Serialize + ?Sized>(v: &V) -> Result<Vec<u8>> {
-    postcard::to_allocvec(v).map_err(Error::Encode)
+    // One allocation for a typical entry, not a string of small regrowths.
+    postcard::to_extend(v, Vec::with_capacity(256)).map_err(Error::Encode)
 }
 
 fn dec<V: DeserializeOwned>(group: u64, what: &'static str, bytes: &[u8]) -> Result<V> {
