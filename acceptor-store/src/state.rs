@@ -21,6 +21,17 @@ pub(crate) enum ValueLoc {
     Image { image: Arc<Vec<u8>>, off: u64, len: u32 },
 }
 
+impl ValueLoc {
+    /// Whether a checkpoint at `position` holds this value: it was written
+    /// at or before it, or it already lives in an (older) image.
+    pub fn covered_by(&self, position: Lsn) -> bool {
+        match self {
+            ValueLoc::Log { lsn, .. } => *lsn <= position,
+            ValueLoc::Image { .. } => true,
+        }
+    }
+}
+
 /// One accepted slot.
 #[derive(Clone, Debug)]
 pub(crate) struct SlotEntry {

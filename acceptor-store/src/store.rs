@@ -735,15 +735,10 @@ impl AcceptorStore {
             for (id, g) in decoded.map {
                 let Some(live) = inner.groups.map.get_mut(&id) else { continue };
                 for (key, loc) in g.meta.map(|m| m.into_vec()).unwrap_or_default() {
-                    if let Some(m) = live.meta.as_deref_mut() {
-                        if let Ok(i) = m.binary_search_by_key(&key, |e| e.0) {
-                            let old = match m[i].1 {
-                                ValueLoc::Log { lsn, .. } => lsn <= position,
-                                ValueLoc::Image { .. } => true,
-                            };
-                            if old {
-                                m[i].1 = loc;
-                            }
+                    let Some(m) = live.meta.as_deref_mut() else { break };
+                    if let Ok(i) = m.binary_search_by_key(&key, |e| e.0) {
+                        if m[i].1.covered_by(position) {
+                            m[i].1 = loc;
                         }
                     }
                 }
@@ -754,10 +749,7 @@ impl AcceptorStore {
                         i += 1;
                     }
                     let Some(cur) = live.slots.get_mut(i).filter(|c| c.slot == e.slot) else { continue };
-                    let old = match cur.value {
-                        ValueLoc::Log { lsn, .. } => lsn <= position,
-                        ValueLoc::Image { .. } => true,
-                    };
+                    let old = cur.value.covered_by(position);
                     if old && cur.ballot == e.ballot {
                         cur.value = e.value;
                     }
