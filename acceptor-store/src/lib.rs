@@ -43,6 +43,31 @@
 //! A batch too large for one log record is cut into several consecutive
 //! records and still counts only whole.
 //!
+//! ```
+//! use paxos_acceptor_store::*;
+//! let dir = tempfile::tempdir()?;
+//! let opts = StoreOptions { segment_size: 1 << 20, ..Default::default() };
+//! let (store, _) = AcceptorStore::open(dir.path(), opts)?;
+//! let g = GroupId(1);
+//! // A log of three entries and a register, then the suffix from slot 1
+//! // replaced: one batch each, durable and atomic.
+//! let values = vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()];
+//! store.apply_batch(&[
+//!     Op::Put { group: g, from: Slot(0), ballot: Ballot::ZERO, values },
+//!     Op::SetMeta { group: g, key: 1, value: b"decided=0".to_vec() },
+//! ])?;
+//! store.apply_batch(&[
+//!     Op::DropFrom { group: g, slot: Slot(1) },
+//!     Op::Put { group: g, from: Slot(1), ballot: Ballot::ZERO, values: vec![b"B".to_vec()] },
+//! ])?;
+//! let log: Vec<Vec<u8>> = store.accepted_from(g, Slot(0))?.iter().map(|e| e.value.to_vec()).collect();
+//! assert_eq!(log, vec![b"a".to_vec(), b"B".to_vec()]);
+//! assert_eq!(&*store.metadata(g)?[0].1, b"decided=0");
+//! // No rule was involved: nothing was promised.
+//! assert_eq!(store.promised(g), Some(Ballot::ZERO));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! ## How it is stored
 //! Records go to a `paxos-wal` log in `dir/wal`. Values are not copied onto
 //! the heap: a slot points into the mapped log, and reads ([`Value`]) borrow
