@@ -218,6 +218,22 @@ fn ops_seeds() -> Vec<(String, Vec<u8>)> {
             ],
         ),
         (
+            "raw-persistence",
+            vec![
+                Step::Op(Put { group: 1, slot: 0, n: 2, len: 20 }),
+                Step::Op(Meta { group: 1, key: 0, len: 5 }),
+                Step::CrashAfter { ops: 2, death: Death::PowerLoss(5) },
+                Step::Batch(vec![
+                    DropFrom { group: 1, slot: 1 },
+                    Put { group: 1, slot: 1, n: 1, len: 30 },
+                    Meta { group: 1, key: 0, len: 6 },
+                ]),
+                Step::Op(Truncate { group: 1, slot: 1 }),
+                Step::Checkpoint,
+                Step::Restart(Death::PowerLoss(9)),
+            ],
+        ),
+        (
             "lazy-chosen-power-loss",
             vec![a(1, 2, 1, 20), Step::Op(Chosen { group: 1, slot: 2 }), Step::Restart(Death::PowerLoss(7))],
         ),

@@ -74,6 +74,35 @@ pub enum FuzzOp {
         /// Group.
         group: u8,
     },
+    /// [`Op::Put`] (raw persistence) of `n % 3 + 1` values unique to this
+    /// run and operation, from `slot`, at ballot zero.
+    Put {
+        /// Group.
+        group: u8,
+        /// First slot.
+        slot: u8,
+        /// Values, less one (modulo 3).
+        n: u8,
+        /// Extra bytes of each value.
+        len: u8,
+    },
+    /// [`Op::DropFrom`] (raw persistence).
+    DropFrom {
+        /// Group.
+        group: u8,
+        /// First slot dropped.
+        slot: u8,
+    },
+    /// [`Op::SetMeta`] (raw persistence) of key `key % 3`, a value unique to
+    /// this run and operation.
+    Meta {
+        /// Group.
+        group: u8,
+        /// Key.
+        key: u8,
+        /// Extra bytes of value.
+        len: u8,
+    },
 }
 
 /// How the process dies when an armed fault fires (or on a restart).
@@ -134,7 +163,18 @@ pub enum Step {
 
 impl FuzzOp {
     fn decode(input: &mut FuzzInput) -> FuzzOp {
-        match input.u8() % 10 {
+        // The raw operations take the top six byte values, so inputs
+        // written before they existed mostly keep their meaning.
+        match input.u8() {
+            250 | 251 => FuzzOp::Put { group: input.u8(), slot: input.u8(), n: input.u8(), len: input.u8() },
+            252 | 253 => FuzzOp::Meta { group: input.u8(), key: input.u8(), len: input.u8() },
+            254 | 255 => FuzzOp::DropFrom { group: input.u8(), slot: input.u8() },
+            b => FuzzOp::decode_rule(b, input),
+        }
+    }
+
+    fn decode_rule(b: u8, input: &mut FuzzInput) -> FuzzOp {
+        match b % 10 {
             0 | 1 => FuzzOp::Promise { group: input.u8(), round: input.u8(), node: input.u8(), from: input.u8() },
             2..=5 => FuzzOp::Accept {
                 group: input.u8(),
@@ -156,6 +196,9 @@ impl FuzzOp {
             FuzzOp::Chosen { group, slot } => out.u8(6).u8(group).u8(slot),
             FuzzOp::Truncate { group, slot } => out.u8(8).u8(group).u8(slot),
             FuzzOp::Remove { group } => out.u8(9).u8(group),
+            FuzzOp::Put { group, slot, n, len } => out.u8(250).u8(group).u8(slot).u8(n).u8(len),
+            FuzzOp::Meta { group, key, len } => out.u8(252).u8(group).u8(key).u8(len),
+            FuzzOp::DropFrom { group, slot } => out.u8(254).u8(group).u8(slot),
         };
     }
 
@@ -177,6 +220,24 @@ impl FuzzOp {
             FuzzOp::Chosen { group, slot } => Op::MarkChosen { group: g(group), slot: s(slot) },
             FuzzOp::Truncate { group, slot } => Op::TruncateBelow { group: g(group), slot: s(slot) },
             FuzzOp::Remove { group } => Op::RemoveGroup { group: g(group) },
+            FuzzOp::Put { group, slot, n, len } => {
+                let values = (0..n % 3 + 1)
+                    .map(|i| {
+                        *counter += 1;
+                        let mut v = format!("p{counter}/{}/{}", g(group), s(slot).0 + i as u64).into_bytes();
+                        v.extend(std::iter::repeat_n(*counter as u8, len as usize % 200));
+                        v
+                    })
+                    .collect();
+                Op::Put { group: g(group), from: s(slot), ballot: Ballot::ZERO, values }
+            }
+            FuzzOp::DropFrom { group, slot } => Op::DropFrom { group: g(group), slot: s(slot) },
+            FuzzOp::Meta { group, key, len } => {
+                *counter += 1;
+                let mut value = format!("m{counter}/{}", g(group)).into_bytes();
+                value.extend(std::iter::repeat_n(*counter as u8, len as usize % 200));
+                Op::SetMeta { group: g(group), key: key as u64 % 3, value }
+            }
         }
     }
 }
@@ -549,6 +610,11 @@ mod tests {
             Step::Op(FuzzOp::Accept { group: 1, slot: 2, round: 3, node: 4, len: 5 }),
             Step::Batch(vec![FuzzOp::Chosen { group: 1, slot: 2 }, FuzzOp::Truncate { group: 3, slot: 4 }]),
             Step::Op(FuzzOp::Remove { group: 9 }),
+            Step::Batch(vec![
+                FuzzOp::DropFrom { group: 1, slot: 3 },
+                FuzzOp::Put { group: 1, slot: 3, n: 2, len: 7 },
+                FuzzOp::Meta { group: 1, key: 4, len: 9 },
+            ]),
             Step::Sync,
             Step::Checkpoint,
             Step::Restart(Death::Reopen),
