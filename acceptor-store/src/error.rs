@@ -26,6 +26,9 @@ pub enum StoreError {
         /// The limit.
         max: usize,
     },
+    /// An operation that cannot be stored as given (nothing was written).
+    #[error("invalid operation: {0}")]
+    InvalidOp(&'static str),
     /// Acknowledged records were lost to damage (found under `Salvage`), so
     /// the store cannot know what this group promised or accepted: it must not
     /// vote until the node has repaired it (re-learned its state from peers)

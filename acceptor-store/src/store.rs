@@ -147,9 +147,10 @@ impl std::fmt::Debug for AcceptorStore {
 struct Rebuild {
     groups: Groups,
     /// The operations of a batch cut over several records, until its last
-    /// record, and the LSN that record must have.
+    /// record.
     pending: Vec<(StoredOp, Lsn)>,
-    pending_next: Lsn,
+    /// While such a batch is open: the LSN its next record must have.
+    pending_next: Option<Lsn>,
 }
 
 impl StateMachine for Rebuild {
@@ -158,6 +159,7 @@ impl StateMachine for Rebuild {
         payload.read_to_end(&mut image)?;
         self.groups = checkpoint::decode(Arc::new(image))?;
         self.pending.clear();
+        self.pending_next = None;
         Ok(())
     }
 
@@ -165,11 +167,12 @@ impl StateMachine for Rebuild {
         let ops = decode(record)?;
         let f = flags(record);
         let lsn = record.lsn();
+        let next = self.pending_next.take();
         if f & CONTINUATION == 0 {
             // A new batch: an unfinished one before it was never acknowledged
             // (its last record was never written).
             self.pending.clear();
-        } else if self.pending.is_empty() || self.pending_next != lsn {
+        } else if next != Some(lsn) {
             // The start of this batch, or a record inside it, is not in the
             // log (only damage can do that, which the log reports under
             // Salvage): never apply part of a batch.
@@ -179,7 +182,7 @@ impl StateMachine for Rebuild {
         let ops: Vec<StoredOp> = ops.iter().flat_map(|op| expand(op, record)).collect();
         if f & CONTINUES != 0 {
             self.pending.extend(ops.into_iter().map(|op| (op, lsn)));
-            self.pending_next = lsn + 1;
+            self.pending_next = Some(lsn + 1);
             return Ok(());
         }
         for (op, at) in self.pending.drain(..) {
@@ -508,6 +511,9 @@ impl AcceptorStore {
                     Op::RemoveGroup { group } => OpRef::Remove { group: *group },
                     Op::Put { group, from, ballot, values } => {
                         self.check_value_len(values.iter().map(|v| 4 + v.len()).sum())?;
+                        if from.0.checked_add((values.len() as u64).saturating_sub(1)).is_none() {
+                            return Err(StoreError::InvalidOp("a put runs past the last slot"));
+                        }
                         OpRef::Put { group: *group, from: *from, ballot: *ballot, values }
                     }
                     Op::DropFrom { group, slot } => OpRef::DropFrom { group: *group, slot: *slot },
@@ -642,7 +648,7 @@ impl AcceptorStore {
                     Outcome::Done
                 }
                 OpRef::Put { from, ballot, values, .. } => {
-                    if from.0.saturating_add(values.len() as u64) <= first_live.0 {
+                    if values.is_empty() || from.0.saturating_add(values.len() as u64) <= first_live.0 {
                         // Nothing to store (no value, or every slot truncated):
                         // what that depends on must be durable.
                         wait_for = wait_for.max(lsn - 1);

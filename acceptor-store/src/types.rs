@@ -98,7 +98,9 @@ pub enum Op {
     /// checked nor raised. Slots below the truncation point are left alone.
     /// For a library that enforces the protocol itself (see the crate docs).
     /// The values of one `Put` go into one log record: together they must
-    /// fit the value size limit (use several `Put`s for more).
+    /// fit the value size limit (use several `Put`s for more). A `Put`
+    /// without values changes nothing; one whose slots would run past
+    /// `u64::MAX` is refused (`StoreError::InvalidOp`).
     Put {
         /// The group.
         group: GroupId,

@@ -155,7 +155,7 @@ impl Model {
             }
             Op::Put { group, from, ballot, values } => {
                 let g = self.groups.entry(*group).or_default();
-                if from.0 + values.len() as u64 <= g.first_live {
+                if values.is_empty() || from.0 + values.len() as u64 <= g.first_live {
                     return (MOut::Done, false);
                 }
                 for (i, v) in values.iter().enumerate() {

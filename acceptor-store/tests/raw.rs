@@ -163,3 +163,51 @@ fn salvage_never_applies_part_of_a_batch_around_a_damaged_record() {
     assert!(got.is_empty(), "part of a batch applied: slots {got:?}");
     assert!(store.needs_repair(g), "lost acknowledged records: the group must not vote");
 }
+
+/// A review found that a `Put` without values, alone in the first record
+/// of a split batch, made replay take the next record for a continuation
+/// without a start: the rest of the acknowledged batch was gone after a
+/// reopen, with no damage reported. Such a `Put` now changes and writes
+/// nothing, and replay tracks an open batch explicitly.
+#[test]
+fn an_empty_put_in_a_split_batch_loses_nothing_on_reopen() {
+    let mem = MemStorage::new();
+    let mut opts = StoreOptions::small(mem.shared());
+    opts.segment_size = 16 << 10;
+    let root = Path::new("/emptyput");
+    let (store, _) = AcceptorStore::open(root, opts.clone()).unwrap();
+    let g = GroupId(1);
+    let v = store.max_value_size() - 4;
+    store
+        .apply_batch(&[
+            Op::Put { group: g, from: Slot(5), ballot: Ballot::ZERO, values: vec![] },
+            Op::Put { group: g, from: Slot(0), ballot: Ballot::ZERO, values: vec![vec![7u8; v]] },
+            Op::Put { group: g, from: Slot(1), ballot: Ballot::ZERO, values: vec![vec![8u8; v]] },
+        ])
+        .unwrap();
+    let live: Vec<u64> = store.accepted_from(g, Slot(0)).unwrap().into_iter().map(|e| e.slot.0).collect();
+    assert_eq!(live, vec![0, 1]);
+    store.close().unwrap();
+    let (store, report) = AcceptorStore::open(root, opts).unwrap();
+    let got: Vec<u64> = store.accepted_from(g, Slot(0)).unwrap().into_iter().map(|e| e.slot.0).collect();
+    assert_eq!(got, live, "{report}");
+}
+
+/// A `Put` whose slots would run past `u64::MAX` is refused, not folded
+/// onto the last slot.
+#[test]
+fn a_put_past_the_last_slot_is_refused() {
+    let mem = MemStorage::new();
+    let (store, _) = AcceptorStore::open(Path::new("/max"), StoreOptions::small(mem.shared())).unwrap();
+    let g = GroupId(1);
+    let three = vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()];
+    let err = store.apply_batch(&[Op::Put { group: g, from: Slot(u64::MAX - 1), ballot: Ballot::ZERO, values: three }]);
+    assert!(matches!(err, Err(StoreError::InvalidOp(_))), "{err:?}");
+    assert!(store.groups().is_empty(), "nothing written");
+    // The last slot itself is fine.
+    let two = vec![b"a".to_vec(), b"b".to_vec()];
+    store.apply_batch(&[Op::Put { group: g, from: Slot(u64::MAX - 1), ballot: Ballot::ZERO, values: two }]).unwrap();
+    let got: Vec<(u64, Vec<u8>)> =
+        store.accepted_from(g, Slot(0)).unwrap().into_iter().map(|e| (e.slot.0, e.value.to_vec())).collect();
+    assert_eq!(got, vec![(u64::MAX - 1, b"a".to_vec()), (u64::MAX, b"b".to_vec())]);
+}

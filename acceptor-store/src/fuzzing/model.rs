@@ -146,7 +146,7 @@ pub fn apply(state: &mut StoreState, op: &Op) -> (Reply, Write) {
             (Reply::Done, write)
         }
         Op::Put { from, ballot, values, .. } => {
-            if from.0.saturating_add(values.len() as u64) <= first_live.0 {
+            if values.is_empty() || from.0.saturating_add(values.len() as u64) <= first_live.0 {
                 return (Reply::Done, Write::Nothing);
             }
             let gs = state.entry(g).or_default();
