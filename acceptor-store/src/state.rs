@@ -177,12 +177,15 @@ impl Groups {
                     g.promise_lsn = lsn;
                 }
             }
-            Kind::Accept => {
+            // An accept raises the promise and keeps a chosen mark; a raw
+            // put does neither.
+            Kind::Accept | Kind::Put => {
+                let accept = op.kind == Kind::Accept;
                 let g = self.group_mut(op.group, &mut undo);
                 if op.slot < g.first_live {
                     return;
                 }
-                if op.ballot > g.promised {
+                if accept && op.ballot > g.promised {
                     // Accepting a ballot implies promising it.
                     g.promised = op.ballot;
                     g.promise_lsn = lsn;
@@ -195,7 +198,7 @@ impl Groups {
                 };
                 let before = match g.find(op.slot) {
                     Ok(i) => {
-                        let chosen = g.slots[i].chosen;
+                        let chosen = accept && g.slots[i].chosen;
                         Some(std::mem::replace(&mut g.slots[i], SlotEntry { chosen, ..entry }))
                     }
                     Err(i) => {
@@ -232,28 +235,6 @@ impl Groups {
                     if let Some(u) = undo {
                         u.push(Undo::Drained { group: op.group, slots: drained });
                     }
-                }
-            }
-            Kind::Put => {
-                let g = self.group_mut(op.group, &mut undo);
-                if op.slot < g.first_live {
-                    return;
-                }
-                let entry = SlotEntry {
-                    slot: op.slot,
-                    ballot: op.ballot,
-                    value: ValueLoc::Log { lsn, off: op.value.0, len: op.value.1 },
-                    chosen: false,
-                };
-                let before = match g.find(op.slot) {
-                    Ok(i) => Some(std::mem::replace(&mut g.slots[i], entry)),
-                    Err(i) => {
-                        g.slots.insert(i, entry);
-                        None
-                    }
-                };
-                if let Some(u) = undo {
-                    u.push(Undo::Slot { group: op.group, slot: op.slot, before });
                 }
             }
             Kind::DropFrom => {
