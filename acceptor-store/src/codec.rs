@@ -198,16 +198,19 @@ fn put_values(payload: &[u8], off: usize, len: usize) -> Option<Vec<(u32, u32)>>
 /// several values is one per value (its `value` the value's range), every
 /// other kind itself. `payload` is the record the operation was decoded
 /// from (or is being built in), whose `Put` bodies [`decode`] checked.
-pub(crate) fn expand(op: &StoredOp, payload: &[u8]) -> Vec<StoredOp> {
-    if op.kind != Kind::Put {
-        return vec![op.clone()];
-    }
-    put_values(payload, op.value.0 as usize, op.value.1 as usize)
-        .expect("a checked Put body")
-        .into_iter()
-        .enumerate()
-        .map(|(i, v)| StoredOp { slot: Slot(op.slot.0.saturating_add(i as u64)), value: v, ..op.clone() })
-        .collect()
+pub(crate) fn expand<'a>(op: &'a StoredOp, payload: &'a [u8]) -> impl Iterator<Item = StoredOp> + 'a {
+    let put = op.kind == Kind::Put;
+    // Only a Put allocates: every other kind is passed through as it is.
+    let values = if put {
+        put_values(payload, op.value.0 as usize, op.value.1 as usize).expect("a checked Put body")
+    } else {
+        Vec::new()
+    };
+    (!put).then(|| op.clone()).into_iter().chain(values.into_iter().enumerate().map(move |(i, v)| StoredOp {
+        slot: Slot(op.slot.0.saturating_add(i as u64)),
+        value: v,
+        ..op.clone()
+    }))
 }
 
 /// The flags of a record (see the module docs); [`decode`] checks them.
@@ -280,7 +283,7 @@ pub fn decode_ops(payload: &[u8]) -> Result<Vec<crate::types::Op>, DecodeError> 
                 Kind::Truncate => Op::TruncateBelow { group: g, slot: s },
                 Kind::Remove => Op::RemoveGroup { group: g },
                 Kind::Put => {
-                    Op::Put { group: g, from: s, ballot: b, values: expand(&o, payload).iter().map(value).collect() }
+                    Op::Put { group: g, from: s, ballot: b, values: expand(&o, payload).map(|v| value(&v)).collect() }
                 }
                 Kind::DropFrom => Op::DropFrom { group: g, slot: s },
                 Kind::Meta => Op::SetMeta { group: g, key: s.0, value: value(&o) },
@@ -316,7 +319,7 @@ mod tests {
         b.push(Kind::Put, GroupId(2), Slot(7), Ballot::ZERO, &body);
         let p = b.finish_with(0);
         let ops = decode(&p).unwrap();
-        let each = expand(&ops[0], &p);
+        let each: Vec<StoredOp> = expand(&ops[0], &p).collect();
         let got: Vec<(u64, &[u8])> =
             each.iter().map(|o| (o.slot.0, &p[o.value.0 as usize..(o.value.0 + o.value.1) as usize])).collect();
         assert_eq!(got, vec![(7, &b"ab"[..]), (8, &b""[..]), (9, &b"cde"[..])]);

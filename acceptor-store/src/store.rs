@@ -179,9 +179,9 @@ impl StateMachine for Rebuild {
             self.pending.clear();
             return Ok(());
         }
-        let ops: Vec<StoredOp> = ops.iter().flat_map(|op| expand(op, record)).collect();
+        let ops = ops.iter().flat_map(|op| expand(op, record));
         if f & CONTINUES != 0 {
-            self.pending.extend(ops.into_iter().map(|op| (op, lsn)));
+            self.pending.extend(ops.map(|op| (op, lsn)));
             self.pending_next = Some(lsn + 1);
             return Ok(());
         }

@@ -12,6 +12,12 @@ fn slots(store: &AcceptorStore, g: GroupId) -> Vec<(u64, Ballot, Vec<u8>)> {
     store.accepted_from(g, Slot(0)).unwrap().into_iter().map(|e| (e.slot.0, e.ballot, e.value.to_vec())).collect()
 }
 
+/// Small options with 16 KiB segments: a batch of a few large values is
+/// cut into several records.
+fn split_opts(mem: &MemStorage) -> StoreOptions {
+    StoreOptions { segment_size: 16 << 10, ..StoreOptions::small(mem.shared()) }
+}
+
 fn meta(store: &AcceptorStore, g: GroupId) -> Vec<(u64, Vec<u8>)> {
     store.metadata(g).unwrap().into_iter().map(|(k, v)| (k, v.to_vec())).collect()
 }
@@ -90,8 +96,7 @@ fn a_batch_larger_than_a_record_is_atomic_across_a_crash() {
     for n in 0..80u64 {
         for seed in 0..3u64 {
             let mem = MemStorage::new();
-            let mut opts = StoreOptions::small(mem.shared());
-            opts.segment_size = 16 << 10;
+            let opts = split_opts(&mem);
             let (store, _) = AcceptorStore::open(root, opts.clone()).unwrap();
             store.apply_batch(&batch(1)).unwrap();
             let records = store.stats().records;
@@ -138,8 +143,7 @@ fn a_batch_larger_than_a_record_is_atomic_across_a_crash() {
 #[test]
 fn salvage_never_applies_part_of_a_batch_around_a_damaged_record() {
     let mem = MemStorage::new();
-    let mut opts = StoreOptions::small(mem.shared());
-    opts.segment_size = 16 << 10;
+    let opts = split_opts(&mem);
     let root = Path::new("/salvage");
     let (store, _) = AcceptorStore::open(root, opts.clone()).unwrap();
     let g = GroupId(1);
@@ -172,8 +176,7 @@ fn salvage_never_applies_part_of_a_batch_around_a_damaged_record() {
 #[test]
 fn an_empty_put_in_a_split_batch_loses_nothing_on_reopen() {
     let mem = MemStorage::new();
-    let mut opts = StoreOptions::small(mem.shared());
-    opts.segment_size = 16 << 10;
+    let opts = split_opts(&mem);
     let root = Path::new("/emptyput");
     let (store, _) = AcceptorStore::open(root, opts.clone()).unwrap();
     let g = GroupId(1);

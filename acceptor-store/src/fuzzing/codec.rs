@@ -96,7 +96,6 @@ pub fn check_record_codec(data: &[u8]) -> Result<CodecSummary, Violation> {
                 from: slot,
                 ballot,
                 values: crate::codec::expand(op, &buf)
-                    .iter()
                     .map(|v| buf[v.value.0 as usize..(v.value.0 + v.value.1) as usize].to_vec())
                     .collect(),
             }),
