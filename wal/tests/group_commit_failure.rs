@@ -53,12 +53,22 @@ impl Gate {
 struct GateStorage {
     inner: MemStorage,
     gate: Arc<Gate>,
+    /// Once armed, the next `write_all_at` stops at this gate until
+    /// released, then fails with EIO.
+    write_gate: Arc<Gate>,
+}
+
+impl GateStorage {
+    fn new(inner: MemStorage, gate: Arc<Gate>) -> Self {
+        GateStorage { inner, gate, write_gate: Arc::default() }
+    }
 }
 
 #[derive(Debug)]
 struct GateFile {
     inner: Arc<dyn StorageFile>,
     gate: Arc<Gate>,
+    write_gate: Arc<Gate>,
 }
 
 impl Storage for GateStorage {
@@ -69,7 +79,8 @@ impl Storage for GateStorage {
         self.inner.list(dir)
     }
     fn open(&self, path: &Path, opts: OpenOptions) -> io::Result<Arc<dyn StorageFile>> {
-        Ok(Arc::new(GateFile { inner: self.inner.open(path, opts)?, gate: self.gate.clone() }))
+        let inner = self.inner.open(path, opts)?;
+        Ok(Arc::new(GateFile { inner, gate: self.gate.clone(), write_gate: self.write_gate.clone() }))
     }
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         self.inner.rename(from, to)
@@ -93,6 +104,10 @@ impl StorageFile for GateFile {
         self.inner.read_exact_at(buf, offset)
     }
     fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        if self.write_gate.armed.load(Ordering::SeqCst) {
+            self.write_gate.pass();
+            return Err(io::Error::from_raw_os_error(libc::EIO));
+        }
         self.inner.write_all_at(buf, offset)
     }
     fn sync_data(&self) -> io::Result<()> {
@@ -119,7 +134,7 @@ fn every_caller_waiting_on_a_failed_sync_gets_the_error() {
     const WAITERS: usize = 32;
     let mem = MemStorage::new();
     let gate = Arc::new(Gate::default());
-    let storage = Arc::new(GateStorage { inner: mem.clone(), gate: gate.clone() });
+    let storage = Arc::new(GateStorage::new(mem.clone(), gate.clone()));
     let opts = WalOptions { segment_size: 1 << 20, ..WalOptions::small(storage) };
     let (wal, _) = Wal::open(dir(), opts).unwrap();
     let wal = Arc::new(wal);
@@ -251,4 +266,44 @@ fn concurrent_writers_when_a_sync_fails_are_never_acknowledged_past_the_durable_
         assert!(got.iter().all(|(_, b)| tried.contains(b)), "k {k}: a record nobody appended: {report}");
     }
     eprintln!("{hit} failing-sync positions (0..=529), {acked_total} acknowledged appends checked after power loss");
+}
+
+/// A read of a record not yet written writes the pending chunks out under
+/// the I/O lock. If that write fails, the log is poisoned, but a leader that
+/// had passed its poison check before, and waits for the I/O lock, must not
+/// then take the (now empty) pending list, sync nothing and publish
+/// "durable" for a record that never reached the file. (Audit finding 2.)
+#[test]
+fn a_leader_behind_a_failed_write_out_is_not_told_durable() {
+    let mem = MemStorage::new();
+    let storage = Arc::new(GateStorage::new(mem.clone(), Arc::default()));
+    let write_gate = storage.write_gate.clone();
+    let (wal, _) = Wal::open(dir(), WalOptions::small(storage)).unwrap();
+    let wal = Arc::new(wal);
+    wal.append_durable(&payload(1, 0, 100)).unwrap();
+    let lsn = wal.append(&payload(2, 0, 100)).unwrap();
+
+    write_gate.armed.store(true, Ordering::SeqCst);
+    let reader = {
+        let wal = wal.clone();
+        thread::spawn(move || wal.read(lsn).map(|r| r.is_some()))
+    };
+    write_gate.wait_entered(); // the reader holds the I/O lock, its write stopped
+    let leader = {
+        let wal = wal.clone();
+        thread::spawn(move || wal.wait_durable(lsn))
+    };
+    // Let the leader pass its poison check and block on the I/O lock.
+    thread::sleep(Duration::from_millis(100));
+    write_gate.release();
+
+    let read = reader.join().unwrap();
+    assert!(read.is_err(), "the failed write-out: {read:?}");
+    assert_poisoned(leader.join().unwrap(), "the leader behind the failed write-out");
+    assert!(wal.durable_lsn() < lsn, "durable moved past a record that was never written");
+
+    drop(Arc::try_unwrap(wal).expect("all threads joined"));
+    mem.crash(CrashKind::PowerLoss, &mut rng(2));
+    let (wal, _) = Wal::open(dir(), WalOptions::small(mem.shared())).unwrap();
+    assert_eq!(records(&wal)[..1], [(1, payload(1, 0, 100))]);
 }

@@ -134,7 +134,14 @@ impl Wal {
             let mut st = lock(&self.state);
             (std::mem::take(&mut st.pending), st.next_lsn - 1)
         };
-        let result = self.write_chunks(&mut io, chunks).and_then(|()| self.sync_written(&mut io));
+        // Under the I/O lock, look at the poison again: a reader's write-out
+        // (`Wal::read`) may have failed after this leader's last check,
+        // taking pending chunks with it. Those records never reached the
+        // file, so an empty round must not publish `durable` up to `target`.
+        let result = self
+            .check_poison()
+            .and_then(|()| self.write_chunks(&mut io, chunks))
+            .and_then(|()| self.sync_written(&mut io));
         if result.is_ok() {
             self.stats[SYNCS].fetch_add(1, Ordering::Relaxed);
             // Only now may the disk say these records were durable.

@@ -143,6 +143,14 @@ impl Poison {
         };
         let _ = self.0.set(Arc::new(cause));
     }
+
+    /// `Err(Poisoned)` once a write or sync has failed.
+    fn check(&self) -> Result<()> {
+        match self.0.get() {
+            Some(cause) => Err(Error::Poisoned { cause: cause.clone() }),
+            None => Ok(()),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -293,10 +301,7 @@ impl Wal {
     }
 
     fn check_poison(&self) -> Result<()> {
-        match self.poison.0.get() {
-            Some(cause) => Err(Error::Poisoned { cause: cause.clone() }),
-            None => Ok(()),
-        }
+        self.poison.check()
     }
 
     fn poison_with(&self, e: &Error) {

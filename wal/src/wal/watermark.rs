@@ -63,6 +63,9 @@ impl Shared {
     /// The slot's state moves on only if the write succeeded; a failure
     /// poisons the log.
     fn write(&self, s: &mut Slots, seg: &Segment, durable: Lsn) -> Result<()> {
+        // A poisoned log claims nothing more: the round that set `durable`
+        // may have been the one that failed.
+        self.poison.check()?;
         let count = s.count + 1;
         let slot = WatermarkSlot::new(seg.seq, count, durable);
         if let Err(e) = write_at(self.mode, seg, WATERMARK_SLOTS[(count % 2) as usize], slot.as_bytes()) {
