@@ -56,11 +56,13 @@ struct GateStorage {
     /// Once armed, the next `write_all_at` stops at this gate until
     /// released, then fails with EIO.
     write_gate: Arc<Gate>,
+    /// Every directory sync fails with EIO while set.
+    fail_dir_sync: AtomicBool,
 }
 
 impl GateStorage {
     fn new(inner: MemStorage, gate: Arc<Gate>) -> Self {
-        GateStorage { inner, gate, write_gate: Arc::default() }
+        GateStorage { inner, gate, write_gate: Arc::default(), fail_dir_sync: AtomicBool::new(false) }
     }
 }
 
@@ -89,6 +91,9 @@ impl Storage for GateStorage {
         self.inner.remove(path)
     }
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        if self.fail_dir_sync.load(Ordering::SeqCst) {
+            return Err(io::Error::from_raw_os_error(libc::EIO));
+        }
         self.inner.sync_dir(dir)
     }
     fn lock(&self, path: &Path) -> io::Result<Box<dyn Debug + Send + Sync>> {
@@ -306,4 +311,22 @@ fn a_leader_behind_a_failed_write_out_is_not_told_durable() {
     mem.crash(CrashKind::PowerLoss, &mut rng(2));
     let (wal, _) = Wal::open(dir(), WalOptions::small(mem.shared())).unwrap();
     assert_eq!(records(&wal)[..1], [(1, payload(1, 0, 100))]);
+}
+
+/// A failed directory sync while truncating the log's prefix poisons the log
+/// like any failed sync (contract rule 2; audit finding 8).
+#[test]
+fn a_failed_directory_sync_in_truncate_prefix_poisons_the_log() {
+    let mem = MemStorage::new();
+    let storage = Arc::new(GateStorage::new(mem.clone(), Arc::default()));
+    let opts = WalOptions { segment_size: 16 << 10, ..WalOptions::small(storage.clone()) };
+    let (wal, _) = Wal::open(dir(), opts).unwrap();
+    for lsn in 1..=40 {
+        wal.append_durable(&payload(lsn, 0, 1000)).unwrap();
+    }
+    assert!(wal.segment_count() > 2);
+    storage.fail_dir_sync.store(true, Ordering::SeqCst);
+    assert!(wal.truncate_prefix(wal.last_lsn()).is_err());
+    assert!(wal.is_poisoned(), "a failed directory sync left the log writable");
+    assert_poisoned(wal.append_durable(b"after"), "append after the failed directory sync");
 }

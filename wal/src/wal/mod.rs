@@ -494,7 +494,13 @@ impl Wal {
             self.storage.remove(&s.path).map_err(|e| Error::io("removing segment", &s.path, e))?;
         }
         if !removed.is_empty() {
-            self.storage.sync_dir(&self.dir).map_err(|e| Error::io("syncing directory", &self.dir, e))?;
+            if let Err(e) = self.storage.sync_dir(&self.dir) {
+                // A failed directory sync is a failed sync (rule 2): what it
+                // should have made durable may never be, so write nothing more.
+                let e = Error::io("syncing directory", &self.dir, e);
+                self.poison_with(&e);
+                return Err(e);
+            }
         }
         Ok(removed.len())
     }
