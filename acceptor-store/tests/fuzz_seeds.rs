@@ -126,7 +126,8 @@ fn open_seeds() -> Vec<(String, Vec<u8>)> {
     let files = &base_store_image().files;
     let names: Vec<String> = files.iter().map(|(p, _)| p.file_name().unwrap().to_string_lossy().into()).collect();
     assert!(names[0].ends_with(".snap") && names[1].ends_with(".snap") && names[2].ends_with(".wal"), "{names:?}");
-    let last = (files.len() - 1) as u8;
+    // The last segment (the log's MANIFEST sorts after the segments).
+    let last = files.iter().rposition(|(p, _)| p.to_string_lossy().ends_with(".wal")).unwrap() as u8;
     let last_frames = frame_offsets(&files[last as usize].1);
     let last_record = *last_frames.last().unwrap();
     let in_record = |file: u8, at: u16| FlipBit { file, offset: at + 60, bit: 1 };

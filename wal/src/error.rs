@@ -60,6 +60,36 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// The segment the log's manifest names as the last one (records may
+    /// have been acknowledged in it) is missing, emptied, zeroed or replaced:
+    /// acknowledged records may be lost, under every policy. The log is not
+    /// opened as a shorter or a new one. (A node that really wants to start
+    /// over as a new acceptor must remove the whole directory: an acceptor
+    /// that forgets its promises breaks Paxos.)
+    #[error("the log's last segment {} is {reason}: acknowledged records may be lost", path.display())]
+    LostSegment {
+        /// The segment the manifest names.
+        path: PathBuf,
+        /// What happened to it.
+        reason: String,
+    },
+    /// The log's manifest is damaged (or not a manifest).
+    #[error("bad manifest {}: {reason}", path.display())]
+    BadManifest {
+        /// The manifest file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Segments holding records but no manifest: the log's end cannot be
+    /// proven (its manifest was removed, or the log was copied without it).
+    #[error("{} holds {records} record(s) but no MANIFEST: the end of the log cannot be proven", dir.display())]
+    MissingManifest {
+        /// The log directory.
+        dir: PathBuf,
+        /// Valid records found.
+        records: u64,
+    },
     /// Records that had been acknowledged as durable are damaged or missing.
     /// Nothing was repaired; open with [`crate::CorruptionPolicy::Salvage`] to
     /// skip them and learn exactly which.

@@ -145,6 +145,102 @@ impl WatermarkSlot {
     }
 }
 
+/// Magic of the log manifest.
+pub const MANIFEST_MAGIC: [u8; 8] = *b"PXWALMAN";
+/// File name of the log manifest.
+pub const MANIFEST_FILE: &str = "MANIFEST";
+/// File name a new manifest is written under before it is renamed over
+/// [`MANIFEST_FILE`].
+pub const MANIFEST_TEMP: &str = "MANIFEST.tmp";
+
+/// The log manifest (`MANIFEST`, 64 bytes): durable evidence of how far the
+/// log reaches, so that a lost, emptied or replaced last segment is damage,
+/// never a shorter or a new log (fault case 15), and of a torn-tail erase
+/// in progress, so that a cut that did not reach the disk is redone before
+/// anything is read (fault cases 12-13).
+///
+/// It is replaced atomically (written under [`MANIFEST_TEMP`], synced,
+/// renamed, the directory synced) when the log is created, when it rolls
+/// over to a new segment (after the segment is in place, before any record
+/// is appended to it), and by recovery around a torn-tail cut.
+#[derive(Clone, Copy, Debug, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+pub struct ManifestRecord {
+    /// [`MANIFEST_MAGIC`].
+    pub magic: [u8; 8],
+    /// [`FORMAT_VERSION`].
+    pub version: U32,
+    /// Reserved, zero.
+    pub reserved: U32,
+    /// The log's id (as in every segment header).
+    pub log_id: U64,
+    /// Sequence number of the last segment: records may have been
+    /// acknowledged in it, so it must exist.
+    pub last_seq: U64,
+    /// First LSN (and name) of the last segment.
+    pub last_first_lsn: U64,
+    /// Sequence number of a segment whose tail recovery is erasing, or 0.
+    pub erase_seq: U64,
+    /// Where that erase starts: every byte from here to the end of the
+    /// segment is zeroed before the log is read.
+    pub erase_from: U64,
+    /// Reserved, zero.
+    pub reserved2: U32,
+    /// CRC32 of the bytes before it.
+    pub crc: U32,
+}
+
+/// Size of [`ManifestRecord`].
+pub const MANIFEST_LEN: usize = std::mem::size_of::<ManifestRecord>();
+
+impl ManifestRecord {
+    /// A manifest naming the last segment and, optionally, an erase in
+    /// progress `(segment seq, offset)`.
+    pub fn new(log_id: u64, last_seq: u64, last_first_lsn: Lsn, erase: Option<(u64, u64)>) -> Self {
+        let (erase_seq, erase_from) = erase.unwrap_or((0, 0));
+        let mut m = ManifestRecord {
+            magic: MANIFEST_MAGIC,
+            version: FORMAT_VERSION.into(),
+            reserved: 0.into(),
+            log_id: log_id.into(),
+            last_seq: last_seq.into(),
+            last_first_lsn: last_first_lsn.into(),
+            erase_seq: erase_seq.into(),
+            erase_from: erase_from.into(),
+            reserved2: 0.into(),
+            crc: 0.into(),
+        };
+        m.crc = crc32fast::hash(&m.as_bytes()[..MANIFEST_LEN - 4]).into();
+        m
+    }
+
+    /// Decode and check a manifest (the whole file); `Err` says what is wrong.
+    pub fn decode(bytes: &[u8]) -> Result<Self, &'static str> {
+        if bytes.len() != MANIFEST_LEN {
+            return Err("not 64 bytes long");
+        }
+        let Ok(m) = ManifestRecord::read_from_bytes(bytes) else { return Err("not 64 bytes long") };
+        if m.magic != MANIFEST_MAGIC {
+            return Err("wrong magic");
+        }
+        if crc32fast::hash(&m.as_bytes()[..MANIFEST_LEN - 4]) != m.crc.get() {
+            return Err("checksum mismatch");
+        }
+        if m.version.get() != FORMAT_VERSION {
+            return Err("unsupported format version");
+        }
+        if m.last_seq.get() == 0 || m.last_first_lsn.get() == 0 {
+            return Err("names no segment");
+        }
+        Ok(m)
+    }
+
+    /// The erase in progress, `(segment seq, offset)`, if any.
+    pub fn erase(&self) -> Option<(u64, u64)> {
+        (self.erase_seq.get() != 0).then(|| (self.erase_seq.get(), self.erase_from.get()))
+    }
+}
+
 /// The frame in front of every record's payload.
 #[derive(Clone, Copy, Debug, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
 #[repr(C)]
@@ -325,6 +421,22 @@ mod tests {
         assert_eq!(parse_segment_name("42.wal"), None);
         assert_eq!(parse_segment_name("0000000000000000004x.wal"), None);
         assert!(segment_name(9) < segment_name(10));
+    }
+
+    #[test]
+    fn manifest_round_trip_and_checks() {
+        let m = ManifestRecord::new(0xAB, 3, 77, Some((3, 8192)));
+        assert_eq!(MANIFEST_LEN, 64);
+        let d = ManifestRecord::decode(m.as_bytes()).unwrap();
+        assert_eq!((d.last_seq.get(), d.last_first_lsn.get(), d.erase()), (3, 77, Some((3, 8192))));
+        assert_eq!(ManifestRecord::decode(ManifestRecord::new(1, 1, 1, None).as_bytes()).unwrap().erase(), None);
+        for i in 0..MANIFEST_LEN {
+            let mut b = m.as_bytes().to_vec();
+            b[i] ^= 0x10;
+            assert!(ManifestRecord::decode(&b).is_err(), "flip at byte {i} went unnoticed");
+        }
+        assert!(ManifestRecord::decode(&m.as_bytes()[..63]).is_err());
+        assert!(ManifestRecord::decode(&[0u8; 64]).is_err());
     }
 
     #[test]

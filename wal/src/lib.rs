@@ -49,6 +49,14 @@
 //!   with segment, offset and LSNs, never cut. Damage above it is a torn
 //!   tail: erased (zeroed and synced, so it can never resurface) and
 //!   reported. [`CorruptionPolicy`] says what to do about corruption.
+//! - **Manifest.** A small `MANIFEST` file, replaced atomically when the log
+//!   is created and at every roll-over (before the new segment takes a
+//!   record), names the last segment: a deleted, emptied, zeroed or
+//!   replaced last segment is [`Error::LostSegment`] under every policy,
+//!   never a shorter or a new log. Recovery also records a torn-tail erase
+//!   in it before erasing, and redoes the erase in full on the next open if
+//!   it could not prove it durable (a failed sync marks the zeroed pages
+//!   clean without writing them). See `FORMAT.md`.
 //! - **Fault injection.** All I/O goes through [`storage::Storage`]; tests use
 //!   [`storage::MemStorage`], which simulates power loss page by page.
 //!
@@ -79,6 +87,7 @@
 mod error;
 pub mod format;
 pub mod fuzzing;
+mod manifest;
 mod open;
 mod report;
 mod segment;

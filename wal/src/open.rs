@@ -22,9 +22,11 @@
 
 use crate::error::{Error, Result};
 use crate::format::{
-    decode_record, frame_len, parse_segment_name, FrameError, Lsn, SegmentHeader, WatermarkSlot, HEADER_PAGE,
-    RECORD_HEADER_LEN, RECORD_MAGIC, TEMP_SUFFIX, WATERMARK_LEN, WATERMARK_SLOTS,
+    decode_record, frame_len, parse_segment_name, segment_name, FrameError, Lsn, SegmentHeader, WatermarkSlot,
+    HEADER_PAGE, MANIFEST_FILE, MANIFEST_TEMP, RECORD_HEADER_LEN, RECORD_MAGIC, TEMP_SUFFIX, WATERMARK_LEN,
+    WATERMARK_SLOTS,
 };
+use crate::manifest::{self, Manifest};
 use crate::report::{Damage, DamageKind, OpenReport, SegmentInfo, TornTail};
 use crate::segment::{Segment, HOLE};
 use crate::storage::{OpenOptions, Storage, StorageFile, PAGE_SIZE};
@@ -206,6 +208,32 @@ fn erase_from(file: &dyn StorageFile, path: &Path, from: u64, size: u64) -> Resu
     Ok(erased)
 }
 
+/// Zero `[from, size)` of a segment whatever the page cache shows, then
+/// sync: the redo of an erase that an earlier open could not prove durable.
+/// After a failed sync the cache may show zeros that never reached the
+/// disk (the pages were marked clean), so reading first would erase nothing.
+fn zero_all_from(file: &dyn StorageFile, path: &Path, from: u64, size: u64) -> Result<()> {
+    let zeros = vec![0u8; 1 << 20];
+    let mut at = from;
+    while at < size {
+        let n = (size - at).min(zeros.len() as u64);
+        file.write_all_at(&zeros[..n as usize], at).map_err(io_err("redoing torn-tail erase", path))?;
+        at += n;
+    }
+    file.sync_data().map_err(io_err("syncing redone erase", path))
+}
+
+/// Erase a segment's tail from `from` on, after first recording the erase in
+/// the manifest (which then names this segment as the last one): if the
+/// erase's sync fails, or the process dies, the next open redoes it in full
+/// before it reads anything (fault cases 12-13). Returns the bytes erased.
+fn erase_tail(storage: &Arc<dyn Storage>, dir: &Path, seg: &Found, from: u64) -> Result<u64> {
+    let intent =
+        Manifest { log_id: seg.log_id, last_seq: seg.seq, last_first_lsn: seg.first_lsn, erase: Some((seg.seq, from)) };
+    manifest::write(&**storage, dir, &intent)?;
+    erase_from(&*seg.file, &seg.path, from, seg.size)
+}
+
 /// Write a watermark slot carrying `watermark` into a kept segment's header
 /// page and sync it, before recovery erases anything the watermark was read
 /// from. Either slot may be overwritten: recovery takes the larger of the two
@@ -273,11 +301,12 @@ fn is_temp_name(name: &str) -> bool {
 
 pub(crate) fn recover(storage: &Arc<dyn Storage>, dir: &Path, policy: CorruptionPolicy) -> Result<Recovered> {
     let mut report = OpenReport::default();
+    let manifest = manifest::read(&**storage, dir)?;
     let mut names = Vec::new();
     for name in storage.list(dir).map_err(io_err("listing", dir))? {
-        if name == LOCK_FILE {
+        if name == LOCK_FILE || name == MANIFEST_FILE {
             continue;
-        } else if is_temp_name(&name) {
+        } else if is_temp_name(&name) || name == MANIFEST_TEMP {
             storage.remove(&dir.join(&name)).map_err(io_err("removing temp file", dir))?;
             report.removed_temp_files.push(name);
         } else if let Some(lsn) = parse_segment_name(&name) {
@@ -286,13 +315,30 @@ pub(crate) fn recover(storage: &Arc<dyn Storage>, dir: &Path, policy: Corruption
             report.ignored_files.push(name);
         }
     }
+    names.sort();
+    // Segments past the last one the manifest names never took a record that
+    // anyone was told about: a roll-over that a crash cut short before its
+    // first append, or segments a torn-tail cut removed that a power loss
+    // brought back. They are never read, and removed once the segment the
+    // manifest names has proved intact.
+    let mut beyond = Vec::new();
+    if let Some(m) = &manifest {
+        while names.last().is_some_and(|(lsn, _)| *lsn > m.last_first_lsn) {
+            beyond.insert(0, dir.join(names.pop().expect("checked").1));
+        }
+        if names.last().is_none_or(|(lsn, _)| *lsn != m.last_first_lsn) {
+            return Err(Error::LostSegment {
+                path: dir.join(segment_name(m.last_first_lsn)),
+                reason: "missing (deleted, or not a regular file)".into(),
+            });
+        }
+    }
     // Always sync the directory, even when nothing was removed: a process
     // that died between a rename (or unlink) and its directory sync leaves an
     // entry that the listing shows but a power loss can still undo. Recovery
     // acts on the listing, and the log then appends and acknowledges records
     // in those files, so the listing must be durable first.
     storage.sync_dir(dir).map_err(io_err("syncing directory", dir))?;
-    names.sort();
     report.ignored_files.sort();
 
     // Pass 1: headers, watermarks, and a scan of every segment.
@@ -306,8 +352,21 @@ pub(crate) fn recover(storage: &Arc<dyn Storage>, dir: &Path, policy: Corruption
         let head_len = len.min(HEADER_PAGE);
         let (head, head_bad) = read_range(&*file, &path, 0, head_len)?;
         let header = if head_bad.is_empty() { SegmentHeader::decode(&head) } else { Err("unreadable header") };
+        // The segment the manifest names as the last one must be intact:
+        // records may have been acknowledged in it.
+        let named_last = manifest.as_ref().filter(|m| m.last_first_lsn == lsn);
+        let lost = |reason: String| Error::LostSegment { path: path.clone(), reason };
         let header = match header {
             Ok(h) => h,
+            Err(reason) if named_last.is_some() => {
+                return Err(if len == 0 {
+                    lost("empty (truncated to 0 bytes)".into())
+                } else if head_bad.is_empty() && read_range(&*file, &path, 0, len)?.0.iter().all(|b| *b == 0) {
+                    lost("zeroed".into())
+                } else {
+                    bad(&path, reason)
+                });
+            }
             Err(reason) => {
                 let last = i + 1 == count;
                 if last && head_bad.is_empty() && read_range(&*file, &path, 0, len)?.0.iter().all(|b| *b == 0) {
@@ -328,6 +387,25 @@ pub(crate) fn recover(storage: &Arc<dyn Storage>, dir: &Path, policy: Corruption
             return Err(bad(&path, format!("{len} bytes long, its header says {size} (truncated or extended)")));
         }
         let log_id = header.log_id.get();
+        if let Some(m) = &manifest {
+            if log_id != m.log_id {
+                return Err(bad(
+                    &path,
+                    format!("it belongs to another log (log id {log_id:#x}; the manifest has {:#x})", m.log_id),
+                ));
+            }
+        }
+        if let Some(m) = named_last {
+            if seq != m.last_seq {
+                return Err(lost(format!("replaced (sequence number {seq}; the manifest says {})", m.last_seq)));
+            }
+            if let Some((erase_seq, from)) = m.erase {
+                if erase_seq == seq && (HEADER_PAGE..size).contains(&from) {
+                    zero_all_from(&*file, &path, from, size)?;
+                    report.erase_redone = Some((path.clone(), from));
+                }
+            }
+        }
         if let Some(first) = found.first() {
             if log_id != first.log_id {
                 return Err(bad(
@@ -356,7 +434,22 @@ pub(crate) fn recover(storage: &Arc<dyn Storage>, dir: &Path, policy: Corruption
         watermark = watermark.max(scan.max_acked);
         found.push(Found { path, file, seq, log_id, first_lsn: lsn, size, scan, unreadable });
     }
+    for path in beyond {
+        storage.remove(&path).map_err(io_err("removing segment beyond the manifest", &path))?;
+        report.segments_beyond_manifest.push(path);
+    }
+    if !report.segments_beyond_manifest.is_empty() {
+        storage.sync_dir(dir).map_err(io_err("syncing directory", dir))?;
+    }
     report.durable_watermark = watermark;
+    if manifest.is_none() {
+        // A log always has a manifest from its first segment on, except
+        // after a crash while it was being created (then no record exists).
+        let records: u64 = found.iter().map(|f| f.scan.frames.len() as u64).sum();
+        if records > 0 {
+            return Err(Error::MissingManifest { dir: dir.to_path_buf(), records });
+        }
+    }
     if found.is_empty() {
         // A dropped all-zero segment still tells where the log had got to:
         // never hand out its LSNs again (a snapshot may cover them).
@@ -370,6 +463,8 @@ pub(crate) fn recover(storage: &Arc<dyn Storage>, dir: &Path, policy: Corruption
         return Ok(Recovered { segments: Vec::new(), log_id: None, next_lsn, write_offset: 0, watermark, report });
     }
 
+    // Whether the manifest on disk now asks for an erase (cleared at the end).
+    let mut erase_recorded = false;
     // Pass 2: walk the LSN sequence and classify every gap.
     let mut expected = found[0].first_lsn;
     let mut offsets: Vec<Vec<u32>> = Vec::with_capacity(found.len());
@@ -490,7 +585,8 @@ pub(crate) fn recover(storage: &Arc<dyn Storage>, dir: &Path, policy: Corruption
                 offsets[last].extend(std::iter::repeat_n(HOLE, (watermark + 1 - expected) as usize));
                 if dirty_tail {
                     persist_watermark(seg, watermark)?;
-                    erase_from(&*seg.file, &seg.path, end, seg.size)?;
+                    erase_tail(storage, dir, seg, end)?;
+                    erase_recorded = true;
                 }
                 expected = watermark + 1;
             }
@@ -523,7 +619,8 @@ pub(crate) fn recover(storage: &Arc<dyn Storage>, dir: &Path, policy: Corruption
         // erased (when the slots are damaged): record it first, or the next
         // open would see a lower one and take reported holes for a torn tail.
         persist_watermark(&found[i], watermark)?;
-        torn.bytes_discarded = erase_from(&*found[i].file, &found[i].path, off, found[i].size)?;
+        torn.bytes_discarded = erase_tail(storage, dir, &found[i], off)?;
+        erase_recorded = true;
         for f in found.drain(i + 1..).rev() {
             storage.remove(&f.path).map_err(io_err("removing torn segment", &f.path))?;
         }
@@ -565,10 +662,17 @@ pub(crate) fn recover(storage: &Arc<dyn Storage>, dir: &Path, policy: Corruption
         rewrite_above(&*f.file, &f.path, f.first_lsn, &offsets[k], &f.scan.frames, watermark)?;
     }
     let log_id = found[0].log_id;
+    let last = found.last().expect("at least one segment");
+    let clean = Manifest { log_id, last_seq: last.seq, last_first_lsn: last.first_lsn, erase: None };
     let mut segments = Vec::with_capacity(found.len());
     for (f, offs) in found.into_iter().zip(offsets) {
         f.file.sync_data().map_err(io_err("syncing segment", &f.path))?;
         segments.push(Segment::new(f.path, f.file, f.seq, f.first_lsn, f.size, offs)?);
+    }
+    // Only now, with every repair synced, may the manifest stop asking for
+    // an erase (nothing is appended before this returns).
+    if erase_recorded || manifest != Some(clean) {
+        manifest::write(&**storage, dir, &clean)?;
     }
     for (s, end) in segments.iter().zip(&ends) {
         report.segments.push(SegmentInfo {

@@ -120,8 +120,17 @@ pub struct OpenReport {
     pub removed_temp_files: Vec<String>,
     /// Files in the directory that are not the log's, left alone.
     pub ignored_files: Vec<String>,
-    /// An empty (all-zero) last segment that was removed.
+    /// An empty (all-zero) last segment that was removed (only beyond the
+    /// segment the manifest names: that one must be intact).
     pub dropped_empty_segment: Option<PathBuf>,
+    /// Segments that lie beyond the last one the manifest names, removed:
+    /// a roll-over cut short by a crash before its segment took a record,
+    /// or segments a torn-tail cut had removed, back after a power loss.
+    pub segments_beyond_manifest: Vec<PathBuf>,
+    /// A torn-tail erase that an earlier open began and could not prove
+    /// durable (a failed sync, a crash), redone in full: the segment and the
+    /// offset from which it was zeroed.
+    pub erase_redone: Option<(PathBuf, u64)>,
     /// Whether the log was newly created.
     pub created: bool,
 }
@@ -155,6 +164,12 @@ impl fmt::Display for OpenReport {
         }
         if let Some(p) = &self.dropped_empty_segment {
             write!(f, "; dropped empty segment {}", p.display())?;
+        }
+        for p in &self.segments_beyond_manifest {
+            write!(f, "; removed segment beyond the manifest {}", p.display())?;
+        }
+        if let Some((p, off)) = &self.erase_redone {
+            write!(f, "; redid an interrupted torn-tail erase of {} from offset {off}", p.display())?;
         }
         Ok(())
     }

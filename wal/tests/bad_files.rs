@@ -32,26 +32,77 @@ fn assert_bad_segment(image: &common::Image, name: &str, why: &str) {
     }
 }
 
-/// A last segment with no bytes, or only zeros (what a crash while creating it
-/// could leave on a file system that does not order data before the rename),
-/// holds nothing: it is dropped and reported, and the log goes on.
+/// The segment the manifest names as the last one (acknowledged records may
+/// live in it) deleted, truncated to 0, zeroed (`LostSegment`), or replaced
+/// by garbage or another log's segment (`BadSegment`), while the log was
+/// down: an error under every policy, naming the segment,
+/// and nothing is removed or rewritten (fault case 15; audit finding 4:
+/// the log used to open as a shorter one). With a single segment the log
+/// used to open as a new, empty one.
 #[test]
-fn an_empty_or_all_zero_last_segment_is_dropped() {
-    let (image, all) = three_segments();
+fn a_lost_emptied_zeroed_or_replaced_last_segment_is_damage_under_every_policy() {
+    let (image, _) = three_segments();
     let s3 = segment_name(103);
-    for bytes in [Vec::new(), vec![0u8; 16 << 10]] {
+    let other_log = {
+        let mem = MemStorage::new();
+        common::build_log(&mem, 150, |_| 200, 10);
+        common::save_image(&mem).into_iter().find(|(n, _)| *n == s3).unwrap().1
+    };
+    let cases: [(&str, Option<Vec<u8>>); 5] = [
+        ("missing", None),
+        ("empty", Some(Vec::new())),
+        ("zeroed", Some(vec![0u8; 16 << 10])),
+        ("wrong magic", Some(vec![0xA5u8; 16 << 10])),
+        ("another log", Some(other_log)),
+    ];
+    for (why, bytes) in cases {
         let mut img = image.clone();
-        *file_mut(&mut img, &s3) = bytes;
-        let mem = load_image(&img);
-        let (wal, report) = open(&mem, TOLERATE).unwrap();
-        assert_eq!(report.dropped_empty_segment, Some(seg_path(103)), "{report}");
-        assert_eq!(records(&wal), all[..102], "{report}");
-        assert_eq!(wal.append_durable(b"next").unwrap(), 103);
-        drop(wal);
-        let (wal, report) = open(&mem, CorruptionPolicy::Strict).unwrap();
-        assert!(report.dropped_empty_segment.is_none());
-        assert_eq!(&*wal.read(103).unwrap().unwrap(), b"next");
+        match bytes {
+            None => img.retain(|(n, _)| *n != s3),
+            Some(b) => *file_mut(&mut img, &s3) = b,
+        }
+        for policy in POLICIES {
+            let mem = load_image(&img);
+            match open(&mem, policy) {
+                Err(Error::LostSegment { path, reason }) if reason.contains(why) => {
+                    assert!(path.ends_with(&s3), "{policy:?}: names {}", path.display())
+                }
+                // Garbage, or a segment of another log, in its place: a bad segment.
+                Err(Error::BadSegment { path, reason }) if reason.contains(why) => assert!(path.ends_with(&s3)),
+                other => panic!("{policy:?}, last segment {why:?}: expected LostSegment, got {other:?}"),
+            }
+            assert_eq!(common::save_image(&mem), img, "{policy:?}: the failed open changed files");
+        }
     }
+
+    // A log of one segment, the demo's shape: never reopened as a new log.
+    let mem = MemStorage::new();
+    common::build_log(&mem, 10, |_| 100, 1);
+    let mut img = common::save_image(&mem);
+    img.retain(|(n, _)| n.ends_with("MANIFEST"));
+    for policy in POLICIES {
+        let err = open(&load_image(&img), policy).expect_err("a log without its only segment opened");
+        assert!(matches!(err, Error::LostSegment { .. }), "{policy:?}: {err}");
+    }
+}
+
+/// An all-zero or valid-but-empty segment past the one the manifest names
+/// (a roll-over cut short by a crash before it took a record) is removed and
+/// reported, and the log goes on.
+#[test]
+fn a_segment_beyond_the_manifest_is_removed() {
+    let (mut image, all) = three_segments();
+    image.push((segment_name(151), vec![0u8; 16 << 10]));
+    image.sort();
+    let mem = load_image(&image);
+    let (wal, report) = open(&mem, TOLERATE).unwrap();
+    assert_eq!(report.segments_beyond_manifest, vec![seg_path(151)], "{report}");
+    assert_eq!(records(&wal), all, "{report}");
+    assert_eq!(wal.append_durable(b"next").unwrap(), 151);
+    drop(wal);
+    let (wal, report) = open(&mem, CorruptionPolicy::Strict).unwrap();
+    assert!(report.segments_beyond_manifest.is_empty(), "{report}");
+    assert_eq!(&*wal.read(151).unwrap().unwrap(), b"next");
 }
 
 /// In the middle of the log, an empty, all-zero or truncated segment is a
@@ -97,11 +148,26 @@ fn bad_segment_headers_are_typed_errors() {
     file_mut(&mut img, &s2)[20] ^= 0x04;
     assert_bad_segment(&img, &s2, "header checksum mismatch");
 
-    // The last segment renamed to another LSN.
+    // The last segment renamed to another LSN: the one the manifest names
+    // is missing, and the renamed file is left alone.
     let mut img = image.clone();
     let wrong = segment_name(104);
     img.iter_mut().find(|(n, _)| *n == segment_name(103)).unwrap().0 = wrong.clone();
-    assert_bad_segment(&img, &wrong, "its name says lsn 104");
+    img.sort();
+    for policy in POLICIES {
+        let mem = load_image(&img);
+        match open(&mem, policy) {
+            Err(Error::LostSegment { path, .. }) => assert!(path.ends_with(segment_name(103))),
+            other => panic!("{policy:?}: expected LostSegment, got {other:?}"),
+        }
+        assert_eq!(common::save_image(&mem), img);
+    }
+    // A middle segment renamed to another LSN.
+    let mut img = image.clone();
+    let wrong = segment_name(53);
+    img.iter_mut().find(|(n, _)| *n == s2).unwrap().0 = wrong.clone();
+    img.sort();
+    assert_bad_segment(&img, &wrong, "its name says lsn 53");
 }
 
 /// A segment missing from the middle of the log whose records had been

@@ -218,6 +218,13 @@ fn a_dropped_all_zero_only_segment_does_not_restart_lsns() {
     }
     // Only an all-zero segment named for lsn 1000 is left (external damage).
     mem.put_file(&dir.join(paxos_wal::format::segment_name(1000)), &vec![0u8; 64 << 10]).unwrap();
+    // The manifest still names segment 1: that is damage.
+    let err = Wal::open(dir, opts.clone()).unwrap_err();
+    assert!(matches!(err, paxos_wal::Error::LostSegment { .. }), "{err}");
+    // Without the manifest either (a log from before manifests, or a crash
+    // while a log was being created), the zero segment is dropped but still
+    // tells where the log had got to.
+    paxos_wal::storage::Storage::remove(&mem, &dir.join(paxos_wal::format::MANIFEST_FILE)).unwrap();
     let (wal, report) = Wal::open(dir, opts).unwrap();
     assert!(report.dropped_empty_segment.is_some());
     assert!(!report.created);

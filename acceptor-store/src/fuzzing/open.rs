@@ -13,7 +13,7 @@ use super::model::{apply, diff, read_state, Reply, StoreState};
 use crate::{AcceptorStore, Ballot, CorruptionPolicy, GroupId, Op, Slot, StoreError, StoreOptions};
 use paxos_recovery::RecoveryError;
 use paxos_snapshot::format::parse_snapshot_name;
-use paxos_wal::format::{Lsn, HEADER_PAGE, SEGMENT_SUFFIX};
+use paxos_wal::format::{Lsn, HEADER_PAGE, MANIFEST_FILE, SEGMENT_SUFFIX};
 use paxos_wal::fuzzing::{crash_seeded, DamageLog, DiskImage, FuzzInput, FuzzOutput, Mutation, Violation};
 use paxos_wal::storage::{CrashKind, MemStorage};
 use std::collections::BTreeSet;
@@ -146,11 +146,17 @@ pub fn store_open_input(policy: CorruptionPolicy, mutations: &[Mutation], power_
     out.finish()
 }
 
-fn refusal(e: &StoreError, policy: CorruptionPolicy, log: &DamageLog) -> Option<&'static str> {
+/// `log_end_damaged`: the damage reached the log's manifest or its last
+/// segment, or reshaped a file of the log: only then may the end of the log
+/// be unprovable.
+fn refusal(e: &StoreError, policy: CorruptionPolicy, log: &DamageLog, log_end_damaged: bool) -> Option<&'static str> {
     use paxos_wal::Error as W;
     match e {
         StoreError::Recovery(RecoveryError::Wal(w)) => match w {
             W::BadSegment { .. } => Some("BadSegment"),
+            W::LostSegment { .. } if log_end_damaged => Some("LostSegment"),
+            W::BadManifest { .. } if log_end_damaged => Some("BadManifest"),
+            W::MissingManifest { .. } if log_end_damaged => Some("MissingManifest"),
             W::Corruption { .. } if policy != CorruptionPolicy::Salvage => Some("Corruption"),
             W::TornTail(_) if policy == CorruptionPolicy::Strict => Some("TornTail"),
             W::Io { .. } if log.read_errors => Some("WalIo"),
@@ -203,7 +209,17 @@ pub fn check_open_damaged_store(data: &[u8]) -> Result<StoreOpenSummary, Violati
         Ok(opened) => opened,
         Err(e) => {
             let msg = e.to_string();
-            let kind = refusal(&e, policy, &log);
+            let last_segment = base
+                .image
+                .files
+                .iter()
+                .map(|(p, _)| p)
+                .filter(|p| p.parent() == Some(&wal_dir) && p.to_string_lossy().ends_with(SEGMENT_SUFFIX))
+                .max();
+            let log_end_damaged = log.reshaped_in(&wal_dir)
+                || log.touches(&wal_dir.join(MANIFEST_FILE), 0..u64::MAX)
+                || last_segment.is_some_and(|p| log.touches(p, 0..u64::MAX));
+            let kind = refusal(&e, policy, &log, log_end_damaged);
             let kind = kind.ok_or_else(|| Violation(format!("open under {policy:?} failed: {msg}; {mutations:?}")))?;
             return summary(StoreOutcome::Refused(kind));
         }

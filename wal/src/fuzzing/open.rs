@@ -11,7 +11,7 @@
 use super::disk::{DamageLog, DiskImage, Mutation};
 use super::input::{FuzzInput, FuzzOutput};
 use super::{crash_seeded, Violation};
-use crate::format::{Lsn, HEADER_PAGE, SEGMENT_SUFFIX};
+use crate::format::{Lsn, HEADER_PAGE, MANIFEST_FILE, SEGMENT_SUFFIX};
 use crate::storage::{CrashKind, MemStorage};
 use crate::{CorruptionPolicy, Error, OpenReport, Wal, WalOptions};
 use std::collections::BTreeSet;
@@ -132,11 +132,18 @@ fn kind(e: &Error) -> &'static str {
         Error::Poisoned { .. } => "Poisoned",
         Error::RecordTooLarge { .. } => "RecordTooLarge",
         Error::BadSegment { .. } => "BadSegment",
+        Error::LostSegment { .. } => "LostSegment",
+        Error::BadManifest { .. } => "BadManifest",
+        Error::MissingManifest { .. } => "MissingManifest",
         Error::Corruption { .. } => "Corruption",
         Error::TornTail(_) => "TornTail",
         Error::NoSuchLsn { .. } => "NoSuchLsn",
         Error::InvalidOptions(_) => "InvalidOptions",
     }
+}
+
+fn is_segment(p: &Path) -> bool {
+    p.to_string_lossy().ends_with(SEGMENT_SUFFIX)
 }
 
 fn all_records(wal: &Wal) -> Result<Vec<(Lsn, Vec<u8>)>, Violation> {
@@ -196,6 +203,14 @@ pub fn check_open_damaged_log(data: &[u8]) -> Result<LogOpenSummary, Violation> 
                         && (policy == CorruptionPolicy::Strict || damage.iter().all(|d| d.lsns.is_some()))
                 }
                 Error::TornTail(_) => policy == CorruptionPolicy::Strict,
+                // The end of the log can no longer be proven: only damage to
+                // the manifest or to the last segment can do that.
+                Error::LostSegment { .. } | Error::BadManifest { .. } | Error::MissingManifest { .. } => {
+                    let last_segment = base.image.files.iter().map(|(p, _)| p).filter(|p| is_segment(p)).max();
+                    log.reshaped_in(dir)
+                        || log.touches(&dir.join(MANIFEST_FILE), 0..u64::MAX)
+                        || last_segment.is_some_and(|p| log.touches(p, 0..u64::MAX))
+                }
                 Error::Io { .. } => log.read_errors,
                 _ => false,
             };
@@ -219,11 +234,8 @@ pub fn check_open_damaged_log(data: &[u8]) -> Result<LogOpenSummary, Violation> 
     Violation::ensure(present == expected, || ctx(format!("records {present:?} are not the LSNs {first}..={last}")))?;
     Violation::ensure(last >= report.durable_watermark, || ctx("log ends below its durable watermark".into()))?;
     Violation::ensure(first == 1 || log.reshaped_in(dir), || ctx(format!("log starts at {first}")))?;
-    let headers_intact = log.reshaped.is_empty()
-        && !image
-            .files
-            .iter()
-            .any(|(p, _)| p.to_string_lossy().ends_with(SEGMENT_SUFFIX) && log.touches(p, 0..HEADER_PAGE));
+    let headers_intact =
+        log.reshaped.is_empty() && !image.files.iter().any(|(p, _)| is_segment(p) && log.touches(p, 0..HEADER_PAGE));
     if headers_intact {
         Violation::ensure(report.durable_watermark >= base.durable, || ctx("durable watermark lost".into()))?;
     }
@@ -304,7 +316,7 @@ mod tests {
         assert!(durable < records.len() as u64);
         // Zero the last 600 bytes of the used part of the last segment: only unsynced records live there.
         let image = &bases()[1].image;
-        let last = image.files.len() - 1;
+        let last = image.files.iter().rposition(|(p, _)| is_segment(p)).unwrap();
         let used = image.files[last].1.iter().rposition(|b| *b != 0).unwrap() as u16;
         let m = Mutation::Zero { file: last as u8, offset: used - 100, len: 101 };
         let s = check_open_damaged_log(&open_log_input(CorruptionPolicy::TolerateTornTail, 1, &[m], 3)).unwrap();

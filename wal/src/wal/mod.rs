@@ -2,6 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::format::{encode_record, frame_len, max_payload, Lsn, HEADER_PAGE};
+use crate::manifest::{self, Manifest};
 use crate::open::recover;
 use crate::report::OpenReport;
 use crate::segment::{activate, prepare, Prepared, Segment};
@@ -235,6 +236,9 @@ impl Wal {
         if segments.is_empty() {
             let prepared = prepare(&storage, &dir, 1, size)?;
             segments.push(Arc::new(activate(&storage, &dir, prepared, 1, next_lsn, size, 0, dsync, log_id)?));
+            // From now on the log exists: the manifest says how far it reaches.
+            let m = Manifest { log_id, last_seq: 1, last_first_lsn: next_lsn, erase: None };
+            manifest::write(&*storage, &dir, &m)?;
             offset = HEADER_PAGE;
             report.first_lsn = next_lsn;
             report.last_lsn = next_lsn - 1;
@@ -337,6 +341,10 @@ impl Wal {
         self.check_poison()?;
         let acked = self.durable.load(Ordering::Acquire);
         let mut st = lock(&self.state);
+        // Again under the lock: a roll-over that failed while this caller
+        // waited for it poisoned the log, and a second roll-over must not
+        // activate another segment with the same sequence number.
+        self.check_poison()?;
         let first = st.next_lsn;
         // Prepare every segment this batch rolls over to before appending any
         // of it: a full disk (the one failure that does not poison the log)
@@ -435,6 +443,12 @@ impl Wal {
             dsync,
             self.log_id,
         )?;
+        // The new segment is in place: name it in the manifest before any
+        // record goes into it, so that losing it is damage, never a shorter
+        // log. (A crash before this leaves it beyond the manifest, empty,
+        // and the next open removes it.)
+        let m = Manifest { log_id: self.log_id, last_seq: seg.seq, last_first_lsn: seg.first_lsn, erase: None };
+        manifest::write(&*self.storage, &self.dir, &m)?;
         let seg = Arc::new(seg);
         st.next_seq += 1;
         self.segments.write().unwrap_or_else(|e| e.into_inner()).push(seg.clone());

@@ -169,7 +169,7 @@ pub fn three_segments() -> (Image, Records) {
     let all = build_log(&mem, 150, |_| 200, 10);
     let image = save_image(&mem);
     let names: Vec<&str> = image.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["00000000000000000001.wal", "00000000000000000052.wal", "00000000000000000103.wal"]);
+    assert_eq!(names, ["00000000000000000001.wal", "00000000000000000052.wal", "00000000000000000103.wal", "MANIFEST"]);
     (image, all)
 }
 
