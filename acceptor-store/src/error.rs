@@ -47,6 +47,11 @@ pub enum StoreError {
         #[source]
         source: crate::codec::DecodeError,
     },
+    /// An internal invariant of the store broke (a bug): the call's records
+    /// may be in the log, and every later write is refused with this error
+    /// until the store is reopened (which recovers from the log).
+    #[error("internal error: {0}")]
+    Internal(&'static str),
     /// A value the store points at is no longer in the log (an internal invariant broke).
     #[error("value of group {group} is missing from the log")]
     MissingValue {

@@ -107,10 +107,30 @@ pub struct StoreStats {
     pub segments: usize,
 }
 
+/// A read-only view of the store's log ([`AcceptorStore::log`]). Each field
+/// is read on its own, so with concurrent writers they may be from slightly
+/// different moments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogInfo {
+    /// The first LSN still in the log (older segments go after checkpoints).
+    pub first_lsn: Lsn,
+    /// The last LSN appended, maybe not durable yet (`first_lsn - 1`: none).
+    pub last_lsn: Lsn,
+    /// Every record up to this LSN is durable.
+    pub durable_lsn: Lsn,
+    /// Live log segments.
+    pub segments: usize,
+    /// A sync failed: nothing more is written until the store is reopened.
+    pub poisoned: bool,
+}
+
 struct Inner {
     groups: Groups,
     /// Acknowledged records were lost (found under `Salvage`).
     damaged: bool,
+    /// The log and the in-memory state no longer agree (an internal
+    /// invariant broke): every later write is refused until a reopen.
+    broken: bool,
 }
 
 pub(crate) struct Shared {
@@ -201,6 +221,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 const CHECKPOINT_META: &[u8] = b"paxos-acceptor-checkpoint-v1";
 
+const BROKEN: &str = "the log got a record the store did not write; reopen the store";
+
 /// An operation whose value is borrowed from the caller.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum OpRef<'a> {
@@ -271,7 +293,7 @@ impl AcceptorStore {
         let shared = Shared {
             wal: rec.wal,
             snapshots: rec.snapshots,
-            inner: Mutex::new(Inner { groups: sm.groups, damaged }),
+            inner: Mutex::new(Inner { groups: sm.groups, damaged, broken: false }),
             max_value,
             opts,
             checkpoint_lock: Mutex::new(()),
@@ -451,9 +473,24 @@ impl AcceptorStore {
         }
     }
 
-    /// The underlying log (for inspection: LSNs, segment count).
-    pub fn wal(&self) -> &Wal {
-        &self.shared.wal
+    /// A read-only view of the underlying log (LSNs, segments, poisoned).
+    /// The log itself is not handed out: the store must stay its only
+    /// writer, so nothing outside the store can append to it.
+    ///
+    /// ```compile_fail
+    /// # fn f(store: &paxos_acceptor_store::AcceptorStore) {
+    /// store.wal().append(b"not a store record");
+    /// # }
+    /// ```
+    pub fn log(&self) -> LogInfo {
+        let wal = &self.shared.wal;
+        LogInfo {
+            first_lsn: wal.first_lsn(),
+            last_lsn: wal.last_lsn(),
+            durable_lsn: wal.durable_lsn(),
+            segments: wal.segment_count(),
+            poisoned: wal.is_poisoned(),
+        }
     }
 
     fn resolve(&self, group: GroupId, loc: &ValueLoc) -> Result<Value> {
@@ -542,6 +579,9 @@ impl AcceptorStore {
     pub(crate) fn decide(&self, ops: &[OpRef<'_>]) -> Result<Pending> {
         let shared = &*self.shared;
         let mut inner = lock(&shared.inner);
+        if inner.broken {
+            return Err(StoreError::Internal(BROKEN));
+        }
         for op in ops {
             let g = op.group();
             if g != ALL_GROUPS && op.votes() && Self::blocked(&inner, g) {
@@ -687,9 +727,15 @@ impl AcceptorStore {
                 })
                 .collect();
             let last = match shared.wal.append_batch(payloads.iter().map(|p| p.as_slice())) {
-                Ok(got) => {
-                    assert_eq!(got.start, lsn, "the store is the log's only writer");
-                    got.end - 1
+                Ok(got) if got.start == lsn => got.end - 1,
+                Ok(_) => {
+                    // Someone else appended (no handle to the log leaves
+                    // the crate, so only a bug can): the state just applied
+                    // points at the wrong records. Take it back and refuse
+                    // every later write; a reopen replays the log as it is.
+                    inner.groups.undo(undo);
+                    inner.broken = true;
+                    return Err(StoreError::Internal(BROKEN));
                 }
                 Err(e) => {
                     inner.groups.undo(undo);
