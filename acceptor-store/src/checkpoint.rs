@@ -115,6 +115,7 @@ pub(crate) fn decode(image: Arc<Vec<u8>>) -> Result<Groups, DecodeError> {
             promised_from: Slot(g.promised_from.get()),
             promise_lsn: 0,
             first_live: Slot(g.first_live.get()),
+            first_live_lsn: 0,
             slots: Vec::with_capacity(n),
             meta: None,
         };

@@ -409,18 +409,27 @@ impl AcceptorStore {
     }
 
     /// The ballot promised in `group` (`None`: the group is unknown).
-    /// Reflects every operation that has *started*: a reply built on it must
-    /// wait for [`AcceptorStore::sync`], or use the operations, which wait.
+    ///
+    /// Like every read ([`AcceptorStore::accepted`],
+    /// [`AcceptorStore::accepted_from`], [`AcceptorStore::first_live_slot`],
+    /// [`AcceptorStore::metadata`], [`AcceptorStore::groups`]) this **may
+    /// show state that is not durable yet**: it reflects every operation
+    /// that has *started*, including one whose record a crash can still take
+    /// back. A reply to a peer built on a read must first call
+    /// [`AcceptorStore::sync`]; the operations ([`AcceptorStore::promise`],
+    /// [`AcceptorStore::accept`], ...) wait by themselves.
     pub fn promised(&self, group: GroupId) -> Option<Ballot> {
         lock(&self.shared.inner).groups.map.get(&group).map(|g| g.promised)
     }
 
-    /// The first live (not truncated) slot of `group`.
+    /// The first live (not truncated) slot of `group`. May show a
+    /// truncation that is not durable yet (see [`AcceptorStore::promised`]).
     pub fn first_live_slot(&self, group: GroupId) -> Option<Slot> {
         lock(&self.shared.inner).groups.map.get(&group).map(|g| g.first_live)
     }
 
-    /// What `slot` of `group` holds; the value is read zero-copy.
+    /// What `slot` of `group` holds; the value is read zero-copy. May show
+    /// state that is not durable yet (see [`AcceptorStore::promised`]).
     pub fn accepted(&self, group: GroupId, slot: Slot) -> Result<SlotRead> {
         let inner = lock(&self.shared.inner);
         let Some(g) = inner.groups.map.get(&group) else { return Ok(SlotRead::Empty) };
@@ -438,6 +447,7 @@ impl AcceptorStore {
     }
 
     /// Every accepted slot of `group` at or after `from`, in slot order.
+    /// May show state that is not durable yet (see [`AcceptorStore::promised`]).
     pub fn accepted_from(&self, group: GroupId, from: Slot) -> Result<Vec<AcceptedEntry>> {
         let inner = lock(&self.shared.inner);
         match inner.groups.map.get(&group) {
@@ -447,14 +457,17 @@ impl AcceptorStore {
     }
 
     /// The raw metadata of `group` ([`Op::SetMeta`]): every key set, with
-    /// its value, sorted by key (empty for an unknown group).
+    /// its value, sorted by key (empty for an unknown group). May show state
+    /// that is not durable yet (see [`AcceptorStore::promised`]).
     pub fn metadata(&self, group: GroupId) -> Result<Vec<(u64, Value)>> {
         let inner = lock(&self.shared.inner);
         let Some(g) = inner.groups.map.get(&group) else { return Ok(Vec::new()) };
         g.meta().iter().map(|(k, loc)| Ok((*k, self.resolve(group, loc)?))).collect()
     }
 
-    /// Every known group, sorted.
+    /// Every known group, sorted. May list a group whose creation, or leave
+    /// out one whose removal, is not durable yet (see
+    /// [`AcceptorStore::promised`]).
     pub fn groups(&self) -> Vec<GroupId> {
         let mut v: Vec<GroupId> = lock(&self.shared.inner).groups.map.keys().copied().collect();
         v.sort();
@@ -606,6 +619,7 @@ impl AcceptorStore {
             let promised = state.map_or(Ballot::ZERO, |g| g.promised);
             let promise_lsn = state.map_or(0, |g| g.promise_lsn);
             let first_live = state.map_or(Slot(0), |g| g.first_live);
+            let first_live_lsn = state.map_or(0, |g| g.first_live_lsn);
             let mut write = |kind: Kind, slot: Slot, ballot: Ballot, value: &[u8], inner: &mut Inner| {
                 let full = builders
                     .last()
@@ -649,6 +663,9 @@ impl AcceptorStore {
                 }
                 OpRef::Accept { slot, ballot, value, .. } => {
                     if slot < first_live {
+                        // The reply reports the truncation point: it waits
+                        // for the record that set it (maybe not yet synced).
+                        wait_for = wait_for.max(first_live_lsn);
                         Outcome::Accept(AcceptOutcome::Truncated { first_live_slot: first_live })
                     } else if ballot < promised {
                         wait_for = wait_for.max(promise_lsn);
@@ -679,6 +696,10 @@ impl AcceptorStore {
                     if state.is_some() {
                         write(Kind::Remove, Slot(0), Ballot::ZERO, &[], &mut inner);
                         durable_write = true;
+                    } else {
+                        // Already absent, maybe by a removal not yet synced:
+                        // "done" must not come before it is durable.
+                        wait_for = wait_for.max(lsn - 1);
                     }
                     Outcome::Done
                 }

@@ -73,7 +73,9 @@ pub enum Op {
         /// The value.
         value: Vec<u8>,
     },
-    /// Learn: `slot`'s value is chosen.
+    /// Learn: `slot`'s value is chosen. Lazy: its `Done` does not wait for
+    /// a sync (the next sync carries the mark; a chosen value can be
+    /// re-learned), unlike every other operation's outcome.
     MarkChosen {
         /// The group.
         group: GroupId,
@@ -195,7 +197,8 @@ pub enum AcceptOutcome {
         /// The ballot promised.
         promised: Ballot,
     },
-    /// The slot is below the group's truncation point.
+    /// The slot is below the group's truncation point (nothing was
+    /// written; the truncation is durable before this is returned).
     Truncated {
         /// The first slot still live.
         first_live_slot: Slot,
