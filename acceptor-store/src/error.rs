@@ -29,6 +29,10 @@ pub enum StoreError {
     /// An operation that cannot be stored as given (nothing was written).
     #[error("invalid operation: {0}")]
     InvalidOp(&'static str),
+    /// The operation names `GroupId(u64::MAX)`, which is reserved (see
+    /// [`GroupId`]); nothing was written.
+    #[error("group id u64::MAX is reserved and names no group")]
+    ReservedGroup,
     /// Acknowledged records were lost to damage (found under `Salvage`), so
     /// the store cannot know what this group promised or accepted: it must not
     /// vote until the node has repaired it (re-learned its state from peers)

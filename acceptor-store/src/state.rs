@@ -145,7 +145,10 @@ pub(crate) struct Groups {
     pub repaired_all: bool,
 }
 
-/// The group id a `Repair` record uses to mean "every group".
+/// The group id a `Repair` record uses to mean "every group". It is
+/// reserved: the store refuses every operation naming it, and a record or
+/// checkpoint that names it for anything but a repair does not decode, so
+/// no real group can have it.
 pub(crate) const ALL_GROUPS: GroupId = GroupId(u64::MAX);
 
 impl Groups {

@@ -223,7 +223,9 @@ const CHECKPOINT_META: &[u8] = b"paxos-acceptor-checkpoint-v1";
 
 const BROKEN: &str = "the log got a record the store did not write; reopen the store";
 
-/// An operation whose value is borrowed from the caller.
+/// An operation whose value is borrowed from the caller. `RepairAll` marks
+/// every group repaired: it is written as a `Repair` naming [`ALL_GROUPS`],
+/// which no real group can be (every other operation naming it is refused).
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum OpRef<'a> {
     Promise { group: GroupId, ballot: Ballot, from_slot: Slot },
@@ -232,6 +234,7 @@ pub(crate) enum OpRef<'a> {
     Truncate { group: GroupId, slot: Slot },
     Remove { group: GroupId },
     Repair { group: GroupId },
+    RepairAll,
     Put { group: GroupId, from: Slot, ballot: Ballot, values: &'a [Vec<u8>] },
     DropFrom { group: GroupId, slot: Slot },
     Meta { group: GroupId, key: u64, value: &'a [u8] },
@@ -249,6 +252,7 @@ impl OpRef<'_> {
             | OpRef::Put { group, .. }
             | OpRef::DropFrom { group, .. }
             | OpRef::Meta { group, .. } => group,
+            OpRef::RepairAll => ALL_GROUPS,
         }
     }
 
@@ -370,18 +374,23 @@ impl AcceptorStore {
     /// After damage was found under `Salvage`, every group refuses to vote
     /// ([`StoreError::NeedsRepair`]). Once the node has re-learned `group`'s
     /// state from its peers (or installed a snapshot), this lets it vote again.
-    /// Durable before it returns.
+    /// Durable before it returns. The reserved id `GroupId(u64::MAX)` is
+    /// refused ([`StoreError::ReservedGroup`]): use
+    /// [`AcceptorStore::repair_all`] to repair every group.
     pub fn repair_group(&self, group: GroupId) -> Result<()> {
         let pending = self.decide(&[OpRef::Repair { group }])?;
         self.wait(pending).map(|_| ())
     }
 
-    /// Like [`AcceptorStore::repair_group`] for every group at once.
+    /// Like [`AcceptorStore::repair_group`] for every group at once (the
+    /// only way to mark every group repaired).
     pub fn repair_all(&self) -> Result<()> {
-        self.repair_group(ALL_GROUPS)
+        let pending = self.decide(&[OpRef::RepairAll])?;
+        self.wait(pending).map(|_| ())
     }
 
-    /// Whether `group` must not vote until repaired.
+    /// Whether `group` must not vote until repaired. (The reserved id
+    /// `GroupId(u64::MAX)` never votes: every call naming it is refused.)
     pub fn needs_repair(&self, group: GroupId) -> bool {
         let inner = lock(&self.shared.inner);
         Self::blocked(&inner, group)
@@ -597,7 +606,10 @@ impl AcceptorStore {
         }
         for op in ops {
             let g = op.group();
-            if g != ALL_GROUPS && op.votes() && Self::blocked(&inner, g) {
+            if g == ALL_GROUPS && !matches!(op, OpRef::RepairAll) {
+                return Err(StoreError::ReservedGroup);
+            }
+            if op.votes() && Self::blocked(&inner, g) {
                 return Err(StoreError::NeedsRepair { group: g });
             }
         }
@@ -703,7 +715,7 @@ impl AcceptorStore {
                     }
                     Outcome::Done
                 }
-                OpRef::Repair { .. } => {
+                OpRef::Repair { .. } | OpRef::RepairAll => {
                     write(Kind::Repair, Slot(0), Ballot::ZERO, &[], &mut inner);
                     durable_write = true;
                     Outcome::Done

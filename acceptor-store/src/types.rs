@@ -5,6 +5,11 @@ use std::fmt;
 
 /// An independent Paxos instance or log (a shard, a key). Many groups share
 /// one store and one stream of syncs.
+///
+/// **`GroupId(u64::MAX)` is reserved** (the log uses it internally to mean
+/// "every group"): every operation naming it is refused with
+/// [`crate::StoreError::ReservedGroup`] and reads of it find nothing. Any
+/// other value is a valid id.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct GroupId(pub u64);
 
