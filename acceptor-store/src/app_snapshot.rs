@@ -7,7 +7,7 @@
 //! `paxos-snapshot` (temp file, sync, rename, directory sync); the newest one
 //! is kept.
 
-use crate::error::Result;
+use crate::error::{Result, StoreError};
 use crate::store::AcceptorStore;
 use crate::types::{GroupId, Slot};
 use paxos_snapshot::{SnapshotOptions, SnapshotReader, SnapshotStore, SnapshotWriter};
@@ -84,15 +84,23 @@ impl AcceptorStore {
 
     /// Start writing `group`'s application snapshot through slot `through`
     /// (its own, or one received from a peer to install). Finishing it
-    /// truncates the group below `through + 1`.
+    /// truncates the group below `through + 1`. The reserved id
+    /// `GroupId(u64::MAX)` is refused ([`StoreError::ReservedGroup`]).
     pub fn begin_app_snapshot(&self, group: GroupId, through: Slot) -> Result<AppSnapshotWriter> {
+        if group == crate::state::ALL_GROUPS {
+            return Err(StoreError::ReservedGroup);
+        }
         let writer = self.app_store(group)?.begin(through.0, b"app")?;
         Ok(AppSnapshotWriter { writer, store: self.clone(), group, through })
     }
 
     /// The newest application snapshot of `group` that verifies, to stream
-    /// to a lagging replica (or `None`).
+    /// to a lagging replica (or `None`; always for the reserved id
+    /// `GroupId(u64::MAX)`).
     pub fn app_snapshot(&self, group: GroupId) -> Result<Option<AppSnapshot>> {
+        if group == crate::state::ALL_GROUPS {
+            return Ok(None);
+        }
         let store = self.app_store(group)?;
         let (meta, _skipped) = store.latest_valid()?;
         match meta {

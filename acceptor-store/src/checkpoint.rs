@@ -9,7 +9,8 @@
 //! slot   = slot:u64 round:u64 node:u64 chosen:u8 reserved[3] value_len:u32 value
 //! meta   = key:u64 value_len:u32 reserved:u32 value
 //! ```
-//! (little-endian). The snapshot file around it carries the checksums.
+//! (little-endian). The snapshot file around it carries the checksums. No
+//! group has the reserved id `u64::MAX`: an image naming it does not decode.
 
 use crate::codec::DecodeError;
 use crate::state::{Group, Groups, SlotEntry, ValueLoc};
@@ -115,6 +116,7 @@ pub(crate) fn decode(image: Arc<Vec<u8>>) -> Result<Groups, DecodeError> {
             promised_from: Slot(g.promised_from.get()),
             promise_lsn: 0,
             first_live: Slot(g.first_live.get()),
+            first_live_lsn: 0,
             slots: Vec::with_capacity(n),
             meta: None,
         };
@@ -157,6 +159,9 @@ pub(crate) fn decode(image: Arc<Vec<u8>>) -> Result<Groups, DecodeError> {
             off += len as usize;
         }
         group.meta = (!meta.is_empty()).then(|| meta.into_boxed_slice());
+        if g.id.get() == crate::state::ALL_GROUPS.0 {
+            return Err(DecodeError("the reserved group id"));
+        }
         if groups.map.insert(GroupId(g.id.get()), group).is_some() {
             return Err(DecodeError("group listed twice"));
         }
@@ -165,4 +170,21 @@ pub(crate) fn decode(image: Arc<Vec<u8>>) -> Result<Groups, DecodeError> {
         return Err(DecodeError("trailing bytes after the last group"));
     }
     Ok(groups)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_image_naming_the_reserved_group_does_not_decode() {
+        let image = |id: GroupId| {
+            let mut groups = Groups::default();
+            groups.map.insert(id, Group { first_live: Slot(3), ..Group::default() });
+            encode(&groups, |_| None).unwrap()
+        };
+        let ok = decode(Arc::new(image(GroupId(u64::MAX - 1)))).unwrap();
+        assert_eq!(ok.map[&GroupId(u64::MAX - 1)].first_live, Slot(3));
+        assert!(decode(Arc::new(image(crate::state::ALL_GROUPS))).is_err());
+    }
 }

@@ -28,6 +28,8 @@
 //! bytes of another record's operation header, copied over one, passed the
 //! log's checks. (That change altered the record format; before 1.0 the
 //! record format carries no version and old stores are not read.)
+//! The group id `u64::MAX` is reserved: a `Repair` naming it means "every
+//! group"; any other operation naming it does not decode.
 //! All integers are little-endian.
 
 use crate::types::{Ballot, GroupId, Slot};
@@ -251,6 +253,9 @@ pub(crate) fn decode(payload: &[u8]) -> Result<Vec<StoredOp>, DecodeError> {
         if kind == Kind::Put && put_values(payload, off, len).is_none() {
             return Err(DecodeError("the values of a put do not parse"));
         }
+        if h.group.get() == crate::state::ALL_GROUPS.0 && kind != Kind::Repair {
+            return Err(DecodeError("an operation names the reserved group id"));
+        }
         ops.push(StoredOp {
             kind,
             group: GroupId(h.group.get()),
@@ -327,6 +332,52 @@ mod tests {
         let mut b = RecordBuilder::new();
         b.push(Kind::Put, GroupId(2), Slot(7), Ballot::ZERO, &[9, 0, 0, 0, 1, 2]);
         assert!(decode(&b.finish_with(0)).is_err());
+    }
+
+    #[test]
+    fn only_a_repair_may_name_the_reserved_group() {
+        let reserved = crate::state::ALL_GROUPS;
+        let mut b = RecordBuilder::new();
+        b.push(Kind::Repair, reserved, Slot(0), Ballot::ZERO, b"");
+        assert_eq!(decode(&b.finish_with(0)).unwrap()[0].group, reserved);
+        for kind in
+            [Kind::Promise, Kind::Accept, Kind::Chosen, Kind::Truncate, Kind::Remove, Kind::DropFrom, Kind::Meta]
+        {
+            let mut b = RecordBuilder::new();
+            b.push(Kind::Repair, GroupId(1), Slot(0), Ballot::ZERO, b"");
+            b.push(kind, reserved, Slot(0), Ballot::new(1, 1), b"v");
+            let p = b.finish_with(0);
+            assert!(decode(&p).is_err() && decode_ops(&p).is_err(), "{kind:?} of the reserved group decoded");
+        }
+        let mut b = RecordBuilder::new();
+        b.push(Kind::Put, reserved, Slot(0), Ballot::ZERO, &put_body(&[b"v".to_vec()]));
+        assert!(decode(&b.finish_with(0)).is_err());
+    }
+
+    /// Replay of a record naming the reserved group for anything but a
+    /// repair is a typed error, not state for a group no call can reach.
+    #[test]
+    fn replaying_an_operation_on_the_reserved_group_is_an_error() {
+        use crate::{AcceptorStore, StoreError, StoreOptions};
+        use paxos_wal::storage::MemStorage;
+        use paxos_wal::{Wal, WalOptions};
+        let reserved = crate::state::ALL_GROUPS;
+        let write = |kind: Kind| {
+            let mem = MemStorage::new();
+            let (wal, _) = Wal::open("/r/wal", WalOptions::small(mem.shared())).unwrap();
+            let mut b = RecordBuilder::new();
+            b.push(kind, reserved, Slot(0), Ballot::new(1, 1), b"");
+            wal.append_durable(&b.finish_with(0)).unwrap();
+            wal.close().unwrap();
+            AcceptorStore::open("/r", StoreOptions::small(mem.shared()))
+        };
+        match write(Kind::Promise) {
+            Err(StoreError::Recovery(paxos_recovery::RecoveryError::StateMachine { lsn: 1, .. })) => {}
+            other => panic!("{other:?}"),
+        }
+        // The repair marker opens.
+        let (store, _) = write(Kind::Repair).unwrap();
+        assert!(store.groups().is_empty());
     }
 
     #[test]

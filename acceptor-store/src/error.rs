@@ -29,6 +29,10 @@ pub enum StoreError {
     /// An operation that cannot be stored as given (nothing was written).
     #[error("invalid operation: {0}")]
     InvalidOp(&'static str),
+    /// The operation names `GroupId(u64::MAX)`, which is reserved (see
+    /// [`GroupId`]); nothing was written.
+    #[error("group id u64::MAX is reserved and names no group")]
+    ReservedGroup,
     /// Acknowledged records were lost to damage (found under `Salvage`), so
     /// the store cannot know what this group promised or accepted: it must not
     /// vote until the node has repaired it (re-learned its state from peers)
@@ -47,6 +51,11 @@ pub enum StoreError {
         #[source]
         source: crate::codec::DecodeError,
     },
+    /// An internal invariant of the store broke (a bug): the call's records
+    /// may be in the log, and every later write is refused with this error
+    /// until the store is reopened (which recovers from the log).
+    #[error("internal error: {0}")]
+    Internal(&'static str),
     /// A value the store points at is no longer in the log (an internal invariant broke).
     #[error("value of group {group} is missing from the log")]
     MissingValue {

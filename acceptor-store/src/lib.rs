@@ -134,7 +134,7 @@ pub use codec::{decode_ops, DecodeError};
 pub use error::{Result, StoreError};
 pub use paxos_recovery::RecoveryReport;
 pub use paxos_wal::{CorruptionPolicy, WriteMode};
-pub use store::{AcceptorStore, CheckpointInfo, StoreOptions, StoreStats};
+pub use store::{AcceptorStore, CheckpointInfo, LogInfo, StoreOptions, StoreStats};
 pub use submit::Ticket;
 pub use types::{AcceptOutcome, AcceptedEntry, Ballot, GroupId, Op, Outcome, PromiseOutcome, Slot, SlotRead};
 pub use value::Value;

@@ -50,6 +50,9 @@ pub(crate) struct Group {
     pub promise_lsn: Lsn,
     /// Slots below this are truncated.
     pub first_live: Slot,
+    /// The record that last raised `first_live` (what a `Truncated` reply
+    /// depends on); 0 after a checkpoint restore, which is durable.
+    pub first_live_lsn: Lsn,
     /// Accepted slots, sorted by slot.
     pub slots: Vec<SlotEntry>,
     /// Raw per-group metadata (`Op::SetMeta`), sorted by key; boxed so a
@@ -110,7 +113,14 @@ pub(crate) enum Undo {
     /// The group did not exist.
     Created(GroupId),
     /// The group's scalar fields before.
-    Scalars { group: GroupId, promised: Ballot, promised_from: Slot, promise_lsn: Lsn, first_live: Slot },
+    Scalars {
+        group: GroupId,
+        promised: Ballot,
+        promised_from: Slot,
+        promise_lsn: Lsn,
+        first_live: Slot,
+        first_live_lsn: Lsn,
+    },
     /// A slot before (None: it was empty).
     Slot { group: GroupId, slot: Slot, before: Option<SlotEntry> },
     /// Slots dropped by a truncation.
@@ -135,7 +145,10 @@ pub(crate) struct Groups {
     pub repaired_all: bool,
 }
 
-/// The group id a `Repair` record uses to mean "every group".
+/// The group id a `Repair` record uses to mean "every group". It is
+/// reserved: the store refuses every operation naming it, and a record or
+/// checkpoint that names it for anything but a repair does not decode, so
+/// no real group can have it.
 pub(crate) const ALL_GROUPS: GroupId = GroupId(u64::MAX);
 
 impl Groups {
@@ -151,6 +164,7 @@ impl Groups {
                         promised_from: g.promised_from,
                         promise_lsn: g.promise_lsn,
                         first_live: g.first_live,
+                        first_live_lsn: g.first_live_lsn,
                     });
                 }
                 e.into_mut()
@@ -230,6 +244,7 @@ impl Groups {
                 let g = self.group_mut(op.group, &mut undo);
                 if op.slot > g.first_live {
                     g.first_live = op.slot;
+                    g.first_live_lsn = lsn;
                     let n = g.index_at_or_after(op.slot);
                     let drained: Vec<SlotEntry> = g.slots.drain(..n).collect();
                     if let Some(u) = undo {
@@ -283,12 +298,13 @@ impl Groups {
                 Undo::Created(id) => {
                     self.map.remove(&id);
                 }
-                Undo::Scalars { group, promised, promised_from, promise_lsn, first_live } => {
+                Undo::Scalars { group, promised, promised_from, promise_lsn, first_live, first_live_lsn } => {
                     let g = self.map.entry(group).or_default();
                     g.promised = promised;
                     g.promised_from = promised_from;
                     g.promise_lsn = promise_lsn;
                     g.first_live = first_live;
+                    g.first_live_lsn = first_live_lsn;
                 }
                 Undo::Slot { group, slot, before } => {
                     let g = self.map.entry(group).or_default();

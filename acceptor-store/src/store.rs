@@ -107,10 +107,30 @@ pub struct StoreStats {
     pub segments: usize,
 }
 
+/// A read-only view of the store's log ([`AcceptorStore::log`]). Each field
+/// is read on its own, so with concurrent writers they may be from slightly
+/// different moments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogInfo {
+    /// The first LSN still in the log (older segments go after checkpoints).
+    pub first_lsn: Lsn,
+    /// The last LSN appended, maybe not durable yet (`first_lsn - 1`: none).
+    pub last_lsn: Lsn,
+    /// Every record up to this LSN is durable.
+    pub durable_lsn: Lsn,
+    /// Live log segments.
+    pub segments: usize,
+    /// A sync failed: nothing more is written until the store is reopened.
+    pub poisoned: bool,
+}
+
 struct Inner {
     groups: Groups,
     /// Acknowledged records were lost (found under `Salvage`).
     damaged: bool,
+    /// The log and the in-memory state no longer agree (an internal
+    /// invariant broke): every later write is refused until a reopen.
+    broken: bool,
 }
 
 pub(crate) struct Shared {
@@ -201,7 +221,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 const CHECKPOINT_META: &[u8] = b"paxos-acceptor-checkpoint-v1";
 
-/// An operation whose value is borrowed from the caller.
+const BROKEN: &str = "the log got a record the store did not write; reopen the store";
+
+/// An operation whose value is borrowed from the caller. `RepairAll` marks
+/// every group repaired: it is written as a `Repair` naming [`ALL_GROUPS`],
+/// which no real group can be (every other operation naming it is refused).
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum OpRef<'a> {
     Promise { group: GroupId, ballot: Ballot, from_slot: Slot },
@@ -210,6 +234,7 @@ pub(crate) enum OpRef<'a> {
     Truncate { group: GroupId, slot: Slot },
     Remove { group: GroupId },
     Repair { group: GroupId },
+    RepairAll,
     Put { group: GroupId, from: Slot, ballot: Ballot, values: &'a [Vec<u8>] },
     DropFrom { group: GroupId, slot: Slot },
     Meta { group: GroupId, key: u64, value: &'a [u8] },
@@ -227,6 +252,7 @@ impl OpRef<'_> {
             | OpRef::Put { group, .. }
             | OpRef::DropFrom { group, .. }
             | OpRef::Meta { group, .. } => group,
+            OpRef::RepairAll => ALL_GROUPS,
         }
     }
 
@@ -271,7 +297,7 @@ impl AcceptorStore {
         let shared = Shared {
             wal: rec.wal,
             snapshots: rec.snapshots,
-            inner: Mutex::new(Inner { groups: sm.groups, damaged }),
+            inner: Mutex::new(Inner { groups: sm.groups, damaged, broken: false }),
             max_value,
             opts,
             checkpoint_lock: Mutex::new(()),
@@ -348,18 +374,23 @@ impl AcceptorStore {
     /// After damage was found under `Salvage`, every group refuses to vote
     /// ([`StoreError::NeedsRepair`]). Once the node has re-learned `group`'s
     /// state from its peers (or installed a snapshot), this lets it vote again.
-    /// Durable before it returns.
+    /// Durable before it returns. The reserved id `GroupId(u64::MAX)` is
+    /// refused ([`StoreError::ReservedGroup`]): use
+    /// [`AcceptorStore::repair_all`] to repair every group.
     pub fn repair_group(&self, group: GroupId) -> Result<()> {
         let pending = self.decide(&[OpRef::Repair { group }])?;
         self.wait(pending).map(|_| ())
     }
 
-    /// Like [`AcceptorStore::repair_group`] for every group at once.
+    /// Like [`AcceptorStore::repair_group`] for every group at once (the
+    /// only way to mark every group repaired).
     pub fn repair_all(&self) -> Result<()> {
-        self.repair_group(ALL_GROUPS)
+        let pending = self.decide(&[OpRef::RepairAll])?;
+        self.wait(pending).map(|_| ())
     }
 
-    /// Whether `group` must not vote until repaired.
+    /// Whether `group` must not vote until repaired. (The reserved id
+    /// `GroupId(u64::MAX)` never votes: every call naming it is refused.)
     pub fn needs_repair(&self, group: GroupId) -> bool {
         let inner = lock(&self.shared.inner);
         Self::blocked(&inner, group)
@@ -387,18 +418,27 @@ impl AcceptorStore {
     }
 
     /// The ballot promised in `group` (`None`: the group is unknown).
-    /// Reflects every operation that has *started*: a reply built on it must
-    /// wait for [`AcceptorStore::sync`], or use the operations, which wait.
+    ///
+    /// Like every read ([`AcceptorStore::accepted`],
+    /// [`AcceptorStore::accepted_from`], [`AcceptorStore::first_live_slot`],
+    /// [`AcceptorStore::metadata`], [`AcceptorStore::groups`]) this **may
+    /// show state that is not durable yet**: it reflects every operation
+    /// that has *started*, including one whose record a crash can still take
+    /// back. A reply to a peer built on a read must first call
+    /// [`AcceptorStore::sync`]; the operations ([`AcceptorStore::promise`],
+    /// [`AcceptorStore::accept`], ...) wait by themselves.
     pub fn promised(&self, group: GroupId) -> Option<Ballot> {
         lock(&self.shared.inner).groups.map.get(&group).map(|g| g.promised)
     }
 
-    /// The first live (not truncated) slot of `group`.
+    /// The first live (not truncated) slot of `group`. May show a
+    /// truncation that is not durable yet (see [`AcceptorStore::promised`]).
     pub fn first_live_slot(&self, group: GroupId) -> Option<Slot> {
         lock(&self.shared.inner).groups.map.get(&group).map(|g| g.first_live)
     }
 
-    /// What `slot` of `group` holds; the value is read zero-copy.
+    /// What `slot` of `group` holds; the value is read zero-copy. May show
+    /// state that is not durable yet (see [`AcceptorStore::promised`]).
     pub fn accepted(&self, group: GroupId, slot: Slot) -> Result<SlotRead> {
         let inner = lock(&self.shared.inner);
         let Some(g) = inner.groups.map.get(&group) else { return Ok(SlotRead::Empty) };
@@ -416,6 +456,7 @@ impl AcceptorStore {
     }
 
     /// Every accepted slot of `group` at or after `from`, in slot order.
+    /// May show state that is not durable yet (see [`AcceptorStore::promised`]).
     pub fn accepted_from(&self, group: GroupId, from: Slot) -> Result<Vec<AcceptedEntry>> {
         let inner = lock(&self.shared.inner);
         match inner.groups.map.get(&group) {
@@ -425,14 +466,17 @@ impl AcceptorStore {
     }
 
     /// The raw metadata of `group` ([`Op::SetMeta`]): every key set, with
-    /// its value, sorted by key (empty for an unknown group).
+    /// its value, sorted by key (empty for an unknown group). May show state
+    /// that is not durable yet (see [`AcceptorStore::promised`]).
     pub fn metadata(&self, group: GroupId) -> Result<Vec<(u64, Value)>> {
         let inner = lock(&self.shared.inner);
         let Some(g) = inner.groups.map.get(&group) else { return Ok(Vec::new()) };
         g.meta().iter().map(|(k, loc)| Ok((*k, self.resolve(group, loc)?))).collect()
     }
 
-    /// Every known group, sorted.
+    /// Every known group, sorted. May list a group whose creation, or leave
+    /// out one whose removal, is not durable yet (see
+    /// [`AcceptorStore::promised`]).
     pub fn groups(&self) -> Vec<GroupId> {
         let mut v: Vec<GroupId> = lock(&self.shared.inner).groups.map.keys().copied().collect();
         v.sort();
@@ -451,9 +495,24 @@ impl AcceptorStore {
         }
     }
 
-    /// The underlying log (for inspection: LSNs, segment count).
-    pub fn wal(&self) -> &Wal {
-        &self.shared.wal
+    /// A read-only view of the underlying log (LSNs, segments, poisoned).
+    /// The log itself is not handed out: the store must stay its only
+    /// writer, so nothing outside the store can append to it.
+    ///
+    /// ```compile_fail
+    /// # fn f(store: &paxos_acceptor_store::AcceptorStore) {
+    /// store.wal().append(b"not a store record");
+    /// # }
+    /// ```
+    pub fn log(&self) -> LogInfo {
+        let wal = &self.shared.wal;
+        LogInfo {
+            first_lsn: wal.first_lsn(),
+            last_lsn: wal.last_lsn(),
+            durable_lsn: wal.durable_lsn(),
+            segments: wal.segment_count(),
+            poisoned: wal.is_poisoned(),
+        }
     }
 
     fn resolve(&self, group: GroupId, loc: &ValueLoc) -> Result<Value> {
@@ -542,9 +601,15 @@ impl AcceptorStore {
     pub(crate) fn decide(&self, ops: &[OpRef<'_>]) -> Result<Pending> {
         let shared = &*self.shared;
         let mut inner = lock(&shared.inner);
+        if inner.broken {
+            return Err(StoreError::Internal(BROKEN));
+        }
         for op in ops {
             let g = op.group();
-            if g != ALL_GROUPS && op.votes() && Self::blocked(&inner, g) {
+            if g == ALL_GROUPS && !matches!(op, OpRef::RepairAll) {
+                return Err(StoreError::ReservedGroup);
+            }
+            if op.votes() && Self::blocked(&inner, g) {
                 return Err(StoreError::NeedsRepair { group: g });
             }
         }
@@ -566,6 +631,7 @@ impl AcceptorStore {
             let promised = state.map_or(Ballot::ZERO, |g| g.promised);
             let promise_lsn = state.map_or(0, |g| g.promise_lsn);
             let first_live = state.map_or(Slot(0), |g| g.first_live);
+            let first_live_lsn = state.map_or(0, |g| g.first_live_lsn);
             let mut write = |kind: Kind, slot: Slot, ballot: Ballot, value: &[u8], inner: &mut Inner| {
                 let full = builders
                     .last()
@@ -609,6 +675,9 @@ impl AcceptorStore {
                 }
                 OpRef::Accept { slot, ballot, value, .. } => {
                     if slot < first_live {
+                        // The reply reports the truncation point: it waits
+                        // for the record that set it (maybe not yet synced).
+                        wait_for = wait_for.max(first_live_lsn);
                         Outcome::Accept(AcceptOutcome::Truncated { first_live_slot: first_live })
                     } else if ballot < promised {
                         wait_for = wait_for.max(promise_lsn);
@@ -639,10 +708,14 @@ impl AcceptorStore {
                     if state.is_some() {
                         write(Kind::Remove, Slot(0), Ballot::ZERO, &[], &mut inner);
                         durable_write = true;
+                    } else {
+                        // Already absent, maybe by a removal not yet synced:
+                        // "done" must not come before it is durable.
+                        wait_for = wait_for.max(lsn - 1);
                     }
                     Outcome::Done
                 }
-                OpRef::Repair { .. } => {
+                OpRef::Repair { .. } | OpRef::RepairAll => {
                     write(Kind::Repair, Slot(0), Ballot::ZERO, &[], &mut inner);
                     durable_write = true;
                     Outcome::Done
@@ -687,9 +760,15 @@ impl AcceptorStore {
                 })
                 .collect();
             let last = match shared.wal.append_batch(payloads.iter().map(|p| p.as_slice())) {
-                Ok(got) => {
-                    assert_eq!(got.start, lsn, "the store is the log's only writer");
-                    got.end - 1
+                Ok(got) if got.start == lsn => got.end - 1,
+                Ok(_) => {
+                    // Someone else appended (no handle to the log leaves
+                    // the crate, so only a bug can): the state just applied
+                    // points at the wrong records. Take it back and refuse
+                    // every later write; a reopen replays the log as it is.
+                    inner.groups.undo(undo);
+                    inner.broken = true;
+                    return Err(StoreError::Internal(BROKEN));
                 }
                 Err(e) => {
                     inner.groups.undo(undo);

@@ -5,6 +5,11 @@ use std::fmt;
 
 /// An independent Paxos instance or log (a shard, a key). Many groups share
 /// one store and one stream of syncs.
+///
+/// **`GroupId(u64::MAX)` is reserved** (the log uses it internally to mean
+/// "every group"): every operation naming it is refused with
+/// [`crate::StoreError::ReservedGroup`] and reads of it find nothing. Any
+/// other value is a valid id.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct GroupId(pub u64);
 
@@ -73,7 +78,9 @@ pub enum Op {
         /// The value.
         value: Vec<u8>,
     },
-    /// Learn: `slot`'s value is chosen.
+    /// Learn: `slot`'s value is chosen. Lazy: its `Done` does not wait for
+    /// a sync (the next sync carries the mark; a chosen value can be
+    /// re-learned), unlike every other operation's outcome.
     MarkChosen {
         /// The group.
         group: GroupId,
@@ -195,7 +202,8 @@ pub enum AcceptOutcome {
         /// The ballot promised.
         promised: Ballot,
     },
-    /// The slot is below the group's truncation point.
+    /// The slot is below the group's truncation point (nothing was
+    /// written; the truncation is durable before this is returned).
     Truncated {
         /// The first slot still live.
         first_live_slot: Slot,

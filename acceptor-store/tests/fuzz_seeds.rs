@@ -18,6 +18,7 @@ use paxos_wal::format::{decode_record, frame_len, SegmentHeader, HEADER_PAGE};
 use paxos_wal::fuzzing::{Mutation, NameSpec};
 use paxos_wal::storage::MemStorage;
 use paxos_wal::CorruptionPolicy::{Salvage, Strict, TolerateTornTail};
+use paxos_wal::{Wal, WalOptions};
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -64,7 +65,12 @@ fn store_bytes() -> (Vec<Vec<u8>>, Vec<u8>, Vec<u8>) {
         &mem.read_file(&Path::new("/s/checkpoints").join(paxos_snapshot::format::snapshot_name(info.position)))
             .unwrap(),
     );
-    let records = s.wal().iter_from(1).unwrap().map(|r| r.to_vec()).collect();
+    // The store does not hand out its log: read the records by opening the
+    // log itself once the store is closed.
+    s.close().unwrap();
+    let wal_opts = WalOptions { segment_size: 8 << 10, ..WalOptions::small(mem.shared()) };
+    let (wal, _) = Wal::open("/s/wal", wal_opts).unwrap();
+    let records = wal.iter_from(1).unwrap().map(|r| r.to_vec()).collect();
     (records, image, empty)
 }
 

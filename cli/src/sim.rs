@@ -521,7 +521,7 @@ impl Sim {
         if self.rng.random_bool(0.5) {
             self.stats.checkpoints += 1;
             let r = store.checkpoint();
-            let poisoned = store.wal().is_poisoned();
+            let poisoned = store.log().poisoned;
             drop(store);
             if let Err(e) = r {
                 let full = matches!(&e, paxos_acceptor_store::StoreError::Snapshot(_)) && !poisoned;

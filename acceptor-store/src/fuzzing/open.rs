@@ -75,7 +75,7 @@ fn build() -> BaseStore {
     let mut states = vec![(0, StoreState::new())];
     let mut run = |op: Op| {
         store.apply_batch(std::slice::from_ref(&op)).expect("building the base store");
-        states.push((store.wal().last_lsn(), read_state(&store).expect("reading the base store")));
+        states.push((store.log().last_lsn, read_state(&store).expect("reading the base store")));
     };
     let b = Ballot::new;
     for g in 0..5 {
@@ -105,7 +105,7 @@ fn build() -> BaseStore {
     run(Op::MarkChosen { group: GroupId(0), slot: Slot(6) });
     run(Op::TruncateBelow { group: GroupId(3), slot: Slot(3) });
     store.sync().expect("sync");
-    assert!(store.wal().first_lsn() > 1 && store.wal().segment_count() >= 2, "the log should have been cut");
+    assert!(store.log().first_lsn > 1 && store.log().segments >= 2, "the log should have been cut");
     drop(store);
     let image = DiskImage::capture(&mem, &[&dir.join("wal"), &dir.join("checkpoints")]).expect("capture");
     let (mut accepted, mut promised, mut first_live) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());

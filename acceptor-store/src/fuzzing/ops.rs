@@ -397,7 +397,7 @@ impl Run {
     /// A full disk refused the call before anything was written, and the
     /// store stays usable.
     fn refused_for_space(&self, e: &StoreError) -> bool {
-        no_space(e) && !self.store().wal().is_poisoned()
+        no_space(e) && !self.store().log().poisoned
     }
 
     fn check_live(&self, what: &str) -> Result<(), Violation> {

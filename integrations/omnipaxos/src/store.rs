@@ -284,7 +284,7 @@ where
         let plan = {
             let mut groups = lock(&self.groups);
             let state = groups.entry(group).or_default();
-            if !self.store.wal().is_poisoned() && ops.iter().all(|op| state.is_noop(op)) {
+            if !self.store.log().poisoned && ops.iter().all(|op| state.is_noop(op)) {
                 self.noop_writes.fetch_add(1, Ordering::Relaxed);
                 return Ok(());
             }
