@@ -18,6 +18,15 @@ pub enum StoreError {
     /// Opening could not recover the store.
     #[error(transparent)]
     Recovery(#[from] paxos_recovery::RecoveryError),
+    /// The store's directory says a store lives here (its `STORE` marker),
+    /// but its log is gone (no log manifest): opening it would forget every
+    /// promise and accept. Nothing was created. To really start over as a new
+    /// acceptor, remove the whole directory.
+    #[error("{} holds a store whose log is gone (no wal/MANIFEST): refusing to start it empty", dir.display())]
+    LogLost {
+        /// The store's directory.
+        dir: std::path::PathBuf,
+    },
     /// A value larger than the configured limit.
     #[error("value of {len} bytes is larger than the limit of {max} bytes")]
     ValueTooLarge {

@@ -11,7 +11,8 @@ use crate::types::{AcceptOutcome, AcceptedEntry, Ballot, GroupId, Op, Outcome, P
 use crate::value::Value;
 use paxos_recovery::{recover, BoxError, RecoveryOptions, RecoveryReport, StateMachine};
 use paxos_snapshot::{SnapshotOptions, SnapshotStore};
-use paxos_wal::storage::{FsStorage, Storage};
+use paxos_wal::format::MANIFEST_FILE;
+use paxos_wal::storage::{FsStorage, OpenOptions, Storage};
 use paxos_wal::{CorruptionPolicy, Lsn, Record, Wal, WalOptions, WriteMode};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -221,6 +222,28 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 const CHECKPOINT_META: &[u8] = b"paxos-acceptor-checkpoint-v1";
 
+/// A file in the store's directory that says a store lives here, written
+/// (and its directory synced) the first time the store is opened.
+const STORE_MARKER: &str = "STORE";
+
+fn exists(storage: &dyn Storage, path: &Path) -> Result<bool> {
+    match storage.open(path, OpenOptions::existing()) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(paxos_wal::Error::io("looking for", path, e).into()),
+    }
+}
+
+fn write_marker(storage: &dyn Storage, dir: &Path, marker: &Path) -> Result<()> {
+    let run = || -> std::io::Result<()> {
+        let file = storage.open(marker, OpenOptions::create())?;
+        file.write_all_at(b"paxos-acceptor-store 1\n", 0)?;
+        file.sync_all()
+    };
+    run().map_err(|e| paxos_wal::Error::io("writing store marker", marker, e))?;
+    storage.sync_dir(dir).map_err(|e| paxos_wal::Error::io("syncing directory", dir, e).into())
+}
+
 const BROKEN: &str = "the log got a record the store did not write; reopen the store";
 
 /// An operation whose value is borrowed from the caller. `RepairAll` marks
@@ -284,6 +307,13 @@ impl AcceptorStore {
             storage: opts.storage.clone(),
         };
         let snap_opts = SnapshotOptions { keep: opts.keep_checkpoints.max(1), storage: opts.storage.clone() };
+        // Once a store lived here, a missing log is a lost one (fault case
+        // 15): check before recovery, which would create a new, empty log.
+        let marker = dir.join(STORE_MARKER);
+        let had_marker = exists(&*opts.storage, &marker)?;
+        if had_marker && !exists(&*opts.storage, &dir.join("wal").join(MANIFEST_FILE))? {
+            return Err(StoreError::LogLost { dir });
+        }
         let mut sm = Rebuild::default();
         let rec = recover(
             dir.join("wal"),
@@ -291,6 +321,9 @@ impl AcceptorStore {
             RecoveryOptions { wal: wal_opts, snapshots: snap_opts },
             &mut sm,
         )?;
+        if !had_marker {
+            write_marker(&*opts.storage, &dir, &marker)?;
+        }
         let damaged = rec.report.damage.iter().any(|d| d.lsns.is_some());
         // Headers of one record holding one accept: 8 + 48 bytes.
         let max_value = opts.max_value_size.min(rec.wal.max_record_size().saturating_sub(56));

@@ -232,6 +232,13 @@ fn a_lost_log_and_a_damaged_snapshot_are_refused_not_opened_empty() {
     let snap = Path::new(SNAP).join(format!("snap-{:020}.snap", 200));
     mem.corrupt(&snap, 3, 0xff).unwrap(); // the header: it no longer even lists
     let mut kv = Kv::default();
+    // The log's manifest names the segment that is gone.
+    match recover(WAL, SNAP, opts(&mem), &mut kv) {
+        Err(RecoveryError::Wal(paxos_wal::Error::LostSegment { .. })) => {}
+        other => panic!("a log without its last segment opened: {other:?}"),
+    }
+    // Without the manifest too, the damaged snapshot's name still proves it.
+    mem.remove(&Path::new(WAL).join(paxos_wal::format::MANIFEST_FILE)).unwrap();
     match recover(WAL, SNAP, opts(&mem), &mut kv) {
         Err(e @ RecoveryError::LogBehindSnapshot { .. }) => {
             assert!(e.to_string().contains("snap-00000000000000000200.snap"), "{e}");
