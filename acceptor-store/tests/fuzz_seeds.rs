@@ -64,7 +64,7 @@ fn store_bytes() -> (Vec<Vec<u8>>, Vec<u8>, Vec<u8>) {
         &mem.read_file(&Path::new("/s/checkpoints").join(paxos_snapshot::format::snapshot_name(info.position)))
             .unwrap(),
     );
-    let records = s.wal().iter_from(1).unwrap().map(|r| r.to_vec()).collect();
+    let records = s.wal().iter_from(1).unwrap().map(|r| r.unwrap().to_vec()).collect();
     (records, image, empty)
 }
 

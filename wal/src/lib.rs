@@ -69,7 +69,7 @@
 //! drop(wal);
 //! let (wal, report) = Wal::open(dir.path(), opts)?;
 //! assert_eq!(report.records, 2);
-//! let all: Vec<Vec<u8>> = wal.iter_from(1)?.map(|r| r.to_vec()).collect();
+//! let all: Vec<Vec<u8>> = wal.iter_from(1)?.map(|r| r.map(|r| r.to_vec())).collect::<Result<_, _>>()?;
 //! assert_eq!(all, vec![b"promise 7".to_vec(), b"accept 7 x".to_vec()]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
