@@ -13,6 +13,7 @@ use paxos_recovery::{recover, BoxError, RecoveryOptions, RecoveryReport, StateMa
 use paxos_snapshot::{SnapshotOptions, SnapshotStore};
 use paxos_wal::storage::{FsStorage, Storage};
 use paxos_wal::{CorruptionPolicy, Lsn, Record, Wal, WalOptions, WriteMode};
+use std::collections::HashSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -111,10 +112,17 @@ struct Inner {
     groups: Groups,
     /// Acknowledged records were lost (found under `Salvage`).
     damaged: bool,
+    /// Groups a value of which failed its check when read (see
+    /// [`StoreError::DamagedValue`]); they refuse to vote until repaired.
+    /// Shared with [`Shared::damaged_values`], which marks them from `resolve`
+    /// (called with this struct locked). Lock order: `inner`, then this.
+    damaged_values: Arc<Mutex<HashSet<GroupId>>>,
 }
 
 pub(crate) struct Shared {
     pub(crate) wal: Wal,
+    /// The same set as `Inner::damaged_values`.
+    damaged_values: Arc<Mutex<HashSet<GroupId>>>,
     snapshots: SnapshotStore,
     inner: Mutex<Inner>,
     opts: StoreOptions,
@@ -243,6 +251,18 @@ pub(crate) struct Pending {
     pub wait_for: Lsn,
 }
 
+impl Shared {
+    /// The error for a value of `group` the log could not return; damage
+    /// (not, say, a failed write-out) marks the group as needing repair.
+    fn value_error(&self, group: GroupId, source: paxos_wal::Error) -> StoreError {
+        if !source.is_damage() {
+            return source.into();
+        }
+        lock(&self.damaged_values).insert(group);
+        StoreError::DamagedValue { group, source }
+    }
+}
+
 impl AcceptorStore {
     /// Open (or create) the store in `dir` (`dir/wal`, `dir/checkpoints`),
     /// recovering from the newest usable checkpoint and the log after it.
@@ -268,10 +288,12 @@ impl AcceptorStore {
         let damaged = rec.report.damage.iter().any(|d| d.lsns.is_some());
         // Headers of one record holding one accept: 8 + 48 bytes.
         let max_value = opts.max_value_size.min(rec.wal.max_record_size().saturating_sub(56));
+        let damaged_values = Arc::new(Mutex::new(HashSet::new()));
         let shared = Shared {
             wal: rec.wal,
+            damaged_values: damaged_values.clone(),
             snapshots: rec.snapshots,
-            inner: Mutex::new(Inner { groups: sm.groups, damaged }),
+            inner: Mutex::new(Inner { groups: sm.groups, damaged, damaged_values }),
             max_value,
             opts,
             checkpoint_lock: Mutex::new(()),
@@ -351,7 +373,18 @@ impl AcceptorStore {
     /// Durable before it returns.
     pub fn repair_group(&self, group: GroupId) -> Result<()> {
         let pending = self.decide(&[OpRef::Repair { group }])?;
-        self.wait(pending).map(|_| ())
+        self.wait(pending)?;
+        // A value found damaged while running: the node has re-learned the
+        // group (the damaged record stays in the log until a checkpoint or a
+        // new accept replaces what pointed at it; reading it again marks the
+        // group again).
+        let mut bad = lock(&self.shared.damaged_values);
+        if group == ALL_GROUPS {
+            bad.clear();
+        } else {
+            bad.remove(&group);
+        }
+        Ok(())
     }
 
     /// Like [`AcceptorStore::repair_group`] for every group at once.
@@ -366,7 +399,8 @@ impl AcceptorStore {
     }
 
     fn blocked(inner: &Inner, group: GroupId) -> bool {
-        inner.damaged && !inner.groups.repaired_all && !inner.groups.repaired.contains(&group)
+        (inner.damaged && !inner.groups.repaired_all && !inner.groups.repaired.contains(&group))
+            || lock(&inner.damaged_values).contains(&group)
     }
 
     /// Make everything written so far durable (including lazy chosen marks).
@@ -456,8 +490,13 @@ impl AcceptorStore {
         &self.shared.wal
     }
 
+    /// The value at `loc`, verified by the log. A damaged one marks `group`
+    /// as needing repair and is [`StoreError::DamagedValue`].
     fn resolve(&self, group: GroupId, loc: &ValueLoc) -> Result<Value> {
-        Value::try_resolve(loc, &self.shared.wal)?.ok_or(StoreError::MissingValue { group })
+        match Value::try_resolve(loc, &self.shared.wal) {
+            Ok(v) => v.ok_or(StoreError::MissingValue { group }),
+            Err(source) => Err(self.shared.value_error(group, source)),
+        }
     }
 
     fn entries(&self, group: GroupId, g: &Group, from: Slot) -> Result<Vec<AcceptedEntry>> {
@@ -724,8 +763,17 @@ impl AcceptorStore {
         let (image, position, groups, keep_log) = {
             let inner = lock(&shared.inner);
             let position = shared.wal.last_lsn();
-            let image = checkpoint::encode(&inner.groups, |loc| Value::resolve(loc, &shared.wal))
-                .map_err(|group| StoreError::MissingValue { group })?;
+            let failed = std::cell::RefCell::new(None);
+            let image = checkpoint::encode(&inner.groups, |loc| {
+                Value::try_resolve(loc, &shared.wal).unwrap_or_else(|e| {
+                    *failed.borrow_mut() = Some(e);
+                    None
+                })
+            })
+            .map_err(|group| match failed.take() {
+                Some(source) => shared.value_error(group, source),
+                None => StoreError::MissingValue { group },
+            })?;
             // While damage is unrepaired, keep the log that shows it.
             (image, position, inner.groups.map.len(), inner.damaged && !inner.groups.repaired_all)
         };
