@@ -13,6 +13,12 @@
 //!
 //! Keeping the seam small is deliberate: fault injection happens here and
 //! nowhere in the write path.
+//!
+//! Mappings: [`Mapping::failed`] says an access to a mapping faulted.
+//! `FsStorage` catches SIGBUS for the mappings it hands out (a process-wide
+//! handler, see the `sigbus` module); `MemStorage` models it with
+//! [`MemStorage::fail_mapped_reads`]. [`StorageFile::holes`] reports sparse
+//! ranges, which the log fills before mapping a segment.
 
 mod fs;
 mod mem;
