@@ -65,6 +65,21 @@ pub enum StoreError {
     /// until the store is reopened (which recovers from the log).
     #[error("internal error: {0}")]
     Internal(&'static str),
+    /// A value of `group` failed its check when it was read from the log (a
+    /// record whose bytes changed after they were written, or a segment
+    /// truncated or unreadable under the running store; `source` says which
+    /// and where). Nothing of it was returned. The group now refuses to vote
+    /// ([`StoreError::NeedsRepair`]) until the node has re-learned its state
+    /// from its peers and called [`crate::AcceptorStore::repair_group`]: a
+    /// phase-1b reply without that value would be a wrong reply.
+    #[error("a value of group {group} is damaged in the log ({source}); the group must not vote until it is repaired")]
+    DamagedValue {
+        /// The group.
+        group: GroupId,
+        /// The log's error ([`paxos_wal::Error::DamagedRecord`] or [`paxos_wal::Error::MappedReadFailed`]).
+        #[source]
+        source: paxos_wal::Error,
+    },
     /// A value the store points at is no longer in the log (an internal invariant broke).
     #[error("value of group {group} is missing from the log")]
     MissingValue {

@@ -87,6 +87,12 @@
 //! acceptor that forgot a promise must not vote as if it had not made it.
 //! Until then the log that shows the damage is kept.
 //!
+//! A value the log finds damaged while the store runs (its record no longer
+//! matches its checksum, or its segment was truncated under the store) is
+//! never put in a reply: the operation fails with
+//! [`StoreError::DamagedValue`], and that group alone refuses to vote until
+//! [`AcceptorStore::repair_group`].
+//!
 //! ## Example
 //! ```
 //! use paxos_acceptor_store::*;

@@ -14,6 +14,7 @@ use paxos_snapshot::{SnapshotOptions, SnapshotStore};
 use paxos_wal::format::MANIFEST_FILE;
 use paxos_wal::storage::{FsStorage, OpenOptions, Storage};
 use paxos_wal::{CorruptionPolicy, Lsn, Record, Wal, WalOptions, WriteMode};
+use std::collections::HashSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -132,10 +133,17 @@ struct Inner {
     /// The log and the in-memory state no longer agree (an internal
     /// invariant broke): every later write is refused until a reopen.
     broken: bool,
+    /// Groups a value of which failed its check when read (see
+    /// [`StoreError::DamagedValue`]); they refuse to vote until repaired.
+    /// Shared with [`Shared::damaged_values`], which marks them from `resolve`
+    /// (called with this struct locked). Lock order: `inner`, then this.
+    damaged_values: Arc<Mutex<HashSet<GroupId>>>,
 }
 
 pub(crate) struct Shared {
     pub(crate) wal: Wal,
+    /// The same set as `Inner::damaged_values`.
+    damaged_values: Arc<Mutex<HashSet<GroupId>>>,
     snapshots: SnapshotStore,
     inner: Mutex<Inner>,
     opts: StoreOptions,
@@ -292,6 +300,18 @@ pub(crate) struct Pending {
     pub wait_for: Lsn,
 }
 
+impl Shared {
+    /// The error for a value of `group` the log could not return; damage
+    /// (not, say, a failed write-out) marks the group as needing repair.
+    fn value_error(&self, group: GroupId, source: paxos_wal::Error) -> StoreError {
+        if !source.is_damage() {
+            return source.into();
+        }
+        lock(&self.damaged_values).insert(group);
+        StoreError::DamagedValue { group, source }
+    }
+}
+
 impl AcceptorStore {
     /// Open (or create) the store in `dir` (`dir/wal`, `dir/checkpoints`),
     /// recovering from the newest usable checkpoint and the log after it.
@@ -327,10 +347,12 @@ impl AcceptorStore {
         let damaged = rec.report.damage.iter().any(|d| d.lsns.is_some());
         // Headers of one record holding one accept: 8 + 48 bytes.
         let max_value = opts.max_value_size.min(rec.wal.max_record_size().saturating_sub(56));
+        let damaged_values = Arc::new(Mutex::new(HashSet::new()));
         let shared = Shared {
             wal: rec.wal,
+            damaged_values: damaged_values.clone(),
             snapshots: rec.snapshots,
-            inner: Mutex::new(Inner { groups: sm.groups, damaged, broken: false }),
+            inner: Mutex::new(Inner { groups: sm.groups, damaged, broken: false, damaged_values }),
             max_value,
             opts,
             checkpoint_lock: Mutex::new(()),
@@ -412,14 +434,22 @@ impl AcceptorStore {
     /// [`AcceptorStore::repair_all`] to repair every group.
     pub fn repair_group(&self, group: GroupId) -> Result<()> {
         let pending = self.decide(&[OpRef::Repair { group }])?;
-        self.wait(pending).map(|_| ())
+        self.wait(pending)?;
+        // A value found damaged while running: the node has re-learned the
+        // group (the damaged record stays in the log until a checkpoint or a
+        // new accept replaces what pointed at it; reading it again marks the
+        // group again).
+        lock(&self.shared.damaged_values).remove(&group);
+        Ok(())
     }
 
     /// Like [`AcceptorStore::repair_group`] for every group at once (the
     /// only way to mark every group repaired).
     pub fn repair_all(&self) -> Result<()> {
         let pending = self.decide(&[OpRef::RepairAll])?;
-        self.wait(pending).map(|_| ())
+        self.wait(pending)?;
+        lock(&self.shared.damaged_values).clear();
+        Ok(())
     }
 
     /// Whether `group` must not vote until repaired. (The reserved id
@@ -430,7 +460,8 @@ impl AcceptorStore {
     }
 
     fn blocked(inner: &Inner, group: GroupId) -> bool {
-        inner.damaged && !inner.groups.repaired_all && !inner.groups.repaired.contains(&group)
+        (inner.damaged && !inner.groups.repaired_all && !inner.groups.repaired.contains(&group))
+            || lock(&inner.damaged_values).contains(&group)
     }
 
     /// Make everything written so far durable (including lazy chosen marks).
@@ -548,8 +579,13 @@ impl AcceptorStore {
         }
     }
 
+    /// The value at `loc`, verified by the log. A damaged one marks `group`
+    /// as needing repair and is [`StoreError::DamagedValue`].
     fn resolve(&self, group: GroupId, loc: &ValueLoc) -> Result<Value> {
-        Value::try_resolve(loc, &self.shared.wal)?.ok_or(StoreError::MissingValue { group })
+        match Value::try_resolve(loc, &self.shared.wal) {
+            Ok(v) => v.ok_or(StoreError::MissingValue { group }),
+            Err(source) => Err(self.shared.value_error(group, source)),
+        }
     }
 
     fn entries(&self, group: GroupId, g: &Group, from: Slot) -> Result<Vec<AcceptedEntry>> {
@@ -836,8 +872,17 @@ impl AcceptorStore {
         let (image, position, groups, keep_log) = {
             let inner = lock(&shared.inner);
             let position = shared.wal.last_lsn();
-            let image = checkpoint::encode(&inner.groups, |loc| Value::resolve(loc, &shared.wal))
-                .map_err(|group| StoreError::MissingValue { group })?;
+            let failed = std::cell::RefCell::new(None);
+            let image = checkpoint::encode(&inner.groups, |loc| {
+                Value::try_resolve(loc, &shared.wal).unwrap_or_else(|e| {
+                    *failed.borrow_mut() = Some(e);
+                    None
+                })
+            })
+            .map_err(|group| match failed.take() {
+                Some(source) => shared.value_error(group, source),
+                None => StoreError::MissingValue { group },
+            })?;
             // While damage is unrepaired, keep the log that shows it.
             (image, position, inner.groups.map.len(), inner.damaged && !inner.groups.repaired_all)
         };

@@ -22,7 +22,8 @@ impl Value {
     /// Resolve a location. `Ok(None)` if the log no longer has the record (a
     /// broken internal invariant: values are moved before their log goes);
     /// `Err` if reading the log failed (it may first have to write out
-    /// buffered records).
+    /// buffered records) or the record failed the log's check
+    /// ([`paxos_wal::Error::is_damage`]: changed or truncated under the log).
     pub(crate) fn try_resolve(loc: &ValueLoc, wal: &Wal) -> Result<Option<Value>, paxos_wal::Error> {
         match loc {
             ValueLoc::Log { lsn, off, len } => {

@@ -70,7 +70,7 @@ fn store_bytes() -> (Vec<Vec<u8>>, Vec<u8>, Vec<u8>) {
     s.close().unwrap();
     let wal_opts = WalOptions { segment_size: 8 << 10, ..WalOptions::small(mem.shared()) };
     let (wal, _) = Wal::open("/s/wal", wal_opts).unwrap();
-    let records = wal.iter_from(1).unwrap().map(|r| r.to_vec()).collect();
+    let records = wal.iter_from(1).unwrap().map(|r| r.unwrap().to_vec()).collect();
     (records, image, empty)
 }
 

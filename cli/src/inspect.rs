@@ -191,6 +191,7 @@ pub fn inspect(dir: &Path, with_records: bool) -> Result<Inspection, String> {
     let mut ops = Vec::new();
     if with_records {
         for rec in wal.iter_from(0).map_err(|e| e.to_string())? {
+            let rec = rec.map_err(|e| e.to_string())?;
             match decode_ops(&rec) {
                 Ok(list) => ops.extend(list.iter().map(|op| RecordLine { lsn: rec.lsn(), op: describe(op) })),
                 Err(e) => ops.push(RecordLine { lsn: rec.lsn(), op: format!("UNDECODABLE: {e}") }),
@@ -282,6 +283,7 @@ pub fn verify(dir: &Path) -> Result<Verification, String> {
     // down and no accept is below the promise recorded before it.
     let mut promised: BTreeMap<GroupId, (Ballot, u64)> = BTreeMap::new();
     for rec in wal.iter_from(0).map_err(|e| e.to_string())? {
+        let rec = rec.map_err(|e| e.to_string())?;
         let ops = match decode_ops(&rec) {
             Ok(ops) => ops,
             Err(e) => {

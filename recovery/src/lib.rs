@@ -263,6 +263,7 @@ pub fn recover<S: StateMachine + ?Sized>(
     let mut bytes = 0u64;
     let mut range: Option<(Lsn, Lsn)> = None;
     for rec in wal.iter_from(from)? {
+        let rec = rec?;
         sm.apply(&rec).map_err(|source| RecoveryError::StateMachine { lsn: rec.lsn(), source })?;
         records += 1;
         bytes += rec.len() as u64;

@@ -112,9 +112,47 @@ pub enum Error {
     /// Bad options.
     #[error("invalid options: {0}")]
     InvalidOptions(String),
+    /// A record read from a live segment does not match its checksum (or its
+    /// header no longer names it): its bytes changed on disk or in the page
+    /// cache after it was written. Nothing of it was returned. Reopening the
+    /// log reports the damage (as [`Error::Corruption`], or as holes under
+    /// [`crate::CorruptionPolicy::Salvage`]); the caller should treat what
+    /// the record held as lost and repair it from elsewhere.
+    #[error("record {lsn} at offset {offset} of {} is damaged ({reason}); reopen the log to recover", path.display())]
+    DamagedRecord {
+        /// The segment file.
+        path: PathBuf,
+        /// The record asked for.
+        lsn: u64,
+        /// Byte offset of its frame in the segment.
+        offset: u64,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// Reading a segment through its mapping faulted (a SIGBUS, caught; in
+    /// [`crate::WriteMode::Mmap`], writing too, which poisons the log): the
+    /// file was truncated or replaced under the running log, a hole in it
+    /// could not be allocated on a full disk, or the disk failed to read a
+    /// page back in. What the read saw is not returned, and the segment
+    /// refuses every further read until the log is reopened (recovery reads
+    /// with `pread` and reports exactly what is damaged).
+    #[error("access to {} through its mapping failed (truncated under the log, a hole on a full disk, or a read error); reopen the log to recover", path.display())]
+    MappedReadFailed {
+        /// The segment file.
+        path: PathBuf,
+        /// The record being read (0 when not reading one record, e.g. a write through the mapping).
+        lsn: u64,
+    },
 }
 
 impl Error {
+    /// Whether this error says a record in a live segment is damaged or
+    /// unreadable ([`Error::DamagedRecord`], [`Error::MappedReadFailed`]):
+    /// the data is lost from this copy and must be repaired from elsewhere.
+    pub fn is_damage(&self) -> bool {
+        matches!(self, Error::DamagedRecord { .. } | Error::MappedReadFailed { .. })
+    }
+
     /// Wrap an I/O error, turning ENOSPC into [`Error::NoSpace`].
     pub fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
         let path = path.into();

@@ -1,14 +1,15 @@
 //! One segment file: preparing (pre-zeroing) it, activating it under its
-//! final name, and finding records in its mapping.
+//! final name, and finding and verifying records in its mapping.
 
 use crate::error::{Error, Result};
 use crate::format::{
-    segment_name, Lsn, RecordHeader, SegmentHeader, WatermarkSlot, HEADER_PAGE, RECORD_HEADER_LEN, TEMP_SUFFIX,
-    WATERMARK_SLOTS,
+    decode_record, frame_len, segment_name, FrameError, Lsn, RecordHeader, SegmentHeader, WatermarkSlot, HEADER_PAGE,
+    RECORD_HEADER_LEN, TEMP_SUFFIX, WATERMARK_SLOTS,
 };
-use crate::storage::{Mapping, OpenOptions, Storage, StorageFile};
+use crate::storage::{Mapping, OpenOptions, Storage, StorageFile, PAGE_SIZE};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
 use zerocopy::{FromBytes, IntoBytes};
 
 /// Marks an LSN whose record was lost to damage (only under `Salvage`).
@@ -25,6 +26,63 @@ pub(crate) struct Segment {
     pub size: u64,
     /// `offsets[i]` is the byte offset of the record `first_lsn + i`, or [`HOLE`].
     pub offsets: RwLock<Vec<u32>>,
+    /// Which records' payload checksums were verified through the mapping.
+    verified: Verified,
+}
+
+/// A bitset of verified records (by index in the segment), lock-free, in
+/// chunks allocated on first use: a segment of 64 MiB can hold 1.6 million
+/// records, but a log reads few of them.
+#[derive(Debug)]
+struct Verified {
+    chunks: Box<[OnceLock<Box<[AtomicU64]>>]>,
+}
+
+/// Records per chunk of [`Verified`].
+const CHUNK_BITS: usize = 4096;
+
+impl Verified {
+    fn new(size: u64) -> Self {
+        let max_records = (size.saturating_sub(HEADER_PAGE) / frame_len(0)) as usize + 1;
+        Verified { chunks: (0..max_records.div_ceil(CHUNK_BITS)).map(|_| OnceLock::new()).collect() }
+    }
+
+    fn get(&self, idx: usize) -> bool {
+        let Some(chunk) = self.chunks.get(idx / CHUNK_BITS).and_then(OnceLock::get) else { return false };
+        let bit = idx % CHUNK_BITS;
+        chunk[bit / 64].load(Ordering::Relaxed) & (1 << (bit % 64)) != 0
+    }
+
+    fn set(&self, idx: usize) {
+        let Some(cell) = self.chunks.get(idx / CHUNK_BITS) else { return };
+        let chunk = cell.get_or_init(|| (0..CHUNK_BITS / 64).map(|_| AtomicU64::new(0)).collect());
+        let bit = idx % CHUNK_BITS;
+        chunk[bit / 64].fetch_or(1 << (bit % 64), Ordering::Relaxed);
+    }
+}
+
+/// Fill the holes of a segment file with written zeros and sync, so that no
+/// page of its mapping needs an allocation later (a write to a hole of a
+/// mapped file on a full disk is a SIGBUS, and a sparse copy of a log, say by
+/// `cp --sparse=always`, is full of them). A full disk is [`Error::NoSpace`]:
+/// the segment is not mapped.
+fn fill_holes(file: &dyn StorageFile, path: &Path, size: u64) -> Result<()> {
+    let holes = file.holes().map_err(|e| Error::io("finding holes in", path, e))?;
+    let mut filled = false;
+    let zeros = vec![0u8; 1 << 20];
+    for hole in holes {
+        let (mut off, end) = (hole.start.min(size), hole.end.min(size));
+        while off < end {
+            let n = (end - off).min(zeros.len() as u64) as usize;
+            file.write_all_at(&zeros[..n], off).map_err(|e| Error::io("filling a hole in", path, e))?;
+            off += n as u64;
+            filled = true;
+        }
+    }
+    if filled {
+        file.sync_data().map_err(|e| Error::io("syncing the filled holes of", path, e))?;
+    }
+    Ok(())
 }
 
 impl Segment {
@@ -36,8 +94,10 @@ impl Segment {
         size: u64,
         offsets: Vec<u32>,
     ) -> Result<Self> {
+        fill_holes(&*file, &path, size)?;
         let map = file.map(size as usize).map_err(|e| Error::io("mapping", &path, e))?;
-        Ok(Segment { path, file, map, seq, first_lsn, size, offsets: RwLock::new(offsets) })
+        let verified = Verified::new(size);
+        Ok(Segment { path, file, map, seq, first_lsn, size, offsets: RwLock::new(offsets), verified })
     }
 
     /// Number of LSNs (records and holes) in this segment.
@@ -45,28 +105,102 @@ impl Segment {
         self.offsets.read().unwrap_or_else(|e| e.into_inner()).len() as u64
     }
 
-    /// Where the payload of `lsn` lives in the mapping: `(start, len)`.
-    /// The caller guarantees the record was written (lsn <= written lsn).
-    pub fn locate(&self, lsn: Lsn) -> Option<(usize, usize)> {
-        let idx = lsn.checked_sub(self.first_lsn)? as usize;
-        let off = *self.offsets.read().unwrap_or_else(|e| e.into_inner()).get(idx)?;
+    /// Where the payload of `lsn` lives in the mapping, `(start, len)`,
+    /// after checking that it is intact. `None` if this segment has no such
+    /// record (or a hole there). The caller guarantees the record was written
+    /// (lsn <= written lsn).
+    ///
+    /// The first read of a record verifies its whole frame (header checksum,
+    /// segment sequence number, LSN, payload checksum) and remembers that it
+    /// did; later reads check the header checksum and the length again and
+    /// touch every page of the payload, but do not hash the payload again.
+    /// Every read ends by checking that no access to the mapping faulted.
+    pub fn locate(&self, lsn: Lsn) -> Result<Option<(usize, usize)>> {
+        let Some(idx) = lsn.checked_sub(self.first_lsn) else { return Ok(None) };
+        let idx = idx as usize;
+        let Some(&off) = self.offsets.read().unwrap_or_else(|e| e.into_inner()).get(idx) else { return Ok(None) };
         if off == HOLE {
-            return None;
+            return Ok(None);
+        }
+        let failed = || Error::MappedReadFailed { path: self.path.clone(), lsn };
+        let damaged = |reason| Error::DamagedRecord { path: self.path.clone(), lsn, offset: off as u64, reason };
+        if self.map.failed() {
+            return Err(failed());
         }
         let off = off as usize;
-        let header = &self.bytes()[off..off + RECORD_HEADER_LEN];
-        let (h, _) = RecordHeader::read_from_prefix(header).ok()?;
-        Some((off + RECORD_HEADER_LEN, h.len.get() as usize))
+        let rest = &self.bytes()[off..];
+        let checked = if self.verified.get(idx) {
+            check_header(rest, lsn).inspect(|len| touch(&rest[RECORD_HEADER_LEN..RECORD_HEADER_LEN + len]))
+        } else {
+            match decode_record(rest, self.seq) {
+                Ok(f) if f.lsn == lsn => Ok(f.len as usize),
+                Ok(_) => Err("its header names another lsn"),
+                Err(e) => Err(frame_error(e)),
+            }
+        };
+        // After the bytes were read: a fault while reading them replaced a
+        // page with zeros, and whatever was concluded from them is void.
+        if self.map.failed() {
+            return Err(failed());
+        }
+        let len = checked.map_err(damaged)?;
+        self.verified.set(idx);
+        Ok(Some((off + RECORD_HEADER_LEN, len)))
     }
 
     /// The whole mapped segment.
     pub fn bytes(&self) -> &[u8] {
-        // SAFETY: the mapping covers `map.len()` bytes of a fully preallocated
-        // file that is never shrunk while mapped, so every page is backed.
-        // Callers only look at ranges that were completely written before
-        // (record headers and payloads below the written mark) and that are
-        // never written again while this segment is alive.
+        // SAFETY: the mapping covers `map.len()` bytes of a file at least
+        // that long, whose holes were filled before it was mapped. Callers
+        // only look at ranges that were completely written before (record
+        // headers and payloads below the written mark) and that the log
+        // never writes again while this segment is alive. If the file is
+        // shrunk or damaged under us (another process), a read of a page
+        // that cannot be backed is a SIGBUS that the storage layer catches
+        // (`storage::sigbus`): the page then reads as zeros and
+        // `map.failed()` is set, which `locate` checks after every read. So
+        // the slice stays valid memory whatever happens to the file; only
+        // its contents can change, which the checksums catch.
         unsafe { std::slice::from_raw_parts(self.map.as_ptr(), self.map.len()) }
+    }
+}
+
+/// Re-check a verified record's header (cheap: 32 bytes hashed) and return
+/// its payload length, checked against what remains of the segment.
+fn check_header(rest: &[u8], lsn: Lsn) -> std::result::Result<usize, &'static str> {
+    let Ok((h, body)) = RecordHeader::ref_from_prefix(rest) else { return Err("runs past the segment") };
+    if crc32fast::hash(&h.as_bytes()[..32]) != h.header_crc.get() {
+        return Err("header checksum mismatch");
+    }
+    if h.lsn.get() != lsn {
+        return Err("its header names another lsn");
+    }
+    let len = h.len.get() as usize;
+    if len > body.len() {
+        return Err("length runs past the segment");
+    }
+    Ok(len)
+}
+
+/// Read one byte of every page of `bytes`, so that a page that can no longer
+/// be backed faults now (and is caught), not later in the caller's hands.
+fn touch(bytes: &[u8]) {
+    let mut i = 0;
+    while i < bytes.len() {
+        // SAFETY: `i < bytes.len()`, so the pointer is in bounds of a live slice.
+        unsafe { std::ptr::read_volatile(bytes.as_ptr().add(i)) };
+        i += PAGE_SIZE - (bytes.as_ptr() as usize + i) % PAGE_SIZE;
+    }
+}
+
+fn frame_error(e: FrameError) -> &'static str {
+    match e {
+        FrameError::Short => "runs past the segment",
+        FrameError::Zero => "zeroed",
+        FrameError::BadHeader => "header checksum mismatch",
+        FrameError::ForeignSegment => "its header names another segment",
+        FrameError::BadLength => "length runs past the segment",
+        FrameError::BadPayload => "payload checksum mismatch",
     }
 }
 

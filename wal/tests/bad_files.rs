@@ -251,7 +251,7 @@ fn misuse_gets_typed_answers() {
         assert!(wal.read(lsn).unwrap().is_none(), "lsn {lsn}");
     }
     assert_eq!(records(&wal), all[102..]);
-    assert_eq!(wal.iter_from(0).unwrap().next().unwrap().lsn(), 103);
+    assert_eq!(wal.iter_from(0).unwrap().next().unwrap().unwrap().lsn(), 103);
     assert!(matches!(wal.wait_durable(151), Err(Error::NoSuchLsn { lsn: 151, last: 150 })));
     assert!(wal.wait_durable(50).is_ok(), "an LSN truncated away was durable");
     let max = wal.max_record_size();

@@ -34,7 +34,8 @@ fn records_survive_reopen_across_many_segments() {
     assert_eq!((report.first_lsn, report.last_lsn), (1, 500));
     assert!(report.torn_tail.is_none() && report.damage.is_empty(), "{report}");
     assert_eq!(report.durable_watermark, 500);
-    let got: Vec<(u64, Vec<u8>)> = wal.iter_from(1).unwrap().map(|r| (r.lsn(), r.to_vec())).collect();
+    let got: Vec<(u64, Vec<u8>)> =
+        wal.iter_from(1).unwrap().map(|r| r.unwrap()).map(|r| (r.lsn(), r.to_vec())).collect();
     assert_eq!(got.len(), 500);
     for (lsn, bytes) in got {
         assert_eq!(bytes, payload(lsn));
@@ -61,7 +62,7 @@ fn truncate_prefix_removes_whole_segments_only() {
     drop(wal);
     let (wal, report) = Wal::open(dir.path(), small_fs()).unwrap();
     assert_eq!(report.first_lsn, first);
-    assert_eq!(wal.iter_from(0).unwrap().next().unwrap().lsn(), first);
+    assert_eq!(wal.iter_from(0).unwrap().next().unwrap().unwrap().lsn(), first);
     // Truncating everything keeps the active segment.
     wal.truncate_prefix(u64::MAX).unwrap();
     assert_eq!(wal.segment_count(), 1);

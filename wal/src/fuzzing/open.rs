@@ -139,6 +139,8 @@ fn kind(e: &Error) -> &'static str {
         Error::TornTail(_) => "TornTail",
         Error::NoSuchLsn { .. } => "NoSuchLsn",
         Error::InvalidOptions(_) => "InvalidOptions",
+        Error::DamagedRecord { .. } => "DamagedRecord",
+        Error::MappedReadFailed { .. } => "MappedReadFailed",
     }
 }
 
@@ -148,7 +150,7 @@ fn is_segment(p: &Path) -> bool {
 
 fn all_records(wal: &Wal) -> Result<Vec<(Lsn, Vec<u8>)>, Violation> {
     let it = wal.iter_from(wal.first_lsn()).map_err(|e| Violation(format!("iterating an opened log: {e}")))?;
-    Ok(it.map(|r| (r.lsn(), r.to_vec())).collect())
+    it.map(|r| r.map(|r| (r.lsn(), r.to_vec())).map_err(|e| Violation(format!("reading an opened log: {e}")))).collect()
 }
 
 fn lost_lsns(report: &OpenReport) -> BTreeSet<Lsn> {

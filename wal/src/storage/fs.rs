@@ -1,10 +1,13 @@
 //! The real file system: `std::fs`, `memmap2` and `fs2`.
 
+use super::sigbus::{self, Registration};
 use super::{Mapping, OpenOptions, Storage, StorageFile};
 use std::fmt::Debug;
 use std::fs::{self, File};
 use std::io;
+use std::ops::Range;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::io::AsRawFd;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -95,12 +98,53 @@ impl StorageFile for FsFile {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "cannot map past the end of a file"));
         }
         let raw = memmap2::MmapOptions::new().len(len).map_raw(&self.file)?;
-        Ok(Arc::new(FsMapping { raw }))
+        // Registered before anyone reads it, so a SIGBUS in it is caught
+        // (see `sigbus`); if it cannot be registered it is not handed out.
+        let reg = sigbus::register(raw.as_ptr(), raw.len())?;
+        Ok(Arc::new(FsMapping { reg, raw }))
+    }
+
+    fn holes(&self) -> io::Result<Vec<Range<u64>>> {
+        let len = self.len()?;
+        let fd = self.file.as_raw_fd();
+        let seek = |off: u64, whence: libc::c_int| -> io::Result<Option<u64>> {
+            // SAFETY: lseek on a descriptor we own; it only moves the file
+            // offset, which this crate never uses (all I/O is positional).
+            let r = unsafe { libc::lseek(fd, off as libc::off_t, whence) };
+            if r >= 0 {
+                return Ok(Some(r as u64));
+            }
+            let e = io::Error::last_os_error();
+            match e.raw_os_error() {
+                // No data (or no hole) at or after `off`; or a kernel or
+                // file system that cannot tell (then no hole is known).
+                Some(libc::ENXIO | libc::EINVAL | libc::EOPNOTSUPP) => Ok(None),
+                _ => Err(e),
+            }
+        };
+        let mut holes = Vec::new();
+        let mut off = 0;
+        while off < len {
+            let Some(hole) = seek(off, libc::SEEK_HOLE)? else { break };
+            if hole >= len {
+                break;
+            }
+            let data = seek(hole, libc::SEEK_DATA)?.unwrap_or(len).min(len);
+            if data <= hole {
+                // A file system that does not report holes reliably: stop.
+                break;
+            }
+            holes.push(hole..data);
+            off = data;
+        }
+        Ok(holes)
     }
 }
 
 #[derive(Debug)]
 struct FsMapping {
+    // Declared first: dropped (unregistered) before the mapping is unmapped.
+    reg: Registration,
     raw: memmap2::MmapRaw,
 }
 
@@ -115,5 +159,9 @@ impl Mapping for FsMapping {
 
     fn flush_range(&self, offset: usize, len: usize) -> io::Result<()> {
         self.raw.flush_range(offset, len)
+    }
+
+    fn failed(&self) -> bool {
+        self.reg.failed()
     }
 }

@@ -21,6 +21,10 @@
 //!   with ENOSPC; a byte range of a file can be made to fail reads with EIO;
 //!   after N mutating operations every further one fails, as if the process
 //!   had died there ([`MemStorage::crash_after_ops`]).
+//! - Mappings: [`MemStorage::fail_mapped_reads`] makes a file's mappings
+//!   report a failed read (the model of a SIGBUS the real storage catches);
+//!   [`MemStorage::punch_hole`] makes a range sparse, so writing it must
+//!   allocate again (ENOSPC past the capacity).
 //!
 //! Directories themselves (made by `create_dir_all`) are always durable.
 
@@ -117,6 +121,10 @@ struct Faults {
     capacity: Option<u64>,
     used: u64,
     read_errors: Vec<(u64, Range<u64>)>,
+    /// Inodes whose mappings report failed reads (the model's SIGBUS).
+    failed_maps: HashSet<u64>,
+    /// Unallocated ranges of files (punched holes): writing there allocates.
+    holes: Vec<(u64, Range<u64>)>,
 }
 
 fn eio() -> io::Error {
@@ -194,6 +202,43 @@ impl MemStorage {
         Ok(())
     }
 
+    /// Every mapping of the file at `path` (live or made later) reports a
+    /// failed read ([`super::Mapping::failed`]): the model of a SIGBUS caught
+    /// in a mapping (the file truncated under it, a hole that cannot be
+    /// allocated, EIO while paging in). The bytes are left as they are: a
+    /// reader must act on the flag. Cleared by [`MemStorage::crash`].
+    pub fn fail_mapped_reads(&self, path: &Path) -> io::Result<()> {
+        let ino = self.lookup(path)?;
+        self.faults().failed_maps.insert(ino);
+        Ok(())
+    }
+
+    /// Punch a hole in the file at `path` (`fallocate(PUNCH_HOLE |
+    /// KEEP_SIZE)`): the range reads as zeros (cache and disk), frees its
+    /// space, and must be allocated again (counted against the capacity,
+    /// ENOSPC past it) when it is written. The part past the file's end is ignored.
+    pub fn punch_hole(&self, path: &Path, range: Range<u64>) -> io::Result<()> {
+        let ino = self.lookup(path)?;
+        let file = self.ns().files[&ino].clone();
+        let mut st = file.state();
+        let range = range.start.min(st.len as u64)..range.end.min(st.len as u64);
+        if range.is_empty() {
+            return Ok(());
+        }
+        let zeros = vec![0u8; (range.end - range.start) as usize];
+        st.cache.write(range.start as usize, &zeros);
+        let end = (range.end as usize).min(st.disk.len());
+        if (range.start as usize) < end {
+            st.disk[range.start as usize..end].fill(0);
+        }
+        let mut f = self.faults();
+        let already = hole_overlap(&f.holes, ino, &range);
+        f.used -= (range.end - range.start) - already;
+        carve_holes(&mut f.holes, ino, &range);
+        f.holes.push((ino, range));
+        Ok(())
+    }
+
     /// Simulate a crash. All handles and mappings of the crashed process must
     /// have been dropped. Injected faults are cleared.
     pub fn crash(&self, kind: CrashKind, rng: &mut impl Rng) {
@@ -204,6 +249,7 @@ impl MemStorage {
             f.crash_after_ops = None;
             f.fail_syncs.clear();
             f.read_errors.clear();
+            f.failed_maps.clear();
         }
         if kind == CrashKind::Process {
             return;
@@ -318,6 +364,53 @@ impl FaultCell {
             }
         }
         f.used += by;
+        Ok(())
+    }
+}
+
+/// Bytes of `range` of file `ino` that lie in holes.
+fn hole_overlap(holes: &[(u64, Range<u64>)], ino: u64, range: &Range<u64>) -> u64 {
+    holes
+        .iter()
+        .filter(|(i, _)| *i == ino)
+        .map(|(_, h)| h.end.min(range.end).saturating_sub(h.start.max(range.start)))
+        .sum()
+}
+
+/// Remove `range` of file `ino` from the holes (it is allocated now).
+fn carve_holes(holes: &mut Vec<(u64, Range<u64>)>, ino: u64, range: &Range<u64>) {
+    let mut out = Vec::with_capacity(holes.len() + 1);
+    for (i, h) in holes.drain(..) {
+        if i != ino || h.end <= range.start || range.end <= h.start {
+            out.push((i, h));
+            continue;
+        }
+        if h.start < range.start {
+            out.push((i, h.start..range.start));
+        }
+        if range.end < h.end {
+            out.push((i, range.end..h.end));
+        }
+    }
+    *holes = out;
+}
+
+impl FaultCell {
+    /// A write to `range` of file `ino` allocates the holes it covers: ENOSPC
+    /// past the capacity (nothing allocated then).
+    fn allocate(&self, ino: u64, range: Range<u64>) -> io::Result<()> {
+        let mut f = self.faults();
+        let need = hole_overlap(&f.holes, ino, &range);
+        if need == 0 {
+            return Ok(());
+        }
+        if let Some(cap) = f.capacity {
+            if f.used + need > cap {
+                return Err(io::Error::from_raw_os_error(libc::ENOSPC));
+            }
+        }
+        f.used += need;
+        carve_holes(&mut f.holes, ino, &range);
         Ok(())
     }
 }
@@ -614,6 +707,7 @@ impl StorageFile for MemHandle {
             self.file.shared.op()?;
         }
         let end = offset as usize + buf.len();
+        self.file.shared.allocate(self.file.ino, offset..end as u64)?;
         let mut st = self.file.state();
         if end > st.len {
             self.file.shared.grow((end - st.len) as u64)?;
@@ -656,6 +750,14 @@ impl StorageFile for MemHandle {
         st.maps += 1;
         Ok(Arc::new(MemMapping { file: self.file.clone(), ptr: st.cache.ptr(), len }))
     }
+
+    fn holes(&self) -> io::Result<Vec<Range<u64>>> {
+        let f = self.file.shared.faults();
+        let mut holes: Vec<Range<u64>> =
+            f.holes.iter().filter(|(i, _)| *i == self.file.ino).map(|(_, h)| h.clone()).collect();
+        holes.sort_by_key(|h| h.start);
+        Ok(holes)
+    }
 }
 
 struct MemMapping {
@@ -697,6 +799,10 @@ impl Mapping for MemMapping {
             st.flush(pages);
         }
         Ok(())
+    }
+
+    fn failed(&self) -> bool {
+        self.file.shared.faults().failed_maps.contains(&self.file.ino)
     }
 }
 

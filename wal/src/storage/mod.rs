@@ -13,15 +13,23 @@
 //!
 //! Keeping the seam small is deliberate: fault injection happens here and
 //! nowhere in the write path.
+//!
+//! Mappings: [`Mapping::failed`] says an access to a mapping faulted.
+//! `FsStorage` catches SIGBUS for the mappings it hands out (a process-wide
+//! handler, see the `sigbus` module); `MemStorage` models it with
+//! [`MemStorage::fail_mapped_reads`]. [`StorageFile::holes`] reports sparse
+//! ranges, which the log fills before mapping a segment.
 
 mod fs;
 mod mem;
+mod sigbus;
 
 pub use fs::FsStorage;
 pub use mem::{CrashKind, MemStorage};
 
 use std::fmt::Debug;
 use std::io;
+use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -83,6 +91,14 @@ pub trait StorageFile: Send + Sync + Debug {
     /// Map the first `len` bytes of the file (which must exist: the file is
     /// never grown or shrunk while mapped).
     fn map(&self, len: usize) -> io::Result<Arc<dyn Mapping>>;
+    /// The holes of a sparse file (ranges with no blocks allocated), in
+    /// order. A read of a hole through a mapping is fine, but the first write
+    /// to it must allocate, and on a full disk that is a SIGBUS in a mapping
+    /// (or an ENOSPC where none was expected). The log fills holes before it
+    /// maps a segment. Default: no holes.
+    fn holes(&self) -> io::Result<Vec<Range<u64>>> {
+        Ok(Vec::new())
+    }
 }
 
 /// A shared, writable memory mapping of a file's first `len()` bytes.
@@ -101,6 +117,12 @@ pub trait Mapping: Send + Sync + Debug {
     }
     /// `msync(MS_SYNC)` of a range: bytes written through the mapping become durable.
     fn flush_range(&self, offset: usize, len: usize) -> io::Result<()>;
+    /// Whether an access to the mapping failed (a SIGBUS, caught: the file
+    /// was truncated under it, a hole could not be allocated, or a page could
+    /// not be read back in). The failing page then reads as zeros, so a
+    /// reader checks this *after* it read, and distrusts what it read if set.
+    /// Once set it stays set for the life of the mapping.
+    fn failed(&self) -> bool;
 }
 
 /// The size of a page, the unit in which a page cache writes back.

@@ -257,6 +257,12 @@ pub(super) fn write_at(mode: WriteMode, seg: &Segment, offset: u64, bytes: &[u8]
             unsafe {
                 std::ptr::copy_nonoverlapping(bytes.as_ptr(), seg.map.as_ptr().add(offset as usize), bytes.len())
             };
+            // A write fault (no block for the page on a full disk, the file
+            // shrunk under us) was caught and went to a private zero page,
+            // not the file: the write failed.
+            if seg.map.failed() {
+                return Err(Error::MappedReadFailed { path: seg.path.clone(), lsn: 0 });
+            }
             Ok(())
         }
     }

@@ -1,7 +1,9 @@
-//! Reading: records borrowed zero-copy from the segments' mappings.
+//! Reading: records borrowed zero-copy from the segments' mappings, each
+//! checked against its checksum before it is handed out (see
+//! `Segment::locate`).
 
 use super::Wal;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::format::Lsn;
 use crate::segment::Segment;
 use std::fmt::Debug;
@@ -11,6 +13,11 @@ use std::sync::Arc;
 
 /// A record read from the log: its payload, borrowed from the segment's
 /// mapping (no copy). Keeps the segment mapped while alive.
+///
+/// The payload was intact when the record was read (checksum verified, every
+/// page readable). The bytes are not copied, so a file damaged or truncated
+/// *after* that shows through: a page lost to truncation then reads as
+/// zeros (never a crash); [`Record::check`] tells whether that happened.
 #[derive(Clone)]
 pub struct Record {
     lsn: Lsn,
@@ -23,6 +30,16 @@ impl Record {
     /// The record's LSN.
     pub fn lsn(&self) -> Lsn {
         self.lsn
+    }
+
+    /// Whether the record's segment is still readable: an error if a read
+    /// through its mapping has faulted since (then the payload may read as
+    /// zeros). Call it after using the bytes to be sure of what was used.
+    pub fn check(&self) -> Result<()> {
+        if self.seg.map.failed() {
+            return Err(Error::MappedReadFailed { path: self.seg.path.clone(), lsn: self.lsn });
+        }
+        Ok(())
     }
 }
 
@@ -43,6 +60,13 @@ impl Wal {
     /// Read the record at `lsn`, zero-copy from the mapping. `None` if it is
     /// not in the log (never appended, truncated away, or a hole left by
     /// damage under `Salvage`).
+    ///
+    /// The record is verified first: [`Error::DamagedRecord`] if its bytes
+    /// no longer match its checksum (changed on disk or in the page cache
+    /// since they were written; the payload is hashed on the first read of
+    /// each record, the header on every read), [`Error::MappedReadFailed`]
+    /// if reading it through the mapping faulted (the segment was truncated
+    /// under the log, or a page could not be read back in).
     pub fn read(&self, lsn: Lsn) -> Result<Option<Record>> {
         if lsn > self.written.load(Ordering::Acquire) {
             if lsn > self.last_lsn() {
@@ -56,11 +80,13 @@ impl Wal {
             return Ok(None);
         }
         let seg = &segs[i - 1];
-        Ok(seg.locate(lsn).map(|(start, len)| Record { lsn, seg: seg.clone(), start, len }))
+        Ok(seg.locate(lsn)?.map(|(start, len)| Record { lsn, seg: seg.clone(), start, len }))
     }
 
     /// Iterate the records from `from` to the last one appended when the
-    /// iterator was made. Holes (under `Salvage`) are skipped.
+    /// iterator was made. Holes (under `Salvage`) are skipped. Each record
+    /// is verified as by [`Wal::read`]; a damaged one is an `Err` item, and
+    /// the iteration goes on after it.
     pub fn iter_from(&self, from: Lsn) -> Result<Iter> {
         let last = self.last_lsn();
         if last > self.written.load(Ordering::Acquire) {
@@ -81,8 +107,8 @@ pub struct Iter {
 }
 
 impl Iterator for Iter {
-    type Item = Record;
-    fn next(&mut self) -> Option<Record> {
+    type Item = Result<Record>;
+    fn next(&mut self) -> Option<Result<Record>> {
         while self.next <= self.last {
             while self.seg + 1 < self.segs.len() && self.segs[self.seg + 1].first_lsn <= self.next {
                 self.seg += 1;
@@ -90,8 +116,10 @@ impl Iterator for Iter {
             let lsn = self.next;
             self.next += 1;
             let seg = &self.segs[self.seg];
-            if let Some((start, len)) = seg.locate(lsn) {
-                return Some(Record { lsn, seg: seg.clone(), start, len });
+            match seg.locate(lsn) {
+                Ok(Some((start, len))) => return Some(Ok(Record { lsn, seg: seg.clone(), start, len })),
+                Ok(None) => {}
+                Err(e) => return Some(Err(e)),
             }
         }
         None

@@ -45,7 +45,11 @@ pub fn payload(lsn: Lsn, salt: u64, len: usize) -> Vec<u8> {
 
 /// Every record of the log, with its LSN, from `first_lsn()` to the end.
 pub fn records(wal: &Wal) -> Vec<(Lsn, Vec<u8>)> {
-    wal.iter_from(wal.first_lsn()).expect("iterating").map(|r| (r.lsn(), r.to_vec())).collect()
+    wal.iter_from(wal.first_lsn())
+        .expect("iterating")
+        .map(|r| r.expect("reading"))
+        .map(|r| (r.lsn(), r.to_vec()))
+        .collect()
 }
 
 /// Records with their LSNs, in log order.
