@@ -142,6 +142,16 @@ enum Command {
         /// Acceptors per cluster (3 or 5).
         #[arg(long, default_value_t = 3)]
         acceptors: usize,
+        /// Simulate the historical, gentler disk instead of Linux's
+        /// behaviours (fsyncgate, lying pages, any subset of directory
+        /// entries lost).
+        #[arg(long)]
+        gentle_disk: bool,
+        /// Probability, at each restart, that one of the acceptor's segment
+        /// files was removed, truncated, zeroed or replaced by a directory
+        /// while it was down.
+        #[arg(long, default_value_t = 0.03)]
+        file_damage: f64,
     },
 }
 
@@ -161,22 +171,30 @@ fn main() -> ExitCode {
             }
         },
         Command::Demo { dir, commands, clients, value_size } => demo(dir, commands, clients, value_size),
-        Command::Simulate { seeds, seed, steps, acceptors } => simulate(seed, seeds, steps, acceptors),
+        Command::Simulate { seeds, seed, steps, acceptors, gentle_disk, file_damage } => {
+            simulate(seed, seeds, steps, acceptors, gentle_disk, file_damage)
+        }
     }
 }
 
-fn simulate(first: u64, seeds: u64, steps: usize, acceptors: usize) -> ExitCode {
+fn simulate(first: u64, seeds: u64, steps: usize, acceptors: usize, gentle_disk: bool, file_damage: f64) -> ExitCode {
     let bar = indicatif::ProgressBar::new(seeds);
     let mut total = paxos_store_cli::sim::SimStats::default();
     for seed in first..first + seeds {
-        let cfg = paxos_store_cli::sim::SimConfig { steps, acceptors, ..paxos_store_cli::sim::SimConfig::new(seed) };
+        let mut cfg =
+            paxos_store_cli::sim::SimConfig { steps, acceptors, ..paxos_store_cli::sim::SimConfig::new(seed) };
+        cfg.file_damage = file_damage;
+        if gentle_disk {
+            cfg.disk = paxos_wal::storage::DiskModel::gentle();
+        }
         let stats = paxos_store_cli::sim::run(&cfg);
         for v in &stats.violations {
             // Not `bar.println`: a hidden bar (output not a terminal, as in
             // CI) prints nothing, and a violation must always be seen.
             bar.suspend(|| {
                 println!(
-                    "VIOLATION {v}\n  replay: paxos-store simulate --seed {seed} --seeds 1 --steps {steps} --acceptors {acceptors}"
+                    "VIOLATION {v}\n  replay: paxos-store simulate --seed {seed} --seeds 1 --steps {steps} --acceptors {acceptors} --file-damage {file_damage}{}",
+                    if gentle_disk { " --gentle-disk" } else { "" }
                 )
             });
         }
@@ -184,21 +202,7 @@ fn simulate(first: u64, seeds: u64, steps: usize, acceptors: usize) -> ExitCode 
         bar.inc(1);
     }
     bar.finish_and_clear();
-    println!(
-        "{seeds} seeds: {} messages, {} slots chosen, {} crashes simulated ({} power losses, {} process crashes, {} crash points, {} during recovery), {} sync failures, {} disk-full periods, {} checkpoints, {} truncations, {} recoveries",
-        total.messages,
-        total.chosen,
-        total.crashes(),
-        total.power_losses,
-        total.process_crashes,
-        total.crash_points,
-        total.recovery_crashes,
-        total.sync_failures,
-        total.disk_full,
-        total.checkpoints,
-        total.truncations,
-        total.recoveries
-    );
+    println!("{seeds} seeds ({} disk):\n{}", if gentle_disk { "gentle" } else { "Linux" }, total.summary());
     println!("{} violations", total.violations.len());
     if total.violations.is_empty() {
         ExitCode::SUCCESS

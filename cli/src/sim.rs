@@ -14,6 +14,19 @@
 //! crashes during recovery itself. A crashed acceptor restarts through the
 //! real recovery path.
 //!
+//! The disk is [`DiskModel::linux`] by default ([`SimConfig::disk`]): a failed
+//! sync writes back an arbitrary part of the dirty pages and leaves the rest
+//! as clean "lying" pages, which a process crash (an acceptor whose store
+//! failed is restarted on the same boot half of the time) may evict; syncs
+//! fail during recovery too; a background write-back error can hit a
+//! segment; a power loss undoes any subset of unsynced directory entries.
+//! Between a crash and a restart an acceptor's segment file may be removed,
+//! truncated, zeroed or replaced by a directory (an operator or a backup
+//! tool; [`SimConfig::file_damage`]). An acceptor whose store then refuses to
+//! open, or opens reporting damage, is *lost*: it stays down and is counted
+//! per class. Only an open that succeeds without reporting damage and then
+//! shows state older than acknowledged is a violation.
+//!
 //! Checked: after every recovery, and on every acceptor at the end, the
 //! acceptor invariants I1-I5 against what that acceptor acknowledged
 //! (replies it actually sent); after every chosen value, agreement (I6): no
@@ -22,7 +35,7 @@
 use paxos_acceptor_store::{
     AcceptOutcome, AcceptorStore, Ballot, GroupId, PromiseOutcome, Slot, SlotRead, StoreOptions,
 };
-use paxos_wal::storage::{CrashKind, MemStorage};
+use paxos_wal::storage::{CrashKind, DiskModel, FaultCounts, MemStorage, Storage};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet};
@@ -43,12 +56,27 @@ pub struct SimConfig {
     pub steps: usize,
     /// Inject faults (crashes, EIO, full disk).
     pub faults: bool,
+    /// How harsh each acceptor's simulated disk is.
+    pub disk: DiskModel,
+    /// Probability, at each restart, that one of the acceptor's segment
+    /// files (the last one more often) was removed, truncated, zeroed or
+    /// replaced by a directory while it was down (0 with `faults` off).
+    pub file_damage: f64,
 }
 
 impl SimConfig {
     /// A small cluster for `seed`.
     pub fn new(seed: u64) -> Self {
-        SimConfig { seed, acceptors: 3, proposers: 2, groups: 3, steps: 3000, faults: true }
+        SimConfig {
+            seed,
+            acceptors: 3,
+            proposers: 2,
+            groups: 3,
+            steps: 3000,
+            faults: true,
+            disk: DiskModel::linux(),
+            file_damage: 0.03,
+        }
     }
 }
 
@@ -77,6 +105,29 @@ pub struct SimStats {
     pub truncations: u64,
     /// Recoveries (restarts) completed.
     pub recoveries: u64,
+    /// Opens that failed with an I/O error of the simulated disk (a failed
+    /// sync during recovery); the process is restarted.
+    pub recovery_io_failures: u64,
+    /// Background write-back errors injected on a segment.
+    pub writeback_faults: u64,
+    /// Segment files damaged between runs, by [`DamageClass`].
+    pub files_damaged: [u64; 4],
+    /// ... of which the damaged file was the last segment.
+    pub last_segment_damaged: [u64; 4],
+    /// Acceptors lost after damage, by class: the store refused to open.
+    pub lost_refused: [u64; 4],
+    /// Acceptors lost after damage, by class: the store opened and reported
+    /// the damage.
+    pub lost_reported: [u64; 4],
+    /// Damage after which the store opened cleanly but had lost acknowledged
+    /// state (a violation; the acceptor is then taken out).
+    pub damage_violated: [u64; 4],
+    /// Damage after which the store opened cleanly and every acknowledged
+    /// fact was still there (e.g. an old, already checkpointed segment).
+    pub damage_harmless: [u64; 4],
+    /// What the simulated disks counted (partial write-backs, evictions,
+    /// lost directory entries, ...).
+    pub disk: FaultCounts,
     /// Invariant violations (empty in a correct store).
     pub violations: Vec<String>,
 }
@@ -95,6 +146,17 @@ impl SimStats {
         self.checkpoints += o.checkpoints;
         self.truncations += o.truncations;
         self.recoveries += o.recoveries;
+        self.recovery_io_failures += o.recovery_io_failures;
+        self.writeback_faults += o.writeback_faults;
+        for i in 0..4 {
+            self.files_damaged[i] += o.files_damaged[i];
+            self.last_segment_damaged[i] += o.last_segment_damaged[i];
+            self.lost_refused[i] += o.lost_refused[i];
+            self.lost_reported[i] += o.lost_reported[i];
+            self.damage_harmless[i] += o.damage_harmless[i];
+            self.damage_violated[i] += o.damage_violated[i];
+        }
+        self.disk.add(&o.disk);
         self.violations.extend(o.violations.iter().cloned());
     }
 
@@ -102,6 +164,74 @@ impl SimStats {
     pub fn crashes(&self) -> u64 {
         self.power_losses + self.process_crashes + self.crash_points + self.recovery_crashes
     }
+
+    /// Counts per fault class, one class a line.
+    pub fn summary(&self) -> String {
+        let d = &self.disk;
+        let per = |v: &[u64; 4]| {
+            DamageClass::ALL.iter().map(|c| format!("{} {}", v[*c as usize], c.name())).collect::<Vec<_>>().join(", ")
+        };
+        [
+            format!("{} messages, {} slots chosen, {} recoveries, {} checkpoints, {} truncations", self.messages, self.chosen, self.recoveries, self.checkpoints, self.truncations),
+            format!(
+                "crashes: {} ({} power losses, {} process crashes, {} crash points, {} during recovery)",
+                self.crashes(),
+                self.power_losses,
+                self.process_crashes,
+                self.crash_points,
+                self.recovery_crashes
+            ),
+            format!(
+                "sync faults: {} injected, {} failed syncs seen by the store ({} with partial write-back), {} lying pages, {} evicted, {} write-back errors, {} recoveries failed by I/O",
+                self.sync_failures, d.failed_syncs, d.partial_writebacks, d.lying_pages, d.evicted_pages, d.writeback_errors, self.recovery_io_failures
+            ),
+            format!("directories: {} unsynced entries lost at power loss, {} directories lost", d.lost_dir_entries, d.lost_dirs),
+            format!("disk full: {} periods; garbage sectors: {}", self.disk_full, d.garbage_sectors),
+            format!("files damaged between runs: {} (last segment: {})", per(&self.files_damaged), per(&self.last_segment_damaged)),
+            format!("  acceptor lost, open refused: {}", per(&self.lost_refused)),
+            format!("  acceptor lost, damage reported: {}", per(&self.lost_reported)),
+            format!("  opened, nothing acknowledged lost: {}", per(&self.damage_harmless)),
+            format!("  opened as an older state (VIOLATION): {}", per(&self.damage_violated)),
+        ]
+        .join("\n")
+    }
+}
+
+/// How a segment file was damaged between runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DamageClass {
+    /// Removed.
+    Removed = 0,
+    /// Cut short.
+    Truncated = 1,
+    /// Overwritten with zeros.
+    Zeroed = 2,
+    /// Replaced by a directory.
+    ReplacedWithDir = 3,
+}
+
+impl DamageClass {
+    /// Every class, in index order.
+    pub const ALL: [DamageClass; 4] =
+        [DamageClass::Removed, DamageClass::Truncated, DamageClass::Zeroed, DamageClass::ReplacedWithDir];
+
+    /// Its name in the summary.
+    pub fn name(self) -> &'static str {
+        match self {
+            DamageClass::Removed => "removed",
+            DamageClass::Truncated => "truncated",
+            DamageClass::Zeroed => "zeroed",
+            DamageClass::ReplacedWithDir => "replaced by a dir",
+        }
+    }
+}
+
+/// Damage done to an acceptor's files while it was down.
+#[derive(Clone, Debug)]
+struct Damage {
+    class: DamageClass,
+    file: String,
+    last: bool,
 }
 
 type Value = Vec<u8>;
@@ -161,6 +291,8 @@ struct Acked {
 struct Acceptor {
     mem: MemStorage,
     store: Option<AcceptorStore>,
+    /// Lost after its files were damaged: stays down, is not checked.
+    lost: bool,
     down_until: usize,
     acked: Acked,
     full_until: Option<usize>,
@@ -233,6 +365,7 @@ impl Sim {
 
     fn restart(&mut self, a: usize) {
         let mem = self.acceptors[a].mem.clone();
+        let damage = if self.cfg.faults && self.rng.random_bool(self.cfg.file_damage) { self.damage(a) } else { None };
         if self.cfg.faults && self.rng.random_bool(0.2) {
             // Crash in the middle of recovery itself, then recover again.
             mem.crash_after_ops(self.rng.random_range(0..6));
@@ -242,18 +375,103 @@ impl Sim {
             } else {
                 mem.crash(CrashKind::Process, &mut self.rng);
             }
+        } else if self.cfg.faults && self.rng.random_bool(0.1) {
+            // A sync fails during recovery: the process gives up and is
+            // restarted on the same boot (lying pages may be evicted).
+            mem.fail_sync(self.rng.random_range(0..4));
+            self.stats.sync_failures += 1;
+            let _ = AcceptorStore::open(ROOT, options(&mem));
+            mem.crash(CrashKind::Process, &mut self.rng);
         }
+        let failed_syncs = mem.counts().failed_syncs;
         match AcceptorStore::open(ROOT, options(&mem)) {
             Ok((store, report)) => {
                 if !report.damage.is_empty() {
+                    if let Some(d) = &damage {
+                        // Honest: the acceptor knows it lost data and must not serve.
+                        self.stats.lost_reported[d.class as usize] += 1;
+                        self.lose(a);
+                        return;
+                    }
                     self.violation(format!("acceptor {a}: damage without bit rot: {report}"));
                 }
                 self.acceptors[a].store = Some(store);
                 self.stats.recoveries += 1;
+                let before = self.stats.violations.len();
                 self.check(a);
+                if let Some(d) = damage {
+                    let after = format!(
+                        " [after the {} segment {} was {} between runs]",
+                        if d.last { "last" } else { "older" },
+                        d.file,
+                        d.class.name()
+                    );
+                    for v in &mut self.stats.violations[before..] {
+                        v.push_str(&after);
+                    }
+                    if self.stats.violations.len() == before {
+                        self.stats.damage_harmless[d.class as usize] += 1;
+                    } else {
+                        // Reported once; an acceptor serving a shorter log
+                        // would only repeat it (and mask later findings).
+                        self.stats.damage_violated[d.class as usize] += 1;
+                        self.lose(a);
+                    }
+                }
+            }
+            Err(_) if damage.is_some() => {
+                let d = damage.expect("checked");
+                self.stats.lost_refused[d.class as usize] += 1;
+                self.lose(a);
+            }
+            Err(_) if mem.counts().failed_syncs > failed_syncs => {
+                // An I/O error of the disk (a write-back error reported to
+                // the new process): restart again later.
+                self.stats.recovery_io_failures += 1;
+                mem.crash(CrashKind::Process, &mut self.rng);
+                self.acceptors[a].down_until = self.step + 1;
             }
             Err(e) => self.violation(format!("acceptor {a} failed to recover: {e}")),
         }
+    }
+
+    /// The acceptor lost its disk: it stays down for the rest of the run.
+    fn lose(&mut self, a: usize) {
+        let acc = &mut self.acceptors[a];
+        acc.store = None;
+        acc.lost = true;
+        acc.down_until = usize::MAX;
+    }
+
+    /// Damage one of the (down) acceptor's segment files as an operator or a
+    /// backup tool might: the last one more often.
+    fn damage(&mut self, a: usize) -> Option<Damage> {
+        let mem = self.acceptors[a].mem.clone();
+        let dir = Path::new(ROOT).join("wal");
+        let mut segments: Vec<String> = mem.list(&dir).ok()?.into_iter().filter(|n| n.ends_with(".wal")).collect();
+        if segments.is_empty() {
+            return None;
+        }
+        segments.sort();
+        let last = segments.len() - 1;
+        let i = if self.rng.random_bool(0.6) { last } else { self.rng.random_range(0..segments.len()) };
+        let path = dir.join(&segments[i]);
+        let class = DamageClass::ALL[self.rng.random_range(0..4)];
+        let done = match class {
+            DamageClass::Removed => mem.remove_file(&path),
+            DamageClass::Truncated => {
+                let len = mem.read_file(&path).map(|b| b.len() as u64).unwrap_or(0);
+                mem.truncate_file(&path, self.rng.random_range(0..=len))
+            }
+            DamageClass::Zeroed => mem.zero_file(&path),
+            DamageClass::ReplacedWithDir => mem.replace_with_dir(&path),
+        };
+        done.ok()?;
+        self.stats.files_damaged[class as usize] += 1;
+        if i == last {
+            self.stats.last_segment_damaged[class as usize] += 1;
+        }
+        Some(Damage { class, file: segments[i].clone(), last: i == last })
     }
 
     /// I1-I5 for acceptor `a` against what it acknowledged.
@@ -303,7 +521,10 @@ impl Sim {
         if full {
             return; // no reply; the acceptor stays up and retries later
         }
-        self.crash(a, CrashKind::PowerLoss);
+        // The process dies; half of the time it is restarted on the same
+        // boot, over a page cache that may hold lying pages.
+        let kind = if self.rng.random_bool(0.5) { CrashKind::Process } else { CrashKind::PowerLoss };
+        self.crash(a, kind);
     }
 
     fn deliver(&mut self, m: Msg) {
@@ -492,7 +713,7 @@ impl Sim {
         if self.acceptors[a].store.is_none() {
             return;
         }
-        match self.rng.random_range(0..7) {
+        match self.rng.random_range(0..8) {
             0 => self.crash(a, CrashKind::PowerLoss),
             1 => self.crash(a, CrashKind::Process),
             2 => {
@@ -510,6 +731,18 @@ impl Sim {
                 // a roll-over, a checkpoint or a truncation.
                 self.acceptors[a].mem.crash_after_ops(self.rng.random_range(0..12));
                 self.stats.crash_points += 1;
+            }
+            5 => {
+                // A background write-back of the last segment fails: its
+                // next sync reports EIO (errseq).
+                let mem = self.acceptors[a].mem.clone();
+                let dir = Path::new(ROOT).join("wal");
+                let last = mem.list(&dir).ok().and_then(|l| l.into_iter().filter(|n| n.ends_with(".wal")).max());
+                if let Some(name) = last {
+                    if mem.fail_writeback(&dir.join(name), &mut self.rng).is_ok() {
+                        self.stats.writeback_faults += 1;
+                    }
+                }
             }
             _ => self.maintain(a),
         }
@@ -560,7 +793,8 @@ impl Sim {
         for step in 0..self.cfg.steps {
             self.step = step;
             for a in 0..self.cfg.acceptors {
-                if self.acceptors[a].store.is_none() && step >= self.acceptors[a].down_until {
+                if self.acceptors[a].store.is_none() && !self.acceptors[a].lost && step >= self.acceptors[a].down_until
+                {
                     self.restart(a);
                 }
                 if self.acceptors[a].full_until.is_some_and(|t| step >= t) {
@@ -588,10 +822,13 @@ impl Sim {
             }
         }
         for a in 0..self.cfg.acceptors {
-            if self.acceptors[a].store.is_none() {
+            if self.acceptors[a].store.is_none() && !self.acceptors[a].lost {
                 self.restart(a);
             }
             self.check(a);
+        }
+        for acc in &self.acceptors {
+            self.stats.disk.add(&acc.mem.counts());
         }
     }
 }
@@ -621,9 +858,16 @@ pub fn run(cfg: &SimConfig) -> SimStats {
         cfg: cfg.clone(),
     };
     for a in 0..cfg.acceptors {
-        let mem = MemStorage::new();
+        let mem = MemStorage::with_model(cfg.disk, sim.rng.random());
         let store = AcceptorStore::open(Path::new(ROOT), options(&mem)).map(|(s, _)| s).ok();
-        sim.acceptors.push(Acceptor { mem, store, down_until: 0, acked: Acked::default(), full_until: None });
+        sim.acceptors.push(Acceptor {
+            mem,
+            store,
+            lost: false,
+            down_until: 0,
+            acked: Acked::default(),
+            full_until: None,
+        });
         if sim.acceptors[a].store.is_none() {
             sim.violation(format!("acceptor {a} did not open"));
         }

@@ -8,7 +8,7 @@
 //! segment's header page was touched, the durable watermark is intact).
 
 use super::input::{FuzzInput, FuzzOutput};
-use crate::storage::{MemStorage, Storage};
+use crate::storage::{DiskModel, MemStorage, Storage};
 use std::collections::BTreeSet;
 use std::io;
 use std::ops::Range;
@@ -23,6 +23,9 @@ pub struct DiskImage {
     pub files: Vec<(PathBuf, Vec<u8>)>,
     /// Byte ranges of files whose reads fail with EIO after [`DiskImage::load`].
     pub read_errors: Vec<(PathBuf, Range<u64>)>,
+    /// Empty directories squatting where a file was
+    /// ([`Mutation::ReplaceWithDir`]).
+    pub squatters: Vec<PathBuf>,
 }
 
 impl DiskImage {
@@ -37,13 +40,25 @@ impl DiskImage {
             }
         }
         files.sort();
-        Ok(DiskImage { dirs: dirs.iter().map(|d| d.to_path_buf()).collect(), files, read_errors: Vec::new() })
+        Ok(DiskImage {
+            dirs: dirs.iter().map(|d| d.to_path_buf()).collect(),
+            files,
+            read_errors: Vec::new(),
+            squatters: Vec::new(),
+        })
     }
 
     /// A fresh file system holding exactly this image, everything durable,
-    /// with the read errors of the files still in it armed.
+    /// with the read errors of the files still in it armed. Its disk is
+    /// [`DiskModel::linux`] (fsyncgate, lying pages, any subset of unsynced
+    /// directory entries lost at a power loss).
     pub fn load(&self) -> io::Result<MemStorage> {
-        let mem = MemStorage::new();
+        self.load_with(DiskModel::linux())
+    }
+
+    /// [`DiskImage::load`] with another disk model.
+    pub fn load_with(&self, model: DiskModel) -> io::Result<MemStorage> {
+        let mem = MemStorage::with_model(model, 0);
         for dir in &self.dirs {
             mem.create_dir_all(dir)?;
         }
@@ -53,6 +68,9 @@ impl DiskImage {
         // A file made unreadable may have been removed or renamed since.
         for (path, range) in self.read_errors.iter().filter(|(p, _)| self.file(p).is_some()) {
             mem.fail_reads(path, range.clone())?;
+        }
+        for dir in &self.squatters {
+            mem.create_dir_all(dir)?;
         }
         Ok(mem)
     }
@@ -170,6 +188,19 @@ impl DiskImage {
                 let end = (o + chunk.len()).min(dst.len());
                 dst[o..end].copy_from_slice(&chunk[..end - o]);
                 log.touched.push((path.clone(), o as u64..end as u64));
+            }
+            Mutation::ZeroFile { file } => {
+                let Some(i) = self.pick(*file) else { return };
+                let (path, bytes) = &mut self.files[i];
+                bytes.fill(0);
+                log.touched.push((path.clone(), 0..bytes.len() as u64));
+            }
+            Mutation::ReplaceWithDir { file } => {
+                let Some(i) = self.pick(*file) else { return };
+                let (path, _) = self.files.remove(i);
+                self.read_errors.retain(|(p, _)| *p != path);
+                log.reshaped.insert(path.clone());
+                self.squatters.push(path);
             }
             Mutation::FailReads { file, offset, len } => {
                 let Some(i) = self.pick(*file) else { return };
@@ -378,6 +409,18 @@ pub enum Mutation {
         /// How many bytes.
         len: u16,
     },
+    /// Overwrite the whole file with zeros (a backup tool restored a hole).
+    /// Encoded with the tag byte 253, so that inputs written before it
+    /// existed mostly decode as they did.
+    ZeroFile {
+        /// Which file.
+        file: u8,
+    },
+    /// Replace the file by an empty directory of the same name (tag 254).
+    ReplaceWithDir {
+        /// Which file.
+        file: u8,
+    },
     /// Make reads of `offset .. offset + max(len, 1)` fail with EIO.
     FailReads {
         /// Which file.
@@ -395,7 +438,13 @@ const MAX_BYTES: usize = 64;
 impl Mutation {
     /// Read one mutation (every input decodes to one).
     pub fn decode(input: &mut FuzzInput) -> Mutation {
-        match input.u8() % 11 {
+        let tag = input.u8();
+        match tag {
+            253 => return Mutation::ZeroFile { file: input.u8() },
+            254 => return Mutation::ReplaceWithDir { file: input.u8() },
+            _ => {}
+        }
+        match tag % 11 {
             0 => Mutation::FlipBit { file: input.u8(), offset: input.u16(), bit: input.u8() },
             1 => Mutation::Overwrite { file: input.u8(), offset: input.u16(), bytes: input.short_bytes(MAX_BYTES) },
             2 => Mutation::Zero { file: input.u8(), offset: input.u16(), len: input.u16() },
@@ -465,6 +514,8 @@ impl Mutation {
                 out.u8(9).u8(*from).u16(*from_offset).u8(*to).u16(*to_offset).u16(*len)
             }
             Mutation::FailReads { file, offset, len } => out.u8(10).u8(*file).u16(*offset).u16(*len),
+            Mutation::ZeroFile { file } => out.u8(253).u8(*file),
+            Mutation::ReplaceWithDir { file } => out.u8(254).u8(*file),
         };
     }
 }
@@ -487,6 +538,8 @@ mod tests {
             Mutation::AddFile { dir: 1, name: NameSpec::Garbage(2), bytes: vec![9; 5], zeros: 8192 },
             Mutation::Copy { from: 0, from_offset: 4096, to: 1, to_offset: 4200, len: 100 },
             Mutation::FailReads { file: 2, offset: 5000, len: 512 },
+            Mutation::ZeroFile { file: 1 },
+            Mutation::ReplaceWithDir { file: 3 },
         ];
         let mut out = FuzzOutput::new();
         Mutation::encode_list(&all, &mut out);
@@ -512,6 +565,7 @@ mod tests {
             dirs: vec![PathBuf::from("/d")],
             files: vec![(PathBuf::from("/d/a"), vec![0; 10]), (PathBuf::from("/d/b"), vec![1; 10])],
             read_errors: Vec::new(),
+            squatters: Vec::new(),
         };
         let mut log = DamageLog::default();
         img.apply(&Mutation::FlipBit { file: 0, offset: 13, bit: 1 }, &mut log);
@@ -522,7 +576,14 @@ mod tests {
         img.apply(&Mutation::Rename { file: 1, name: NameSpec::Garbage(1) }, &mut log);
         assert_eq!(img.files.iter().map(|(p, _)| p.to_str().unwrap()).collect::<Vec<_>>(), ["/d/README", "/d/a"]);
         assert!(log.reshaped_in(Path::new("/d")));
+        img.apply(&Mutation::ZeroFile { file: 0 }, &mut log);
+        assert_eq!(img.files[0].1, vec![0; 10]);
+        img.apply(&Mutation::ReplaceWithDir { file: 1 }, &mut log);
+        assert!(log.reshaped.contains(Path::new("/d/a")));
         let mem = img.load().unwrap();
-        assert_eq!(mem.read_file(Path::new("/d/README")).unwrap(), vec![1; 10]);
+        assert_eq!(mem.read_file(Path::new("/d/README")).unwrap(), vec![0; 10]);
+        assert_eq!(mem.list(Path::new("/d")).unwrap(), ["README"]);
+        let e = mem.open(Path::new("/d/a"), crate::storage::OpenOptions::create()).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EISDIR));
     }
 }

@@ -24,7 +24,34 @@ impl FsStorage {
 
 impl Storage for FsStorage {
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        fs::create_dir_all(dir)
+        // Missing directories, innermost first.
+        let mut missing = Vec::new();
+        let mut p = Some(dir);
+        while let Some(d) = p {
+            if d.as_os_str().is_empty() || d.is_dir() {
+                break;
+            }
+            missing.push(d);
+            p = d.parent();
+        }
+        if missing.is_empty() {
+            // It exists, but a crashed run may have made it without syncing
+            // its parent (contract rule 3): sync the parent again.
+            return match dir.parent() {
+                None => Ok(()),
+                Some(_) => self.sync_dir(parent_of(dir)),
+            };
+        }
+        for d in missing.into_iter().rev() {
+            match fs::create_dir(d) {
+                Ok(()) => {}
+                // Made concurrently by someone else: still sync its parent.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && d.is_dir() => {}
+                Err(e) => return Err(e),
+            }
+            self.sync_dir(parent_of(d))?;
+        }
+        Ok(())
     }
 
     fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
@@ -64,6 +91,14 @@ impl Storage for FsStorage {
         fs2::FileExt::try_lock_exclusive(&file)?;
         // The lock lives as long as the open file description.
         Ok(Box::new(file))
+    }
+}
+
+/// The directory holding `path` (`.` for a bare relative name).
+fn parent_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
     }
 }
 

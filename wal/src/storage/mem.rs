@@ -6,30 +6,73 @@
 //!   power loss). Writes go to the cache and mark their 4 KiB pages dirty;
 //!   `sync_data`/`sync_all` copy the dirty pages (and the length) to disk.
 //! - Each directory has a *current* listing and a *durable* one, plus the list
-//!   of entry operations (link, unlink, rename) since its last `sync_dir`.
+//!   of entry operations (link, unlink, rename, and — see [`DiskModel`] —
+//!   mkdir of a subdirectory) since its last `sync_dir`.
 //! - [`MemStorage::crash`] with [`CrashKind::PowerLoss`]: every dirty page is
 //!   independently kept, dropped, or torn (each 512-byte sector kept or not);
 //!   the file length falls back to the durable one or keeps the cached one;
-//!   each directory keeps a random prefix of its unsynced entry operations
-//!   (metadata journalling keeps their order). [`CrashKind::Process`] loses
-//!   nothing: the page cache survives a killed process.
+//!   each directory keeps a random prefix (or, with
+//!   [`DiskModel::dir_ops_any_subset`], any subset) of its unsynced entry
+//!   operations. [`CrashKind::Process`] loses nothing written: the page cache
+//!   survives a killed process — but it may evict *lying* pages (below).
 //! - Bytes written through a mapping are not tracked as dirty: unless flushed
 //!   with [`super::Mapping::flush_range`] they are lost on power loss (one of
 //!   the outcomes a real page cache allows).
-//! - Faults: the Nth sync fails with EIO (and, as on Linux, the dirty pages are
-//!   marked clean without reaching the disk); a capacity makes growth fail
-//!   with ENOSPC; a byte range of a file can be made to fail reads with EIO;
-//!   after N mutating operations every further one fails, as if the process
-//!   had died there ([`MemStorage::crash_after_ops`]).
+//! - Faults: the Nth sync fails with EIO; a capacity makes growth fail with
+//!   ENOSPC; a byte range of a file can be made to fail reads with EIO; after
+//!   N mutating operations every further one fails, as if the process had
+//!   died there ([`MemStorage::crash_after_ops`]); an asynchronous write-back
+//!   error can be recorded for a file ([`MemStorage::fail_writeback`]); files
+//!   can be removed, truncated, zeroed or replaced by a directory between runs
+//!   ([`MemStorage::remove_file`] and friends).
 //! - Mappings: [`MemStorage::fail_mapped_reads`] makes a file's mappings
 //!   report a failed read (the model of a SIGBUS the real storage catches);
 //!   [`MemStorage::punch_hole`] makes a range sparse, so writing it must
 //!   allocate again (ENOSPC past the capacity).
 //!
-//! Directories themselves (made by `create_dir_all`) are always durable.
+//! # How hard the disk is: [`DiskModel`]
+//!
+//! [`MemStorage::new`] keeps the historical, *gentle* model
+//! ([`DiskModel::gentle`]) that existing tests were written against. The
+//! [`DiskModel::linux`] model is what Linux ext4/XFS really allow, and is what
+//! the cluster simulator and the fuzz disk use:
+//! - **fsyncgate**: a failed `fsync`/`fdatasync` writes back an arbitrary
+//!   (seeded) subset of the dirty pages, reports EIO once, and marks every
+//!   dirty page clean; a later sync succeeds without writing them. Pages whose
+//!   cache then differs from the disk are *lying pages*: the kernel may evict
+//!   them at any time, after which a read returns the disk's bytes (zeros past
+//!   the disk's end). [`MemStorage::evict`] evicts some explicitly, and a
+//!   process crash evicts each with [`DiskModel::evict_on_process_crash`].
+//!   (Lying pages are tracked in the gentle model too; only the automatic
+//!   eviction is off.) Files with a live mapping are never evicted.
+//! - **O_DSYNC**: a failed `O_DSYNC` write leaves its data in the cache,
+//!   clean and (apart from a subset, under fsyncgate) not on disk.
+//! - **errseq**: [`MemStorage::fail_writeback`] records a background
+//!   write-back error (some dirty pages marked clean unwritten); the file's
+//!   next sync (or `O_DSYNC` write) reports EIO once, even if it had nothing
+//!   dirty. An unreported error survives a process crash (Linux ≥ 4.16
+//!   reports an unseen error to the next opener) but not a power loss.
+//! - **Directories**: `create_dir_all` makes each directory it creates
+//!   durable by syncing its parent (the contract of
+//!   [`Storage::create_dir_all`]); the mkdir is an entry operation of the
+//!   parent, so a crash between the mkdir and that sync can lose the
+//!   directory and everything in it. A power loss undoes any subset of the
+//!   unsynced entry operations, applied in order and each only if the entry
+//!   still names the inode it named (a rename happened or did not).
+//! - Optionally (**outside the sector-atomic guarantee**, off in both
+//!   presets): a torn page's unwritten sector holds garbage instead of its old
+//!   bytes ([`DiskModel::garbage_in_torn_sectors`]).
+//!
+//! Decisions taken inside an operation (which pages a failed sync writes)
+//! come from the storage's own RNG, seeded with [`MemStorage::with_model`];
+//! decisions of [`MemStorage::crash`], [`MemStorage::evict`] and
+//! [`MemStorage::fail_writeback`] come from the RNG the caller passes. The
+//! same seeds and the same operations give the same result. Every fault the
+//! model applied is counted ([`MemStorage::counts`]).
 
 use super::{Mapping, OpenOptions, Storage, StorageFile, PAGE_SIZE, SECTOR_SIZE};
-use rand::Rng;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::{self, Debug};
 use std::io;
@@ -40,10 +83,123 @@ use std::sync::{Arc, Mutex, MutexGuard};
 /// What kind of crash to simulate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CrashKind {
-    /// The process died; the page cache survives. Nothing written is lost.
+    /// The process died; the page cache survives. Nothing written is lost
+    /// (but lying pages may be evicted, see [`DiskModel::evict_on_process_crash`]).
     Process,
     /// The machine lost power: only synced data is certain to survive.
     PowerLoss,
+}
+
+/// Which of Linux's harsher behaviours the model shows. Each is a switch a
+/// test can name; see the module documentation for what each means.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DiskModel {
+    /// A failed sync writes back an arbitrary (seeded) subset of the dirty
+    /// pages, and the file length reaches the disk or not; off: none is
+    /// written. Either way every dirty page is marked clean.
+    pub failed_sync_writes_subset: bool,
+    /// At a [`CrashKind::Process`] crash each lying page is evicted with this
+    /// probability (0: never).
+    pub evict_on_process_crash: f64,
+    /// A failed `O_DSYNC` write leaves its data in the cache, clean; off: it
+    /// fails before writing anything.
+    pub dsync_failure_caches: bool,
+    /// `create_dir_all` creates directories as entry operations of their
+    /// parent and syncs the parent (a crash in between loses the directory);
+    /// off: directories are durable at once, and `create_dir_all` performs no
+    /// counted operation.
+    pub volatile_mkdir: bool,
+    /// A power loss keeps any subset of a directory's unsynced entry
+    /// operations; off: a random prefix.
+    pub dir_ops_any_subset: bool,
+    /// Probability that a sector a torn page did not write holds garbage
+    /// instead of its old bytes (outside the sector-atomic model; 0: never).
+    pub garbage_in_torn_sectors: f64,
+}
+
+impl DiskModel {
+    /// The historical model (what [`MemStorage::new`] uses): a failed sync
+    /// writes nothing, a failed `O_DSYNC` write writes nothing, directories
+    /// are durable at once, a power loss keeps a prefix of the entry
+    /// operations, nothing is ever evicted by itself.
+    pub const fn gentle() -> Self {
+        DiskModel {
+            failed_sync_writes_subset: false,
+            evict_on_process_crash: 0.0,
+            dsync_failure_caches: false,
+            volatile_mkdir: false,
+            dir_ops_any_subset: false,
+            garbage_in_torn_sectors: 0.0,
+        }
+    }
+
+    /// What Linux ext4/XFS allow (sector-atomic disk): every switch on,
+    /// lying pages evicted at a process crash with probability 1/2, no
+    /// garbage sectors.
+    pub const fn linux() -> Self {
+        DiskModel {
+            failed_sync_writes_subset: true,
+            evict_on_process_crash: 0.5,
+            dsync_failure_caches: true,
+            volatile_mkdir: true,
+            dir_ops_any_subset: true,
+            garbage_in_torn_sectors: 0.0,
+        }
+    }
+}
+
+impl Default for DiskModel {
+    fn default() -> Self {
+        Self::gentle()
+    }
+}
+
+/// How often each fault of the model happened (see [`MemStorage::counts`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FaultCounts {
+    /// Syncs (file syncs and `O_DSYNC` writes) that reported EIO, injected
+    /// or from a recorded write-back error.
+    pub failed_syncs: u64,
+    /// Failed syncs that wrote back a (seeded) subset of their dirty pages.
+    pub partial_writebacks: u64,
+    /// Pages marked clean without their cached bytes reaching the disk.
+    pub lying_pages: u64,
+    /// Lying pages evicted (reads now return the disk's bytes).
+    pub evicted_pages: u64,
+    /// Asynchronous write-back errors recorded.
+    pub writeback_errors: u64,
+    /// Unsynced directory entry operations a power loss undid.
+    pub lost_dir_entries: u64,
+    /// Directories a power loss undid (their mkdir was not synced).
+    pub lost_dirs: u64,
+    /// Torn sectors that came back as garbage.
+    pub garbage_sectors: u64,
+    /// Files removed between runs.
+    pub files_removed: u64,
+    /// Files truncated between runs.
+    pub files_truncated: u64,
+    /// Files zeroed between runs.
+    pub files_zeroed: u64,
+    /// Files replaced by a directory between runs.
+    pub files_replaced_with_dir: u64,
+}
+
+impl FaultCounts {
+    /// Add another storage's counts.
+    pub fn add(&mut self, o: &FaultCounts) {
+        self.failed_syncs += o.failed_syncs;
+        self.partial_writebacks += o.partial_writebacks;
+        self.lying_pages += o.lying_pages;
+        self.evicted_pages += o.evicted_pages;
+        self.writeback_errors += o.writeback_errors;
+        self.lost_dir_entries += o.lost_dir_entries;
+        self.lost_dirs += o.lost_dirs;
+        self.garbage_sectors += o.garbage_sectors;
+        self.files_removed += o.files_removed;
+        self.files_truncated += o.files_truncated;
+        self.files_zeroed += o.files_zeroed;
+        self.files_replaced_with_dir += o.files_replaced_with_dir;
+    }
 }
 
 /// An in-memory, fault-injecting file system. Clones share the same files.
@@ -87,11 +243,16 @@ struct Dir {
     pending: Vec<DirOp>,
 }
 
+/// An entry operation. Unlink and rename remember the inode the entry named,
+/// so that a power loss that keeps some operations and drops others applies
+/// each only to the entry it acted on.
 #[derive(Clone, Debug)]
 enum DirOp {
     Link(String, u64),
-    Unlink(String),
-    Rename(String, String),
+    Unlink(String, u64),
+    Rename(String, String, u64),
+    /// A subdirectory was created (it has no inode in the file map).
+    Mkdir(String),
 }
 
 impl DirOp {
@@ -100,15 +261,28 @@ impl DirOp {
             DirOp::Link(name, ino) => {
                 map.insert(name.clone(), *ino);
             }
-            DirOp::Unlink(name) => {
-                map.remove(name);
-            }
-            DirOp::Rename(from, to) => {
-                if let Some(ino) = map.remove(from) {
-                    map.insert(to.clone(), ino);
+            DirOp::Unlink(name, ino) => {
+                if map.get(name) == Some(ino) {
+                    map.remove(name);
                 }
             }
+            DirOp::Rename(from, to, ino) => {
+                if map.get(from) == Some(ino) {
+                    map.remove(from);
+                    map.insert(to.clone(), *ino);
+                }
+            }
+            DirOp::Mkdir(_) => {}
         }
+    }
+}
+
+/// The storage's own RNG (decisions taken inside an operation).
+struct OpRng(StdRng);
+
+impl Default for OpRng {
+    fn default() -> Self {
+        OpRng(StdRng::seed_from_u64(0))
     }
 }
 
@@ -125,20 +299,70 @@ struct Faults {
     failed_maps: HashSet<u64>,
     /// Unallocated ranges of files (punched holes): writing there allocates.
     holes: Vec<(u64, Range<u64>)>,
+    model: DiskModel,
+    rng: OpRng,
+    /// Inodes with a recorded, unreported write-back error.
+    writeback_errors: BTreeSet<u64>,
+    counts: FaultCounts,
 }
 
 fn eio() -> io::Error {
     io::Error::from_raw_os_error(libc::EIO)
 }
 
+fn is_eio(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::EIO)
+}
+
 fn crashed() -> io::Error {
     io::Error::other("simulated crash: the process is dead")
 }
 
+fn not_found(path: &Path) -> io::Error {
+    io::Error::new(io::ErrorKind::NotFound, format!("{}", path.display()))
+}
+
+fn is_a_dir() -> io::Error {
+    io::Error::from_raw_os_error(libc::EISDIR)
+}
+
 impl MemStorage {
-    /// A new, empty in-memory file system.
+    /// A new, empty in-memory file system with the gentle model
+    /// ([`DiskModel::gentle`]).
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A new, empty in-memory file system with `model`, its own RNG (which
+    /// pages a failed sync writes back) seeded with `seed`.
+    pub fn with_model(model: DiskModel, seed: u64) -> Self {
+        let mem = Self::default();
+        {
+            let mut f = mem.faults();
+            f.model = model;
+            f.rng = OpRng(StdRng::seed_from_u64(seed));
+        }
+        mem
+    }
+
+    /// The model in force.
+    pub fn model(&self) -> DiskModel {
+        self.faults().model
+    }
+
+    /// Change the model from now on.
+    pub fn set_model(&self, model: DiskModel) {
+        self.faults().model = model;
+    }
+
+    /// Re-seed the storage's own RNG.
+    pub fn set_seed(&self, seed: u64) {
+        self.faults().rng = OpRng(StdRng::seed_from_u64(seed));
+    }
+
+    /// How often each fault of the model happened so far.
+    pub fn counts(&self) -> FaultCounts {
+        self.faults().counts
     }
 
     /// The same file system behind the seam.
@@ -172,8 +396,9 @@ impl MemStorage {
     }
 
     /// After `n` more mutating operations (writes, syncs, creates, renames,
-    /// removals, directory syncs), every further one fails as if the process
-    /// had died. Follow with [`MemStorage::crash`].
+    /// removals, directory syncs, and mkdirs under
+    /// [`DiskModel::volatile_mkdir`]), every further one fails as if the
+    /// process had died. Follow with [`MemStorage::crash`].
     pub fn crash_after_ops(&self, n: u64) {
         let mut f = self.faults();
         f.crash_after_ops = Some(f.ops + n);
@@ -239,57 +464,141 @@ impl MemStorage {
         Ok(())
     }
 
+    /// Record an asynchronous write-back error for the file at `path`, as if
+    /// the kernel's background write-back had failed: each dirty page is,
+    /// with probability 1/2, marked clean without reaching the disk (a lying
+    /// page), and the file's next sync reports EIO once (after writing the
+    /// pages still dirty), even if it has nothing dirty.
+    pub fn fail_writeback(&self, path: &Path, rng: &mut impl Rng) -> io::Result<()> {
+        let file = self.file(path)?;
+        let mut st = file.state();
+        let dirty: Vec<usize> = st.dirty.iter().copied().collect();
+        let mut lost = Vec::new();
+        for page in dirty {
+            if rng.random_bool(0.5) {
+                st.dirty.remove(&page);
+                lost.push(page);
+            }
+        }
+        let lying = st.mark_lying(lost);
+        let mut f = self.faults();
+        f.writeback_errors.insert(file.ino);
+        f.counts.writeback_errors += 1;
+        f.counts.lying_pages += lying;
+        Ok(())
+    }
+
+    /// Lying pages of all files: clean in the cache, but not what the disk holds.
+    pub fn lying_pages(&self) -> u64 {
+        let ns = self.ns();
+        ns.files.values().map(|f| f.state().lying.len() as u64).sum()
+    }
+
+    /// Evict each lying page with probability 1/2 (files with a live mapping
+    /// excepted): a later read returns what is on disk. Returns how many
+    /// pages were evicted.
+    pub fn evict(&self, rng: &mut impl Rng) -> u64 {
+        self.evict_with(0.5, rng)
+    }
+
+    /// Evict every lying page (files with a live mapping excepted).
+    pub fn evict_all(&self) -> u64 {
+        self.evict_with(1.0, &mut StdRng::seed_from_u64(0))
+    }
+
+    fn evict_with(&self, p: f64, rng: &mut impl Rng) -> u64 {
+        let ns = self.ns();
+        let n: u64 = sorted_files(&ns).into_iter().map(|f| f.state().evict(p, rng)).sum();
+        drop(ns);
+        self.faults().counts.evicted_pages += n;
+        n
+    }
+
     /// Simulate a crash. All handles and mappings of the crashed process must
-    /// have been dropped. Injected faults are cleared.
+    /// have been dropped. Injected faults are cleared (an unreported
+    /// write-back error survives a process crash).
     pub fn crash(&self, kind: CrashKind, rng: &mut impl Rng) {
         let mut ns = self.ns();
         ns.locks.clear();
-        {
+        let model = {
             let mut f = self.faults();
             f.crash_after_ops = None;
             f.fail_syncs.clear();
             f.read_errors.clear();
             f.failed_maps.clear();
-        }
+            if kind == CrashKind::PowerLoss {
+                f.writeback_errors.clear();
+            }
+            f.model
+        };
         if kind == CrashKind::Process {
+            drop(ns);
+            if model.evict_on_process_crash > 0.0 {
+                self.evict_with(model.evict_on_process_crash, rng);
+            }
             return;
         }
-        for dir in ns.dirs.values_mut() {
-            let keep = rng.random_range(0..=dir.pending.len());
-            for op in &dir.pending[..keep] {
-                op.apply(&mut dir.durable);
+        let mut lost_entries = 0;
+        let mut lost_dirs = Vec::new();
+        for (path, dir) in ns.dirs.iter_mut() {
+            let n = dir.pending.len();
+            let keep: Vec<bool> = if model.dir_ops_any_subset {
+                (0..n).map(|_| rng.random_bool(0.5)).collect()
+            } else {
+                let k = rng.random_range(0..=n);
+                (0..n).map(|i| i < k).collect()
+            };
+            for (op, kept) in dir.pending.iter().zip(keep) {
+                if kept {
+                    op.apply(&mut dir.durable);
+                } else {
+                    lost_entries += 1;
+                    if let DirOp::Mkdir(name) = op {
+                        lost_dirs.push(path.join(name));
+                    }
+                }
             }
             dir.pending.clear();
             dir.current = dir.durable.clone();
         }
+        ns.dirs.retain(|p, _| !lost_dirs.iter().any(|l| p.starts_with(l)));
         let live: HashSet<u64> = ns.dirs.values().flat_map(|d| d.current.values().copied()).collect();
         ns.files.retain(|ino, _| live.contains(ino));
         let mut used = 0;
+        let mut garbage = 0;
         // Inode order, so that a seeded crash is reproducible.
-        let mut files: Vec<(&u64, &Arc<MemFile>)> = ns.files.iter().collect();
-        files.sort_by_key(|(ino, _)| **ino);
-        for (_, file) in files {
+        for file in sorted_files(&ns) {
             let mut st = file.state();
             assert_eq!(st.maps, 0, "MemStorage::crash with a live mapping");
-            st.power_loss(rng);
+            garbage += st.power_loss(model.garbage_in_torn_sectors, rng);
             used += st.len as u64;
         }
-        self.faults().used = used;
+        let mut f = self.faults();
+        f.used = used;
+        f.counts.lost_dir_entries += lost_entries;
+        f.counts.lost_dirs += lost_dirs.len() as u64;
+        f.counts.garbage_sectors += garbage;
     }
 
     /// The cached contents of a file (what a read would return).
     pub fn read_file(&self, path: &Path) -> io::Result<Vec<u8>> {
-        let ino = self.lookup(path)?;
-        let file = self.ns().files[&ino].clone();
+        let file = self.file(path)?;
         let st = file.state();
         Ok(st.cache.as_slice(st.len).to_vec())
+    }
+
+    /// The on-disk contents of a file (what a power loss now would keep of
+    /// its synced data).
+    pub fn read_disk(&self, path: &Path) -> io::Result<Vec<u8>> {
+        let file = self.file(path)?;
+        let disk = file.state().disk.clone();
+        Ok(disk)
     }
 
     /// Flip bits of a file on disk and in the cache (bit rot). Out-of-range
     /// offsets are ignored.
     pub fn corrupt(&self, path: &Path, offset: u64, xor: u8) -> io::Result<()> {
-        let ino = self.lookup(path)?;
-        let file = self.ns().files[&ino].clone();
+        let file = self.file(path)?;
         let mut st = file.state();
         let off = offset as usize;
         if off < st.len {
@@ -312,20 +621,96 @@ impl MemStorage {
         self.sync_dir(dir)
     }
 
+    /// Remove a file durably, as an operator or a backup tool would between
+    /// runs (the store must be down).
+    pub fn remove_file(&self, path: &Path) -> io::Result<()> {
+        let (dir, name) = split(path)?;
+        let mut ns = self.ns();
+        let d = ns.dirs.get_mut(&dir).ok_or_else(|| not_found(path))?;
+        d.current.remove(&name).ok_or_else(|| not_found(path))?;
+        d.durable.remove(&name);
+        drop(ns);
+        self.faults().counts.files_removed += 1;
+        Ok(())
+    }
+
+    /// Cut (or extend with zeros) a file to `len` bytes durably, between
+    /// runs (the store must be down).
+    pub fn truncate_file(&self, path: &Path, len: u64) -> io::Result<()> {
+        self.rewrite(path, |bytes| bytes.resize(len as usize, 0))?;
+        self.faults().counts.files_truncated += 1;
+        Ok(())
+    }
+
+    /// Overwrite a whole file with zeros durably, keeping its length,
+    /// between runs (the store must be down).
+    pub fn zero_file(&self, path: &Path) -> io::Result<()> {
+        self.rewrite(path, |bytes| bytes.fill(0))?;
+        self.faults().counts.files_zeroed += 1;
+        Ok(())
+    }
+
+    /// Replace a file by an empty directory of the same name durably, between
+    /// runs (the store must be down). Listing no longer shows the file;
+    /// opening or creating it fails with EISDIR.
+    pub fn replace_with_dir(&self, path: &Path) -> io::Result<()> {
+        let (dir, name) = split(path)?;
+        let mut ns = self.ns();
+        let d = ns.dirs.get_mut(&dir).ok_or_else(|| not_found(path))?;
+        d.current.remove(&name).ok_or_else(|| not_found(path))?;
+        d.durable.remove(&name);
+        ns.dirs.insert(path.to_path_buf(), Dir::default());
+        drop(ns);
+        self.faults().counts.files_replaced_with_dir += 1;
+        Ok(())
+    }
+
+    /// Set a file's cache and disk to `f(its cached bytes)`, nothing dirty.
+    fn rewrite(&self, path: &Path, f: impl FnOnce(&mut Vec<u8>)) -> io::Result<()> {
+        let file = self.file(path)?;
+        let mut st = file.state();
+        if st.maps > 0 {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "cannot rewrite a mapped file"));
+        }
+        let old = st.len as u64;
+        let mut bytes = st.cache.as_slice(st.len).to_vec();
+        f(&mut bytes);
+        let mut fresh = RawBuf::zeroed(bytes.len());
+        fresh.write(0, &bytes);
+        st.cache = fresh;
+        st.len = bytes.len();
+        st.disk = bytes;
+        st.dirty.clear();
+        st.lying.clear();
+        let new = st.len as u64;
+        drop(st);
+        let mut fl = self.faults();
+        fl.used = (fl.used + new).saturating_sub(old);
+        Ok(())
+    }
+
+    fn file(&self, path: &Path) -> io::Result<Arc<MemFile>> {
+        let ino = self.lookup(path)?;
+        Ok(self.ns().files[&ino].clone())
+    }
+
     fn lookup(&self, path: &Path) -> io::Result<u64> {
         let (dir, name) = split(path)?;
         let ns = self.ns();
-        ns.dirs
-            .get(&dir)
-            .and_then(|d| d.current.get(&name))
-            .copied()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{}", path.display())))
+        ns.dirs.get(&dir).and_then(|d| d.current.get(&name)).copied().ok_or_else(|| not_found(path))
     }
 
     /// Count a mutating operation; fails once the simulated process is dead.
     fn op(&self) -> io::Result<()> {
         self.shared.faults.op()
     }
+}
+
+/// The files of a namespace in inode order (reproducible iteration).
+fn sorted_files(ns: &Namespace) -> Vec<Arc<MemFile>> {
+    let mut files: Vec<(&u64, &Arc<MemFile>)> = ns.files.iter().collect();
+    files.sort_by_key(|(ino, _)| **ino);
+    files.into_iter().map(|(_, f)| f.clone()).collect()
 }
 
 impl FaultCell {
@@ -354,6 +739,34 @@ impl FaultCell {
             return Err(eio());
         }
         Ok(())
+    }
+
+    /// A sync of `st` failed with EIO: `pages` (taken from the dirty set)
+    /// are marked clean; under fsyncgate a seeded subset of them (and maybe
+    /// the length) reaches the disk first.
+    fn failed_sync(&self, st: &mut FileState, pages: Vec<usize>) {
+        let mut f = self.faults();
+        f.counts.failed_syncs += 1;
+        if f.model.failed_sync_writes_subset {
+            f.counts.partial_writebacks += 1;
+            let rng = &mut f.rng.0;
+            if st.disk.len() < st.len && rng.random_bool(0.5) {
+                st.disk.resize(st.len, 0);
+            }
+            let written: Vec<usize> = pages.iter().copied().filter(|_| rng.random_bool(0.5)).collect();
+            st.write_back(&written);
+        }
+        f.counts.lying_pages += st.mark_lying(pages);
+    }
+
+    /// Take the file's unreported write-back error, if any.
+    fn take_writeback_error(&self, ino: u64) -> bool {
+        let mut f = self.faults();
+        let had = f.writeback_errors.remove(&ino);
+        if had {
+            f.counts.failed_syncs += 1;
+        }
+        had
     }
 
     fn grow(&self, by: u64) -> io::Result<()> {
@@ -424,33 +837,65 @@ fn split(path: &Path) -> io::Result<(PathBuf, String)> {
 impl Storage for MemStorage {
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
         let mut ns = self.ns();
+        if !self.faults().model.volatile_mkdir {
+            let mut p = Some(dir);
+            while let Some(d) = p {
+                ns.dirs.entry(d.to_path_buf()).or_default();
+                p = d.parent();
+            }
+            return Ok(());
+        }
+        // Missing directories, innermost first.
+        let mut missing = Vec::new();
         let mut p = Some(dir);
         while let Some(d) = p {
-            ns.dirs.entry(d.to_path_buf()).or_default();
+            if ns.dirs.contains_key(d) {
+                break;
+            }
+            missing.push(d);
             p = d.parent();
+        }
+        if missing.is_empty() {
+            // It exists, but a crashed run may have made it without syncing
+            // its parent: sync the parent again, as FsStorage does.
+            if let Some(parent) = dir.parent().filter(|p| ns.dirs.contains_key(*p)) {
+                self.op()?;
+                sync_dir_entries(&mut ns, parent);
+            }
+            return Ok(());
+        }
+        for d in missing.into_iter().rev() {
+            let parent = d.parent().filter(|p| ns.dirs.contains_key(*p));
+            if let (Some(parent), Ok((_, name))) = (parent, split(d)) {
+                if ns.dirs[parent].current.contains_key(&name) {
+                    return Err(io::Error::from_raw_os_error(libc::ENOTDIR));
+                }
+                self.op()?; // mkdir
+                ns.dirs.insert(d.to_path_buf(), Dir::default());
+                ns.dirs.get_mut(parent).expect("checked").pending.push(DirOp::Mkdir(name));
+                self.op()?; // fsync of the parent
+                sync_dir_entries(&mut ns, parent);
+            } else {
+                // A root: always there.
+                ns.dirs.insert(d.to_path_buf(), Dir::default());
+            }
         }
         Ok(())
     }
 
     fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
         let ns = self.ns();
-        let d =
-            ns.dirs.get(dir).ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{}", dir.display())))?;
+        let d = ns.dirs.get(dir).ok_or_else(|| not_found(dir))?;
         Ok(d.current.keys().cloned().collect())
     }
 
     fn open(&self, path: &Path, opts: OpenOptions) -> io::Result<Arc<dyn StorageFile>> {
         let (dir, name) = split(path)?;
         let mut ns = self.ns();
-        let existing = ns
-            .dirs
-            .get(&dir)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{}", dir.display())))?
-            .current
-            .get(&name)
-            .copied();
+        let existing = ns.dirs.get(&dir).ok_or_else(|| not_found(&dir))?.current.get(&name).copied();
         let file = match existing {
             Some(ino) => ns.files[&ino].clone(),
+            None if ns.dirs.contains_key(path) => return Err(is_a_dir()),
             None if opts.create => {
                 self.op()?;
                 let ino = ns.next_inode;
@@ -463,7 +908,7 @@ impl Storage for MemStorage {
                 d.pending.push(DirOp::Link(name, ino));
                 file
             }
-            None => return Err(io::Error::new(io::ErrorKind::NotFound, format!("{}", path.display()))),
+            None => return Err(not_found(path)),
         };
         Ok(Arc::new(MemHandle { file, dsync: opts.dsync }))
     }
@@ -476,10 +921,13 @@ impl Storage for MemStorage {
         }
         self.op()?;
         let mut ns = self.ns();
+        if ns.dirs.contains_key(to) || ns.dirs.contains_key(from) {
+            return Err(is_a_dir());
+        }
         let d = ns.dirs.get_mut(&dir).ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
         let ino = d.current.remove(&from_name).ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
         d.current.insert(to_name.clone(), ino);
-        d.pending.push(DirOp::Rename(from_name, to_name));
+        d.pending.push(DirOp::Rename(from_name, to_name, ino));
         Ok(())
     }
 
@@ -487,18 +935,22 @@ impl Storage for MemStorage {
         let (dir, name) = split(path)?;
         self.op()?;
         let mut ns = self.ns();
+        if ns.dirs.contains_key(path) {
+            return Err(is_a_dir());
+        }
         let d = ns.dirs.get_mut(&dir).ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
-        d.current.remove(&name).ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
-        d.pending.push(DirOp::Unlink(name));
+        let ino = d.current.remove(&name).ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+        d.pending.push(DirOp::Unlink(name, ino));
         Ok(())
     }
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         self.op()?;
         let mut ns = self.ns();
-        let d = ns.dirs.get_mut(dir).ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
-        d.durable = d.current.clone();
-        d.pending.clear();
+        if !ns.dirs.contains_key(dir) {
+            return Err(io::Error::from(io::ErrorKind::NotFound));
+        }
+        sync_dir_entries(&mut ns, dir);
         Ok(())
     }
 
@@ -508,6 +960,14 @@ impl Storage for MemStorage {
             return Err(io::Error::new(io::ErrorKind::WouldBlock, "lock is held"));
         }
         Ok(Box::new(MemLock { storage: self.clone(), path: path.to_path_buf() }))
+    }
+}
+
+/// Make a directory's entries (and the subdirectories made in it) durable.
+fn sync_dir_entries(ns: &mut Namespace, dir: &Path) {
+    if let Some(d) = ns.dirs.get_mut(dir) {
+        d.durable = d.current.clone();
+        d.pending.clear();
     }
 }
 
@@ -579,6 +1039,9 @@ struct FileState {
     len: usize,
     disk: Vec<u8>,
     dirty: BTreeSet<usize>,
+    /// Clean pages whose cached bytes are not what the disk holds (a failed
+    /// sync or write-back marked them clean unwritten): eviction candidates.
+    lying: BTreeSet<usize>,
     maps: usize,
 }
 
@@ -599,24 +1062,43 @@ impl FileState {
         Ok(())
     }
 
+    fn pages(offset: usize, len: usize) -> std::ops::RangeInclusive<usize> {
+        if len == 0 {
+            #[allow(clippy::reversed_empty_ranges)]
+            return 1..=0;
+        }
+        offset / PAGE_SIZE..=(offset + len - 1) / PAGE_SIZE
+    }
+
     fn write(&mut self, offset: usize, bytes: &[u8]) {
         self.cache.write(offset, bytes);
-        if !bytes.is_empty() {
-            for page in offset / PAGE_SIZE..=(offset + bytes.len() - 1) / PAGE_SIZE {
-                self.dirty.insert(page);
+        for page in Self::pages(offset, bytes.len()) {
+            self.dirty.insert(page);
+            self.lying.remove(&page);
+        }
+    }
+
+    /// Copy `pages` from the cache to the disk, at the disk's length.
+    fn write_back(&mut self, pages: &[usize]) {
+        let cache = self.cache.as_slice(self.len);
+        for &page in pages {
+            let start = page * PAGE_SIZE;
+            let end = (start + PAGE_SIZE).min(self.len).min(self.disk.len());
+            if start < end {
+                self.disk[start..end].copy_from_slice(&cache[start..end]);
+            }
+        }
+        for page in pages {
+            if !self.differs(*page) {
+                self.lying.remove(page);
             }
         }
     }
 
     fn flush(&mut self, pages: impl IntoIterator<Item = usize>) {
         self.disk.resize(self.len, 0);
-        for page in pages {
-            let start = page * PAGE_SIZE;
-            let end = (start + PAGE_SIZE).min(self.len);
-            if start < end {
-                self.disk[start..end].copy_from_slice(&self.cache.as_slice(self.len)[start..end]);
-            }
-        }
+        let pages: Vec<usize> = pages.into_iter().collect();
+        self.write_back(&pages);
     }
 
     fn sync(&mut self) {
@@ -624,10 +1106,53 @@ impl FileState {
         self.flush(dirty);
     }
 
-    fn power_loss(&mut self, rng: &mut impl Rng) {
+    /// Whether the cached page differs from the disk's (zeros past its end).
+    fn differs(&self, page: usize) -> bool {
+        let start = page * PAGE_SIZE;
+        let end = (start + PAGE_SIZE).min(self.len);
+        (start..end).any(|i| self.cache.as_slice(self.len)[i] != self.disk.get(i).copied().unwrap_or(0))
+    }
+
+    /// Note the (no longer dirty) `pages` whose cache differs from the disk
+    /// as lying; returns how many.
+    fn mark_lying(&mut self, pages: impl IntoIterator<Item = usize>) -> u64 {
+        let mut n = 0;
+        for page in pages {
+            if self.differs(page) && self.lying.insert(page) {
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Evict each lying page with probability `p` (none while mapped).
+    fn evict(&mut self, p: f64, rng: &mut impl Rng) -> u64 {
+        if self.maps > 0 || self.lying.is_empty() {
+            return 0;
+        }
+        let mut n = 0;
+        for page in self.lying.clone() {
+            if p < 1.0 && !rng.random_bool(p) {
+                continue;
+            }
+            let start = page * PAGE_SIZE;
+            let end = (start + PAGE_SIZE).min(self.len);
+            if start < end {
+                let bytes: Vec<u8> = (start..end).map(|i| self.disk.get(i).copied().unwrap_or(0)).collect();
+                self.cache.write(start, &bytes);
+            }
+            self.lying.remove(&page);
+            n += 1;
+        }
+        n
+    }
+
+    /// Returns how many sectors came back as garbage.
+    fn power_loss(&mut self, garbage: f64, rng: &mut impl Rng) -> u64 {
         let len = if self.len != self.disk.len() && rng.random_bool(0.5) { self.len } else { self.disk.len() };
         let cache = self.cache.as_slice(self.len).to_vec();
         self.disk.resize(len, 0);
+        let mut garbled = 0;
         for page in std::mem::take(&mut self.dirty) {
             let start = page * PAGE_SIZE;
             let end = (start + PAGE_SIZE).min(len).min(cache.len());
@@ -643,6 +1168,9 @@ impl FileState {
                         let e = (s + SECTOR_SIZE).min(end);
                         if rng.random_bool(0.5) {
                             self.disk[s..e].copy_from_slice(&cache[s..e]);
+                        } else if garbage > 0.0 && rng.random_bool(garbage) {
+                            rng.fill_bytes(&mut self.disk[s..e]);
+                            garbled += 1;
                         }
                         s = e;
                     }
@@ -653,6 +1181,8 @@ impl FileState {
         fresh.write(0, &self.disk);
         self.cache = fresh;
         self.len = len;
+        self.lying.clear();
+        garbled
     }
 }
 
@@ -701,37 +1231,59 @@ impl StorageFile for MemHandle {
     }
 
     fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
-        if self.dsync {
-            self.file.shared.sync()?;
-        } else {
-            self.file.shared.op()?;
-        }
+        let shared = &self.file.shared;
+        let synced = if self.dsync { shared.sync() } else { shared.op() };
+        let failed = match synced {
+            Ok(()) => false,
+            Err(e) if self.dsync && is_eio(&e) && shared.faults().model.dsync_failure_caches => true,
+            Err(e) => return Err(e),
+        };
         let end = offset as usize + buf.len();
         self.file.shared.allocate(self.file.ino, offset..end as u64)?;
         let mut st = self.file.state();
         if end > st.len {
-            self.file.shared.grow((end - st.len) as u64)?;
+            shared.grow((end - st.len) as u64)?;
         }
         st.ensure_len(end)?;
         st.write(offset as usize, buf);
+        if failed {
+            // The data stays in the cache, clean, not (or partly) on disk.
+            let pages: Vec<usize> = FileState::pages(offset as usize, buf.len()).collect();
+            for p in &pages {
+                st.dirty.remove(p);
+            }
+            shared.failed_sync(&mut st, pages);
+            return Err(eio());
+        }
         if self.dsync {
             st.sync();
+            if shared.take_writeback_error(self.file.ino) {
+                return Err(eio());
+            }
         }
         Ok(())
     }
 
     fn sync_data(&self) -> io::Result<()> {
-        let res = self.file.shared.sync();
+        let shared = &self.file.shared;
+        let res = shared.sync();
         let mut st = self.file.state();
         match res {
             Ok(()) => {
                 st.sync();
+                if shared.take_writeback_error(self.file.ino) {
+                    return Err(eio());
+                }
                 Ok(())
             }
             Err(e) => {
-                if e.raw_os_error() == Some(libc::EIO) {
-                    // As on Linux: the failed pages are marked clean, unwritten.
-                    st.dirty.clear();
+                if is_eio(&e) {
+                    // As on Linux: the failed pages are marked clean (and,
+                    // under fsyncgate, some of them written); a pending
+                    // write-back error is reported by this failure too.
+                    let dirty: Vec<usize> = std::mem::take(&mut st.dirty).into_iter().collect();
+                    shared.failed_sync(&mut st, dirty);
+                    shared.faults().writeback_errors.remove(&self.file.ino);
                 }
                 Err(e)
             }

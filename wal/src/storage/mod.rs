@@ -5,11 +5,15 @@
 //! Two implementations exist:
 //! - [`FsStorage`]: the real one, `std::fs` + `memmap2` + `fs2`.
 //! - [`MemStorage`]: an in-memory model of a page cache over a disk, used by
-//!   the crash tests. On a simulated power loss every dirty 4 KiB page is
-//!   independently kept, dropped or torn at 512-byte sectors, and directory
-//!   operations that were not followed by a directory sync may be undone
-//!   (a random prefix of them survives). Failures (EIO on sync or read, ENOSPC,
-//!   a process crash after the Nth operation) can be injected.
+//!   the crash tests, the fuzzers and the cluster simulator. On a simulated
+//!   power loss every dirty 4 KiB page is independently kept, dropped or torn
+//!   at 512-byte sectors, and directory operations that were not followed by
+//!   a directory sync may be undone. Failures (EIO on sync or read, ENOSPC,
+//!   a process crash after the Nth operation, an asynchronous write-back
+//!   error, files lost or damaged between runs) can be injected. How harsh
+//!   it is — e.g. whether a failed sync writes back part of the dirty pages
+//!   and leaves the rest as clean "lying" pages that may later be evicted,
+//!   as Linux does — is chosen with a [`DiskModel`].
 //!
 //! Keeping the seam small is deliberate: fault injection happens here and
 //! nowhere in the write path.
@@ -25,7 +29,7 @@ mod mem;
 mod sigbus;
 
 pub use fs::FsStorage;
-pub use mem::{CrashKind, MemStorage};
+pub use mem::{CrashKind, DiskModel, FaultCounts, MemStorage};
 
 use std::fmt::Debug;
 use std::io;
@@ -55,7 +59,11 @@ impl OpenOptions {
 
 /// A file system, real or simulated.
 pub trait Storage: Send + Sync + Debug + 'static {
-    /// Create a directory and its parents (directories are assumed durable).
+    /// Create a directory and its missing parents, durably: the parent of
+    /// every directory created is synced before this returns (a new
+    /// directory entry, like a file's, is durable only once its parent
+    /// directory is synced). When `dir` already exists its parent is synced
+    /// again, since a crashed run may have created it without that sync.
     fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
     /// Names of the entries of a directory (files only, unsorted).
     fn list(&self, dir: &Path) -> io::Result<Vec<String>>;
