@@ -10,10 +10,8 @@ fn seeds_run_without_violations() {
     let mut total = SimStats::default();
     for seed in 0..24 {
         let acceptors = if seed % 4 == 3 { 5 } else { 3 };
-        // The Linux disk model, but no files damaged between runs: a lost or
-        // zeroed last segment still opens as a shorter log (known bug (c),
-        // being fixed in recovery; see `a_damaged_last_segment_is_refused`).
-        let stats = run(&SimConfig { acceptors, steps: 2500, file_damage: 0.0, ..SimConfig::new(seed) });
+        // The Linux disk model, with files damaged between runs.
+        let stats = run(&SimConfig { acceptors, steps: 2500, ..SimConfig::new(seed) });
         assert!(
             stats.violations.is_empty(),
             "seed {seed}: {:#?}\nreplay: cargo run -p paxos-store-cli -- simulate --seed {seed} --seeds 1 --steps 2500 --acceptors {acceptors}",
@@ -31,9 +29,8 @@ fn seeds_run_without_violations() {
 /// the store must refuse to open (or report the damage), never open as an
 /// older state. Seeds 6 (last segment removed), 30 (zeroed) and 12
 /// (replaced by a directory) opened a shorter log and lost acknowledged
-/// promises (I1) — known bug (c), being fixed in recovery by another change.
+/// promises (I1) before the log had a manifest (audit finding 4).
 #[test]
-#[ignore = "known bug (c): a missing or zeroed last segment opens as a shorter log"]
 fn a_damaged_last_segment_is_refused() {
     for seed in [6, 12, 30] {
         let stats = run(&SimConfig::new(seed));
