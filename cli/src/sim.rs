@@ -110,6 +110,12 @@ pub struct SimStats {
     pub recovery_io_failures: u64,
     /// Background write-back errors injected on a segment.
     pub writeback_faults: u64,
+    /// Segments whose mapped reads were made to fail (the simulated disk's
+    /// SIGBUS: a segment truncated or unreadable under the running store).
+    pub mapped_read_faults: u64,
+    /// Store calls answered with a typed error because a value could not be
+    /// read from its mapping (`StoreError::DamagedValue`).
+    pub damaged_value_errors: u64,
     /// Segment files damaged between runs, by [`DamageClass`].
     pub files_damaged: [u64; 4],
     /// ... of which the damaged file was the last segment.
@@ -148,6 +154,8 @@ impl SimStats {
         self.recoveries += o.recoveries;
         self.recovery_io_failures += o.recovery_io_failures;
         self.writeback_faults += o.writeback_faults;
+        self.mapped_read_faults += o.mapped_read_faults;
+        self.damaged_value_errors += o.damaged_value_errors;
         for i in 0..4 {
             self.files_damaged[i] += o.files_damaged[i];
             self.last_segment_damaged[i] += o.last_segment_damaged[i];
@@ -186,6 +194,10 @@ impl SimStats {
                 self.sync_failures, d.failed_syncs, d.partial_writebacks, d.lying_pages, d.evicted_pages, d.writeback_errors, self.recovery_io_failures
             ),
             format!("directories: {} unsynced entries lost at power loss, {} directories lost", d.lost_dir_entries, d.lost_dirs),
+            format!(
+                "mapped reads: {} segments made to fail, {} calls answered with a typed error",
+                self.mapped_read_faults, self.damaged_value_errors
+            ),
             format!("disk full: {} periods; garbage sectors: {}", self.disk_full, d.garbage_sectors),
             format!("files damaged between runs: {} (last segment: {})", per(&self.files_damaged), per(&self.last_segment_damaged)),
             format!("  acceptor lost, open refused: {}", per(&self.lost_refused)),
@@ -296,6 +308,8 @@ struct Acceptor {
     down_until: usize,
     acked: Acked,
     full_until: Option<usize>,
+    /// Its mappings fail reads (until the process restarts).
+    mapped_fault: bool,
 }
 
 enum Phase {
@@ -356,6 +370,7 @@ impl Sim {
         acc.mem.crash(kind, &mut self.rng);
         acc.mem.set_capacity(None);
         acc.full_until = None;
+        acc.mapped_fault = false;
         acc.down_until = self.step + self.rng.random_range(1..50);
         match kind {
             CrashKind::PowerLoss => self.stats.power_losses += 1,
@@ -517,6 +532,9 @@ impl Sim {
     /// An error from the store: the acceptor process dies (a failed sync
     /// poisons the store; a crash point means the process is dead).
     fn failed(&mut self, a: usize, e: &paxos_acceptor_store::StoreError) {
+        if matches!(e, paxos_acceptor_store::StoreError::DamagedValue { .. }) {
+            self.stats.damaged_value_errors += 1;
+        }
         let full = matches!(e, paxos_acceptor_store::StoreError::Wal(paxos_wal::Error::NoSpace { .. }));
         if full {
             return; // no reply; the acceptor stays up and retries later
@@ -713,7 +731,7 @@ impl Sim {
         if self.acceptors[a].store.is_none() {
             return;
         }
-        match self.rng.random_range(0..8) {
+        match self.rng.random_range(0..9) {
             0 => self.crash(a, CrashKind::PowerLoss),
             1 => self.crash(a, CrashKind::Process),
             2 => {
@@ -741,6 +759,25 @@ impl Sim {
                 if let Some(name) = last {
                     if mem.fail_writeback(&dir.join(name), &mut self.rng).is_ok() {
                         self.stats.writeback_faults += 1;
+                    }
+                }
+            }
+            6 => {
+                // A segment's mapping starts failing reads (it was truncated
+                // by another process, or a page cannot be read back): the
+                // store must answer with a typed error, never a SIGBUS or a
+                // wrong value.
+                let mem = self.acceptors[a].mem.clone();
+                let dir = Path::new(ROOT).join("wal");
+                let mut segs: Vec<String> = mem.list(&dir).unwrap_or_default();
+                segs.retain(|n| n.ends_with(".wal"));
+                segs.sort();
+                if !segs.is_empty() {
+                    let i =
+                        if self.rng.random_bool(0.6) { segs.len() - 1 } else { self.rng.random_range(0..segs.len()) };
+                    if mem.fail_mapped_reads(&dir.join(&segs[i])).is_ok() {
+                        self.acceptors[a].mapped_fault = true;
+                        self.stats.mapped_read_faults += 1;
                     }
                 }
             }
@@ -822,6 +859,11 @@ impl Sim {
             }
         }
         for a in 0..self.cfg.acceptors {
+            // A process whose mappings fail answers with typed errors; what
+            // it holds is judged after it restarts.
+            if self.acceptors[a].mapped_fault && self.acceptors[a].store.is_some() {
+                self.crash(a, CrashKind::Process);
+            }
             if self.acceptors[a].store.is_none() && !self.acceptors[a].lost {
                 self.restart(a);
             }
@@ -867,6 +909,7 @@ pub fn run(cfg: &SimConfig) -> SimStats {
             down_until: 0,
             acked: Acked::default(),
             full_until: None,
+            mapped_fault: false,
         });
         if sim.acceptors[a].store.is_none() {
             sim.violation(format!("acceptor {a} did not open"));
