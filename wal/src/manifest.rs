@@ -23,6 +23,9 @@ pub(crate) fn read(storage: &dyn Storage, dir: &Path) -> Result<Option<Manifest>
     let file = match storage.open(&path, OpenOptions::existing()) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(libc::EISDIR) => {
+            return Err(Error::BadManifest { path, reason: "not a regular file (a directory)".into() })
+        }
         Err(e) => return Err(Error::io("opening manifest", &path, e)),
     };
     let len = file.len().map_err(|e| Error::io("reading length of", &path, e))?;

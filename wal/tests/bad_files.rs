@@ -265,3 +265,24 @@ fn misuse_gets_typed_answers() {
         assert!(matches!(Wal::open(dir(), o), Err(Error::InvalidOptions(_))), "segment_size {size}");
     }
 }
+
+/// The manifest damaged, removed or replaced by a directory: a typed error
+/// under every policy (the end of the log can no longer be proven).
+#[test]
+fn a_damaged_missing_or_replaced_manifest_is_a_typed_error() {
+    let (image, _) = three_segments();
+    let mut flipped = image.clone();
+    file_mut(&mut flipped, "MANIFEST")[30] ^= 1;
+    let mut removed = image.clone();
+    removed.retain(|(n, _)| n != "MANIFEST");
+    for policy in POLICIES {
+        let err = open(&load_image(&flipped), policy).map(|_| ()).unwrap_err();
+        assert!(matches!(err, Error::BadManifest { .. }), "{policy:?}: {err}");
+        let err = open(&load_image(&removed), policy).map(|_| ()).unwrap_err();
+        assert!(matches!(err, Error::MissingManifest { records: 150, .. }), "{policy:?}: {err}");
+        let mem = load_image(&image);
+        mem.replace_with_dir(&dir().join("MANIFEST")).unwrap();
+        let err = open(&mem, policy).map(|_| ()).unwrap_err();
+        assert!(matches!(err, Error::BadManifest { .. }), "{policy:?}: {err}");
+    }
+}
