@@ -25,18 +25,21 @@ fn seeds_run_without_violations() {
     assert!(total.recoveries > 20 && total.checkpoints > 0 && total.truncations > 0, "{total:?}");
 }
 
-/// A segment file removed, zeroed or replaced by a directory between runs:
-/// the store must refuse to open (or report the damage), never open as an
-/// older state. Seeds 6 (last segment removed), 30 (zeroed) and 12
-/// (replaced by a directory) opened a shorter log and lost acknowledged
-/// promises (I1) before the log had a manifest (audit finding 4).
+/// Segment files removed, truncated, zeroed or replaced by a directory
+/// between runs, often: the store must refuse to open (or report the
+/// damage), never open as an older state. Before the log had a manifest
+/// (audit finding 4), a removed, zeroed or replaced last segment opened as a
+/// shorter log and lost acknowledged promises (I1) in about one seed of five.
 #[test]
 fn a_damaged_last_segment_is_refused() {
-    for seed in [6, 12, 30] {
-        let stats = run(&SimConfig::new(seed));
+    let mut total = SimStats::default();
+    for seed in 0..12 {
+        let stats = run(&SimConfig { steps: 1500, file_damage: 0.5, ..SimConfig::new(seed) });
         assert!(stats.violations.is_empty(), "seed {seed}: {:#?}", stats.violations);
-        assert!(stats.files_damaged.iter().sum::<u64>() > 0, "{stats:?}");
+        total.add(&stats);
     }
+    assert!(total.last_segment_damaged.iter().sum::<u64>() >= 5, "{total:?}");
+    assert!(total.lost_refused.iter().sum::<u64>() >= 5, "{total:?}");
 }
 
 #[test]
