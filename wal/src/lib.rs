@@ -119,9 +119,10 @@ pub const LOCK_FILE: &str = "LOCK";
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum CorruptionPolicy {
     /// Any damage, even an unacknowledged torn tail, is an error, and no
-    /// record is cut or erased. (Housekeeping still happens: leftover
-    /// `prepare-N.tmp` files are removed, an all-zero last segment is dropped,
-    /// and the directory and segments are synced.)
+    /// record is cut or erased. (Housekeeping still happens: unfinished
+    /// `prepare-N.tmp` files are removed, segments past the one the manifest
+    /// names are removed, an interrupted torn-tail erase is completed, and
+    /// the directory and segments are synced.)
     Strict,
     /// Cut an unacknowledged torn tail; fail on damage to acknowledged records.
     #[default]

@@ -28,7 +28,7 @@ use crate::format::{
 };
 use crate::manifest::{self, Manifest};
 use crate::report::{Damage, DamageKind, OpenReport, SegmentInfo, TornTail};
-use crate::segment::{Segment, HOLE};
+use crate::segment::{Prepared, Segment, HOLE};
 use crate::storage::{OpenOptions, Storage, StorageFile, PAGE_SIZE};
 use crate::{CorruptionPolicy, LOCK_FILE};
 use std::ops::Range;
@@ -45,6 +45,9 @@ pub(crate) struct Recovered {
     pub write_offset: u64,
     pub watermark: Lsn,
     pub report: OpenReport,
+    /// A pre-zeroed spare an earlier run left, full size and all zeros: the
+    /// next segment, instead of zeroing a new one. With its number.
+    pub spare: Option<(u64, Prepared)>,
 }
 
 /// One segment file found on disk, header checked.
@@ -292,21 +295,60 @@ fn rewrite_above(
     Ok(())
 }
 
-/// Whether `name` is a segment being prepared (`prepare-N.tmp`, see
+/// The number of a segment being prepared (`prepare-N.tmp`, see
 /// `segment::prepare`). Other files, whatever their suffix, are not the log's.
-fn is_temp_name(name: &str) -> bool {
-    let digits = name.strip_prefix("prepare-").and_then(|n| n.strip_suffix(TEMP_SUFFIX));
-    digits.is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+fn temp_number(name: &str) -> Option<u64> {
+    let digits = name.strip_prefix("prepare-").and_then(|n| n.strip_suffix(TEMP_SUFFIX))?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
 }
 
-pub(crate) fn recover(storage: &Arc<dyn Storage>, dir: &Path, policy: CorruptionPolicy) -> Result<Recovered> {
+/// A spare an earlier run prepared, if it is fit to become the next segment:
+/// exactly `size` bytes, every byte readable and zero. (Its zeros need not be
+/// durable yet: activating it syncs the file's data before it takes a record,
+/// and holes are filled before it is mapped.) A crash while preparing leaves
+/// a shorter or unfinished file: that one is removed.
+fn reusable_spare(storage: &Arc<dyn Storage>, path: &Path, size: u64) -> Result<Option<Prepared>> {
+    let file = storage.open(path, OpenOptions::existing()).map_err(io_err("opening temp file", path))?;
+    if file.len().map_err(io_err("reading length of", path))? != size {
+        return Ok(None);
+    }
+    let (bytes, unreadable) = read_range(&*file, path, 0, size)?;
+    if !unreadable.is_empty() || bytes.iter().any(|b| *b != 0) {
+        return Ok(None);
+    }
+    Ok(Some(Prepared { path: path.to_path_buf(), file }))
+}
+
+pub(crate) fn recover(
+    storage: &Arc<dyn Storage>,
+    dir: &Path,
+    policy: CorruptionPolicy,
+    segment_size: u64,
+) -> Result<Recovered> {
     let mut report = OpenReport::default();
     let manifest = manifest::read(&**storage, dir)?;
     let mut names = Vec::new();
-    for name in storage.list(dir).map_err(io_err("listing", dir))? {
+    let mut spare = None;
+    let mut listing = storage.list(dir).map_err(io_err("listing", dir))?;
+    listing.sort();
+    for name in listing {
+        let temp = temp_number(&name);
         if name == LOCK_FILE || name == MANIFEST_FILE {
             continue;
-        } else if is_temp_name(&name) || name == MANIFEST_TEMP {
+        } else if let (Some(n), None) = (temp, &spare) {
+            // The spare the last run prepared is kept, not zeroed again.
+            let path = dir.join(&name);
+            match reusable_spare(storage, &path, segment_size)? {
+                Some(p) => spare = Some((n, p)),
+                None => {
+                    storage.remove(&path).map_err(io_err("removing temp file", dir))?;
+                    report.removed_temp_files.push(name);
+                }
+            }
+        } else if temp.is_some() || name == MANIFEST_TEMP {
             storage.remove(&dir.join(&name)).map_err(io_err("removing temp file", dir))?;
             report.removed_temp_files.push(name);
         } else if let Some(lsn) = parse_segment_name(&name) {
@@ -460,7 +502,15 @@ pub(crate) fn recover(storage: &Arc<dyn Storage>, dir: &Path, policy: Corruption
             .unwrap_or(1)
             .max(watermark + 1);
         report.created = next_lsn == 1;
-        return Ok(Recovered { segments: Vec::new(), log_id: None, next_lsn, write_offset: 0, watermark, report });
+        return Ok(Recovered {
+            segments: Vec::new(),
+            log_id: None,
+            next_lsn,
+            write_offset: 0,
+            watermark,
+            report,
+            spare,
+        });
     }
 
     // Whether the manifest on disk now asks for an erase (cleared at the end).
@@ -687,5 +737,5 @@ pub(crate) fn recover(storage: &Arc<dyn Storage>, dir: &Path, policy: Corruption
     report.first_lsn = segments[0].first_lsn;
     report.last_lsn = expected - 1;
     let write_offset = *ends.last().expect("at least one segment");
-    Ok(Recovered { segments, log_id: Some(log_id), next_lsn: expected, write_offset, watermark, report })
+    Ok(Recovered { segments, log_id: Some(log_id), next_lsn: expected, write_offset, watermark, report, spare })
 }

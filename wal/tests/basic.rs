@@ -241,3 +241,44 @@ fn a_dropped_mem_storage_frees_its_files() {
     drop(wal);
     assert_eq!(mem.handles(), 1, "files must not keep their file system alive");
 }
+
+/// A spare segment the last run prepared (full size, all zeros) is the next
+/// segment after a reopen: not deleted, not zeroed again, not reported as a
+/// leftover. One cut short by a crash is removed and reported.
+#[test]
+fn a_prepared_spare_is_reused_after_a_reopen() {
+    let mem = MemStorage::new();
+    let dir = Path::new("/spare");
+    let opts = WalOptions { background_prepare: true, ..WalOptions::small(mem.shared()) };
+    let (wal, _) = Wal::open(dir, opts.clone()).unwrap();
+    wal.append_durable(b"one").unwrap();
+    wal.close().unwrap(); // joins the preparer: the spare is complete
+    let spares = |mem: &MemStorage| -> Vec<String> {
+        let mut l = paxos_wal::storage::Storage::list(mem, dir).unwrap();
+        l.retain(|n| n.starts_with("prepare-"));
+        l.sort();
+        l
+    };
+    let before = spares(&mem);
+    assert_eq!(before.len(), 1, "{before:?}");
+    let syncs = mem.sync_count();
+    let (wal, report) = Wal::open(dir, opts.clone()).unwrap();
+    assert!(report.removed_temp_files.is_empty(), "{report}");
+    assert_eq!(spares(&mem), before, "the spare was replaced");
+    while wal.stats().rollovers == 0 {
+        wal.append(&[5u8; 1000]).unwrap();
+    }
+    wal.sync().unwrap();
+    assert_eq!(wal.stats().stalled_rollovers, 0);
+    assert!(!spares(&mem).contains(&before[0]), "the spare became the new segment");
+    assert!(mem.sync_count() > syncs);
+    drop(wal);
+
+    // A spare cut short (a crash while it was being zeroed) is removed.
+    let (wal, _) = Wal::open(dir, opts.clone()).unwrap();
+    wal.close().unwrap();
+    let name = spares(&mem).pop().unwrap();
+    mem.truncate_file(&dir.join(&name), 4096).unwrap();
+    let (_, report) = Wal::open(dir, opts).unwrap();
+    assert_eq!(report.removed_temp_files, [name], "{report}");
+}

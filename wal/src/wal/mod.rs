@@ -118,6 +118,8 @@ struct Chunk {
 enum Spare {
     None,
     Building(JoinHandle<Result<Prepared>>),
+    /// Prepared already (by an earlier run, found on open).
+    Ready(Prepared),
 }
 
 struct State {
@@ -225,7 +227,7 @@ impl Wal {
                 Error::io("locking", &lock_path, e)
             }
         })?;
-        let rec = recover(&storage, &dir, opts.policy)?;
+        let mut rec = recover(&storage, &dir, opts.policy, size)?;
         // A new log (no segment left) draws its identity at random.
         let log_id = rec.log_id.unwrap_or_else(rand::random);
         let mut segments: Vec<Arc<Segment>> = rec.segments.into_iter().map(Arc::new).collect();
@@ -233,8 +235,18 @@ impl Wal {
         let mut report = rec.report;
         let next_lsn = rec.next_lsn;
         let dsync = opts.write_mode == WriteMode::Dsync;
+        let found_spare = rec.spare.take();
+        let mut spare = Spare::None;
+        let mut spare_id = 0;
+        if let Some((id, prepared)) = found_spare {
+            spare_id = id;
+            spare = Spare::Ready(prepared);
+        }
         if segments.is_empty() {
-            let prepared = prepare(&storage, &dir, 1, size)?;
+            let prepared = match std::mem::replace(&mut spare, Spare::None) {
+                Spare::Ready(p) => p,
+                _ => prepare(&storage, &dir, spare_id.max(1), size)?,
+            };
             segments.push(Arc::new(activate(&storage, &dir, prepared, 1, next_lsn, size, 0, dsync, log_id)?));
             // From now on the log exists: the manifest says how far it reaches.
             let m = Manifest { log_id, last_seq: 1, last_first_lsn: next_lsn, erase: None };
@@ -268,8 +280,9 @@ impl Wal {
                 syncing: false,
                 waiters: Vec::new(),
                 next_seq,
-                spare: Spare::None,
-                prepare_id: next_seq,
+                spare,
+                // Past the spare's number: a new preparation never opens it.
+                prepare_id: next_seq.max(spare_id),
             }),
             io: io.clone(),
             segments: RwLock::new(segments),
@@ -289,7 +302,10 @@ impl Wal {
             let _ = wal.write_watermark(durable);
         }
         if wal.opts.background_prepare {
-            wal.start_prepare(&mut lock(&wal.state));
+            let mut st = lock(&wal.state);
+            if matches!(st.spare, Spare::None) {
+                wal.start_prepare(&mut st);
+            }
         }
         Ok((wal, report))
     }
@@ -420,6 +436,7 @@ impl Wal {
                     })
                 }
             },
+            Spare::Ready(prepared) => prepared,
             Spare::None => {
                 self.stats[STALLS].fetch_add(1, Ordering::Relaxed);
                 st.prepare_id += 1;
