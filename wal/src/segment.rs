@@ -260,7 +260,15 @@ pub(crate) fn activate(
     let tmp = &prepared.path;
     prepared.file.write_all_at(&page, 0).map_err(|e| Error::io("writing segment header", tmp, e))?;
     prepared.file.sync_data().map_err(|e| Error::io("syncing segment header", tmp, e))?;
-    storage.rename(tmp, &path).map_err(|e| Error::io("renaming segment", &path, e))?;
+    storage.rename(tmp, &path).map_err(|e| {
+        if e.raw_os_error() == Some(libc::EISDIR) {
+            // Not the log's file: refuse rather than write around it.
+            let reason = "a directory is where this segment must go".to_string();
+            Error::BadSegment { path: path.clone(), reason }
+        } else {
+            Error::io("renaming segment", &path, e)
+        }
+    })?;
     storage.sync_dir(dir).map_err(|e| Error::io("syncing directory", dir, e))?;
     let file = if dsync {
         storage
