@@ -85,6 +85,9 @@ impl DiskImage {
     }
 
     fn put(&mut self, path: PathBuf, bytes: Vec<u8>) {
+        // A file planted where a directory was put replaces it (the
+        // operator removed the directory first): never both at one path.
+        self.squatters.retain(|d| *d != path);
         match self.files.iter_mut().find(|(p, _)| *p == path) {
             Some(f) => f.1 = bytes,
             None => {
