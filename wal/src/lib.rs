@@ -104,10 +104,12 @@ mod manifest;
 mod open;
 mod report;
 mod segment;
-pub mod storage;
 mod wal;
 
 pub use error::{Error, Result};
+/// The storage seam (the `paxos-storage` crate), re-exported so that
+/// `paxos_wal::storage::...` paths keep working.
+pub use paxos_storage as storage;
 pub use format::Lsn;
 pub use report::{Damage, DamageKind, OpenReport, SegmentInfo, TornTail};
 pub use wal::{Iter, Record, Wal, WalOptions, WalStats, WriteMode};

@@ -1,3 +1,8 @@
+//! # paxos-storage: the storage seam of paxos-store
+//!
+//! The bottom of the stack: `paxos-wal` and `paxos-snapshot` both sit on
+//! this crate and know nothing of each other.
+//!
 //! The storage seam: every file, directory and mapping operation the log (and
 //! the snapshot store) performs goes through the [`Storage`] and
 //! [`StorageFile`] traits.
@@ -23,6 +28,8 @@
 //! handler, see the `sigbus` module); `MemStorage` models it with
 //! [`MemStorage::fail_mapped_reads`]. [`StorageFile::holes`] reports sparse
 //! ranges, which the log fills before mapping a segment.
+
+#![warn(missing_docs)]
 
 mod fs;
 mod mem;
