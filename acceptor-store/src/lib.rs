@@ -121,13 +121,24 @@
 //! println!("{report}");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
-
+//!
+//! ## Features
+//!
+//! - `sim` (off by default): the [`fuzzing`] module (the store's fuzz
+//!   targets as ordinary functions) and, through `paxos-wal/sim`, the
+//!   simulated disk `paxos_wal::storage::MemStorage`. For tests, fuzzers and
+//!   simulators; a production build carries none of it.
+//!
+// Without `sim` the module does not exist: point its link at the paragraph
+// above rather than leave it broken.
+#![cfg_attr(not(feature = "sim"), doc = "[`fuzzing`]: #features")]
 #![warn(missing_docs)]
 
 mod app_snapshot;
 mod checkpoint;
 mod codec;
 mod error;
+#[cfg(feature = "sim")]
 pub mod fuzzing;
 mod state;
 mod store;

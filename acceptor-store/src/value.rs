@@ -35,6 +35,8 @@ impl Value {
     }
 
     /// [`Value::try_resolve`], with a read failure taken as a missing value.
+    /// Only the fuzzing harness wants that.
+    #[cfg(feature = "sim")]
     pub(crate) fn resolve(loc: &ValueLoc, wal: &Wal) -> Option<Value> {
         Self::try_resolve(loc, wal).ok().flatten()
     }

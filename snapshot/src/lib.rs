@@ -49,9 +49,9 @@
 //!   reopened. ENOSPC is [`SnapshotError::NoSpace`]. The directory is
 //!   locked (`LOCK`); a second open gets [`SnapshotError::Locked`].
 //! - **Fault injection.** All I/O goes through
-//!   [`paxos_wal::storage::Storage`]; tests use
-//!   [`paxos_wal::storage::MemStorage`] to crash at every step of a write and
-//!   simulate power loss.
+//!   [`paxos_storage::Storage`]; tests use the simulated disk
+//!   `paxos_storage::MemStorage` (feature `sim` of `paxos-storage`) to crash
+//!   at every step of a write and simulate power loss.
 //!
 //! ## Example
 //!
@@ -100,7 +100,7 @@ pub use reader::SnapshotReader;
 pub use store::SnapshotStore;
 pub use writer::SnapshotWriter;
 
-use paxos_wal::storage::{FsStorage, Storage};
+use paxos_storage::{FsStorage, Storage};
 use std::path::PathBuf;
 use std::sync::Arc;
 

@@ -16,7 +16,7 @@
 use crate::error::{copy_io, Result, SnapshotError};
 use crate::format::{HeaderError, SnapshotFooter, SnapshotHeader, FOOTER_LEN, HEADER_LEN};
 use crate::SnapshotMeta;
-use paxos_wal::storage::{OpenOptions, Storage, StorageFile};
+use paxos_storage::{OpenOptions, Storage, StorageFile};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -7,7 +7,7 @@ use crate::format::{is_temp_name, parse_snapshot_name, snapshot_name, temp_name,
 use crate::reader::{open_snapshot, verify_snapshot, SnapshotReader};
 use crate::writer::SnapshotWriter;
 use crate::{Skipped, SnapshotMeta, SnapshotOptions, LOCK_FILE};
-use paxos_wal::storage::{OpenOptions, Storage};
+use paxos_storage::{OpenOptions, Storage};
 use std::collections::HashSet;
 use std::fmt::Debug;
 use std::io::{self, Write};

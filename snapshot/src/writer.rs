@@ -10,7 +10,7 @@ use crate::error::{copy_io, Result, SnapshotError};
 use crate::format::{SnapshotFooter, SnapshotHeader, HEADER_LEN};
 use crate::store::Inner;
 use crate::SnapshotMeta;
-use paxos_wal::storage::StorageFile;
+use paxos_storage::StorageFile;
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::sync::Arc;

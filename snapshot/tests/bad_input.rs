@@ -9,7 +9,7 @@ mod common;
 use common::{dir, open_mem, payload};
 use paxos_snapshot::format::{SnapshotHeader, FOOTER_LEN, HEADER_LEN};
 use paxos_snapshot::{SnapshotError, SnapshotOptions, SnapshotStore};
-use paxos_wal::storage::{MemStorage, Storage};
+use paxos_storage::{MemStorage, Storage};
 use std::io::{ErrorKind, Read};
 use std::path::{Path, PathBuf};
 use zerocopy::IntoBytes;

@@ -7,7 +7,7 @@ mod common;
 
 use common::{dir, mem_opts, names, open_mem, payload, valid};
 use paxos_snapshot::{SnapshotError, SnapshotOptions, SnapshotStore};
-use paxos_wal::storage::{MemStorage, Storage};
+use paxos_storage::{MemStorage, Storage};
 use std::io::{ErrorKind, Read, Write};
 
 #[test]

@@ -21,7 +21,7 @@ mod common;
 
 use common::{dir, names, open_mem, payload};
 use paxos_snapshot::{SnapshotMeta, SnapshotStore};
-use paxos_wal::storage::{CrashKind, MemStorage, Storage};
+use paxos_storage::{CrashKind, MemStorage, Storage};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::collections::BTreeMap;

@@ -9,7 +9,7 @@ mod common;
 
 use common::{dir, open_mem, payload};
 use paxos_snapshot::{SnapshotError, SnapshotStore};
-use paxos_wal::storage::{CrashKind, MemStorage, Storage};
+use paxos_storage::{CrashKind, MemStorage, Storage};
 use proptest::prelude::*;
 use rand::rngs::StdRng;
 use rand::SeedableRng;

@@ -70,8 +70,9 @@
 //!   in it before erasing, and redoes the erase in full on the next open if
 //!   it could not prove it durable (a failed sync marks the zeroed pages
 //!   clean without writing them). See `FORMAT.md`.
-//! - **Fault injection.** All I/O goes through [`storage::Storage`]; tests use
-//!   [`storage::MemStorage`], which simulates power loss page by page.
+//! - **Fault injection.** All I/O goes through [`storage::Storage`] (the
+//!   `paxos-storage` crate, re-exported); tests use [`storage::MemStorage`],
+//!   which simulates power loss page by page (feature `sim`).
 //!
 //! The exact byte layout is in `FORMAT.md` and [`format`].
 //!
@@ -94,21 +95,35 @@
 //! assert_eq!(all, vec![b"promise 7".to_vec(), b"accept 7 x".to_vec()]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
-
+//!
+//! ## Features
+//!
+//! - `sim` (off by default): the simulated disk of `paxos-storage`
+//!   ([`storage::MemStorage`] and its companions) and the [`fuzzing`]
+//!   module, the fuzz targets as ordinary functions plus the helpers other
+//!   crates' tests share. For tests, fuzzers and simulators; a production
+//!   build carries none of it.
+//!
+// Without `sim` these items do not exist: point their links at the
+// paragraph above rather than leave them broken.
+#![cfg_attr(not(feature = "sim"), doc = "[`storage::MemStorage`]: #features\n[`fuzzing`]: #features")]
 #![warn(missing_docs)]
 
 mod error;
 pub mod format;
+#[cfg(feature = "sim")]
 pub mod fuzzing;
 mod manifest;
 mod open;
 mod report;
 mod segment;
-pub mod storage;
 mod wal;
 
 pub use error::{Error, Result};
 pub use format::Lsn;
+/// The storage seam (the `paxos-storage` crate), re-exported so that
+/// `paxos_wal::storage::...` paths keep working.
+pub use paxos_storage as storage;
 pub use report::{Damage, DamageKind, OpenReport, SegmentInfo, TornTail};
 pub use wal::{Iter, Record, Wal, WalOptions, WalStats, WriteMode};
 

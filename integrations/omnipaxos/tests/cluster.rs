@@ -1,7 +1,7 @@
 //! A 3-node OmniPaxos cluster in one process on paxos-store, messages passed
 //! between the nodes by the test. Nodes are killed without a clean shutdown
-//! (power loss through the wal's fault seam, or a real directory simply
-//! dropped and reopened), restarted from disk, and every node's decided log
+//! (power loss on the storage seam's simulated disk, or a real directory
+//! simply dropped and reopened), restarted from disk, and every node's decided log
 //! must agree with every other's and with everything ever seen decided.
 //! Includes a local snapshot that forces a restarted follower to be caught
 //! up with a snapshot (`Trim` past its log's end + `AppendOnPrefix`), a

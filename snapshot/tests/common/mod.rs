@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use paxos_snapshot::{SnapshotOptions, SnapshotStore};
-use paxos_wal::storage::MemStorage;
+use paxos_storage::MemStorage;
 use std::path::{Path, PathBuf};
 
 /// The snapshot directory used on `MemStorage`.
@@ -18,14 +18,24 @@ pub fn open_mem(mem: &MemStorage, keep: usize) -> SnapshotStore {
     SnapshotStore::open(dir(), mem_opts(mem, keep)).expect("open")
 }
 
-/// Deterministic, position-dependent bytes (no two payloads of a test alike).
+/// Deterministic, position-dependent bytes (no two payloads of a test alike):
+/// xorshift64 from `seed`, the same bytes as `paxos_wal::fuzzing::test_bytes`
+/// (copied so that snapshot's tests need nothing of the log).
 pub fn payload(seed: u64, len: usize) -> Vec<u8> {
-    paxos_wal::fuzzing::test_bytes(seed, len)
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
 }
 
 /// Names of the files in a directory of `mem`, sorted.
 pub fn names(mem: &MemStorage, dir: &Path) -> Vec<String> {
-    use paxos_wal::storage::Storage;
+    use paxos_storage::Storage;
     let mut n = mem.list(dir).unwrap();
     n.sort();
     n

@@ -1,3 +1,8 @@
+//! # paxos-storage: the storage seam of paxos-store
+//!
+//! The bottom of the stack: `paxos-wal` and `paxos-snapshot` both sit on
+//! this crate and know nothing of each other.
+//!
 //! The storage seam: every file, directory and mapping operation the log (and
 //! the snapshot store) performs goes through the [`Storage`] and
 //! [`StorageFile`] traits.
@@ -23,12 +28,31 @@
 //! handler, see the `sigbus` module); `MemStorage` models it with
 //! [`MemStorage::fail_mapped_reads`]. [`StorageFile::holes`] reports sparse
 //! ranges, which the log fills before mapping a segment.
+//!
+//! ## Features
+//!
+//! - `sim` (off by default): the simulated disk, [`MemStorage`] and what
+//!   goes with it ([`DiskModel`], [`CrashKind`], [`FaultCounts`]), and the
+//!   `rand` dependency it draws its faults from. Tests, fuzzers and
+//!   simulators enable it (usually through their dev-dependencies); a
+//!   production build carries none of it.
+//!
+// Without `sim` the simulated disk's items do not exist: point their links
+// at the paragraph above rather than leave them broken.
+#![cfg_attr(
+    not(feature = "sim"),
+    doc = "[`MemStorage`]: #features\n[`MemStorage::fail_mapped_reads`]: #features\n\
+           [`DiskModel`]: #features\n[`CrashKind`]: #features\n[`FaultCounts`]: #features"
+)]
+#![warn(missing_docs)]
 
 mod fs;
+#[cfg(feature = "sim")]
 mod mem;
 mod sigbus;
 
 pub use fs::FsStorage;
+#[cfg(feature = "sim")]
 pub use mem::{CrashKind, DiskModel, FaultCounts, MemStorage};
 
 use std::fmt::Debug;
