@@ -24,6 +24,12 @@ fn a_refused_batch_leaves_nothing_behind() {
         }
         wal.sync().unwrap();
         drop(wal); // (joins a background preparer, so the capacity below is exact)
+                   // No spare to reuse: the roll-over below must allocate a segment.
+        for name in paxos_wal::storage::Storage::list(&mem, dir()).unwrap() {
+            if name.starts_with("prepare-") {
+                paxos_wal::storage::Storage::remove(&mem, &dir().join(name)).unwrap();
+            }
+        }
         let (wal, _) = Wal::open(dir(), WalOptions { background_prepare: false, ..o.clone() }).unwrap();
         mem.set_capacity(Some(mem.used_bytes() + 1000));
         // Record 11 fits in the first segment, 12 needs the second.

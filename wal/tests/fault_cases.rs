@@ -6,7 +6,7 @@ mod common;
 
 use common::{
     assert_prefix, build_log, dir, file_mut, frames, load_image, lost_lsns, opts, payload, records, rng, save_image,
-    seq_of, three_segments, valid_frames_anywhere, without, Image, Records,
+    seq_of, three_segments, valid_frames_anywhere, without, Image, Records, SEG,
 };
 use paxos_wal::format::{encode_record, frame_len, segment_name, SegmentHeader, MANIFEST_FILE, RECORD_MAGIC};
 use paxos_wal::storage::{CrashKind, MemStorage, Storage};
@@ -241,7 +241,14 @@ fn case3_crash_at_each_step_of_a_segment_rollover() {
             assert!(report.damage.is_empty(), "{ctx}");
             let mut names = mem.list(dir()).unwrap();
             names.sort();
-            assert!(names.iter().all(|n| n.ends_with(".wal") || n == MANIFEST_FILE), "{ctx}: left {names:?}");
+            // A spare cut short is removed; one that was complete (full size,
+            // all zeros) is kept as the next segment.
+            for n in names.iter().filter(|n| n.starts_with("prepare-")) {
+                let spare = mem.read_file(&dir().join(n)).unwrap();
+                assert!(spare.len() as u64 == SEG && spare.iter().all(|b| *b == 0), "{ctx}: left {n}");
+            }
+            let known = |n: &String| n.ends_with(".wal") || n == MANIFEST_FILE || n.starts_with("prepare-");
+            assert!(names.iter().all(known), "{ctx}: left {names:?}");
             assert_eq!(names.iter().filter(|n| n.ends_with(".wal")).count(), report.segments.len(), "{ctx}");
             for (i, s) in report.segments.iter().enumerate() {
                 assert!(s.records > 0 || i + 1 == report.segments.len(), "{ctx}: empty segment in the middle");
