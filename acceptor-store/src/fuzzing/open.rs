@@ -293,7 +293,16 @@ pub fn check_open_damaged_store(data: &[u8]) -> Result<StoreOpenSummary, Violati
         Op::Accept { group: GroupId(0), slot: Slot(50), ballot: Ballot::new(100, 7), value: b"after".to_vec() },
     ];
     for op in &ops {
-        let got = store.apply_batch(std::slice::from_ref(op)).map_err(|e| Violation(ctx(format!("{op:?}: {e}"))))?;
+        let got = match store.apply_batch(std::slice::from_ref(op)) {
+            Ok(got) => got,
+            // A directory planted where the log's next segment goes: the
+            // write that meets it gets a typed error naming it (the log
+            // cannot see it before: it lists files only).
+            Err(StoreError::Wal(paxos_wal::Error::BadSegment { path, .. })) if image.squatters.contains(&path) => {
+                return summary(outcome);
+            }
+            Err(e) => return Err(Violation(ctx(format!("{op:?}: {e}")))),
+        };
         let got: Vec<Reply> = got.into_iter().map(Reply::of).collect();
         let (reply, _) = apply(&mut want, op);
         Violation::ensure(got == [reply.clone()], || ctx(format!("{op:?} replied {got:?}, not {reply:?}")))?;
