@@ -73,7 +73,7 @@
 //! - **Fault injection.** All I/O goes through [`storage::Storage`]; tests use
 //!   [`storage::MemStorage`], which simulates power loss page by page.
 //!
-//! The exact byte layout is in `FORMAT.md` and [`format`].
+//! The exact byte layout is in `FORMAT.md` and [`format`](mod@format).
 //!
 //! ## Example
 //!
