@@ -188,9 +188,27 @@ enum Command {
     },
 }
 
+/// A path from the command line without a leading `./`, so that every path
+/// printed from it (reports included) reads as the user would write it.
+fn clean(p: PathBuf) -> PathBuf {
+    PathBuf::from(paths::show(&p))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    let mut command = cli.command;
+    match &mut command {
+        Command::Bench { dir, plot, .. } => {
+            *dir = dir.take().map(clean);
+            *plot = plot.take().map(clean);
+        }
+        Command::Inspect { dir, .. } | Command::Verify { dir, .. } | Command::Recover { dir, .. } => {
+            *dir = clean(std::mem::take(dir));
+        }
+        Command::Torture { dir, .. } | Command::Demo { dir, .. } => *dir = dir.take().map(clean),
+        Command::TortureChild { .. } | Command::Simulate { .. } => {}
+    }
+    match command {
         Command::Bench { dir, ops, sizes, callers, json, plot } => bench(dir, ops, sizes, callers, json, plot),
         Command::Inspect { dir, records, json } => inspect(&dir, records, json),
         Command::Verify { dir, json } => verify(&dir, json),

@@ -107,6 +107,7 @@ mod tests {
         assert_eq!(show(Path::new("./a/b")), "a/b");
         assert_eq!(show(Path::new(".")), ".");
         assert_eq!(show(Path::new("/tmp/x")), "/tmp/x");
-        assert_eq!(show(Path::new("a/./b")), "a/b");
+        assert_eq!(show(Path::new("a/./b")), "a/./b");
+        assert_eq!(show(Path::new("./")), ".");
     }
 }
