@@ -627,7 +627,8 @@ fn bench(
         print!("{}", paxos_store_cli::bench::table(&rows));
     }
     if let Some(p) = plot {
-        if let Err(e) = paxos_store_cli::bench::plot(&rows, &p) {
+        let disk = paxos_store_cli::bench::disk_label(&disk);
+        if let Err(e) = paxos_store_cli::bench::plot(&rows, &p, &disk) {
             return fail(format!("{}: {e}", paths::show(&p)));
         }
         if !json {
