@@ -74,6 +74,12 @@ fn open(dir: &Path) -> Result<(AcceptorStore, RecoveryReport), paxos_acceptor_st
     }
 }
 
+/// [`open`], its error naming the store (and saying `locked` as every
+/// command does).
+fn open_named(dir: &Path) -> Result<(AcceptorStore, RecoveryReport), String> {
+    open(dir).map_err(|e| crate::paths::open_error(dir, &e))
+}
+
 /// Where acceptor `i` of a demo in `dir` keeps its store.
 pub fn acceptor_dir(dir: &Path, i: usize) -> PathBuf {
     dir.join(format!("acceptor-{i}"))
@@ -86,7 +92,7 @@ pub fn run(cfg: &DemoConfig) -> Result<DemoReport, Box<dyn std::error::Error>> {
     }
     let dirs: Vec<PathBuf> = (0..N).map(|i| acceptor_dir(&cfg.dir, i)).collect();
     let acceptors: Arc<Vec<RwLock<Option<AcceptorStore>>>> =
-        Arc::new(dirs.iter().map(|d| open(d).map(|(s, _)| RwLock::new(Some(s)))).collect::<Result<_, _>>()?);
+        Arc::new(dirs.iter().map(|d| open_named(d).map(|(s, _)| RwLock::new(Some(s)))).collect::<Result<_, _>>()?);
     // Phase 1, once, by the stable leader: one promise covers every slot.
     let ballot = Ballot::new(1, 0);
     let mut granted = 0;
@@ -177,7 +183,7 @@ pub fn run(cfg: &DemoConfig) -> Result<DemoReport, Box<dyn std::error::Error>> {
         while chosen.load(Ordering::Relaxed) < 2 * cfg.commands / 3 {
             std::thread::sleep(Duration::from_millis(2));
         }
-        let (store, report) = open(&dirs[victim])?;
+        let (store, report) = open_named(&dirs[victim])?;
         *acceptors[victim].write().expect("lock") = Some(store);
         bar.set_message(format!("(acceptor {victim} recovered)"));
         recovery = Some(report);

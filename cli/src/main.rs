@@ -571,10 +571,7 @@ fn recover(dir: &Path, policy: Policy, json: bool) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Err(paxos_acceptor_store::StoreError::Recovery(paxos_recovery::RecoveryError::Wal(
-            paxos_wal::Error::Locked { .. },
-        ))) => fail(paths::locked(dir)),
-        Err(e) => fail(format!("{}: {e}", paths::show(dir))),
+        Err(e) => fail(paths::open_error(dir, &e)),
     }
 }
 

@@ -157,13 +157,21 @@ fn a_demo_store_can_be_found_inspected_verified_and_recovered() {
 }
 
 #[test]
-fn recover_names_a_locked_store() {
+fn a_locked_store_is_named_by_recover_and_demo() {
     use paxos_acceptor_store::{AcceptorStore, StoreOptions};
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let opts = StoreOptions { segment_size: 64 << 10, ..Default::default() };
     let (store, _) = AcceptorStore::open(d.join("s"), opts).unwrap();
     refused(d, &["recover", "s"], 1, "error: s: locked (another process has this store open)");
+    let (other, _) = AcceptorStore::open(d.join("D/acceptor-0"), StoreOptions::default()).unwrap();
+    refused(
+        d,
+        &["demo", "--dir", "D", "--commands", "10"],
+        1,
+        "error: D/acceptor-0: locked (another process has this store open)",
+    );
+    drop(other);
     drop(store);
     assert!(run(d, &["recover", "s"]).status.success());
 }
