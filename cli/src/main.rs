@@ -195,6 +195,14 @@ fn clean(p: PathBuf) -> PathBuf {
 }
 
 fn main() -> ExitCode {
+    // `paxos-store inspect DIR --records | head` must end quietly when the
+    // reader goes, as other command line tools do, not panic on a closed
+    // stdout: take back the default action of SIGPIPE, which Rust ignores.
+    // SAFETY: at the start of main, before any thread exists; SIG_DFL is a
+    // valid disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let mut command = cli.command;
     match &mut command {

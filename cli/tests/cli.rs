@@ -215,3 +215,26 @@ fn progress_lines_when_not_a_terminal() {
         assert!(!out.lines().any(|l| l.starts_with(want)), "progress goes to stderr, not into the results: {out}");
     }
 }
+
+#[test]
+fn a_closed_pipe_ends_the_output_quietly() {
+    use std::io::Read;
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert!(run(d, &["demo", "--dir", "D", "--commands", "2000", "--clients", "2"]).status.success());
+    // Like `| head -1`: read one line, then close the pipe.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_paxos-store"))
+        .args(["inspect", "D", "--records"])
+        .current_dir(d)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 64];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    let status = child.wait().unwrap();
+    assert!(!err.contains("panicked") && status.code() != Some(101), "{status}: {err}");
+}
