@@ -268,56 +268,221 @@ pub fn table(rows: &[Row]) -> String {
     out
 }
 
+/// Which device and file system hold `dir`, from `/proc/self/mounts`:
+/// `"DIR on DEVICE (FSTYPE)"`, or just `DIR` where that cannot be read.
+pub fn disk_label(dir: &Path) -> String {
+    let shown = crate::paths::show(dir);
+    let Ok(abs) = dir.canonicalize() else { return shown };
+    let Ok(mounts) = std::fs::read_to_string("/proc/self/mounts") else { return shown };
+    let mut best: Option<(usize, String, String)> = None;
+    for line in mounts.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 3 {
+            continue;
+        }
+        let at = f[1].replace("\\040", " ");
+        if abs.starts_with(&at) && best.as_ref().is_none_or(|b| at.len() > b.0) {
+            best = Some((at.len(), f[0].to_string(), f[2].to_string()));
+        }
+    }
+    match best {
+        Some((_, dev, fs)) => format!("{shown} on {dev} ({fs})"),
+        None => shown,
+    }
+}
+
+/// `12000` -> `12k`, `1500` -> `1.5k`, `800` -> `800`.
+fn short_count(v: f64) -> String {
+    if v >= 1e6 {
+        format!("{}M", trim(v / 1e6))
+    } else if v >= 1e3 {
+        format!("{}k", trim(v / 1e3))
+    } else {
+        trim(v)
+    }
+}
+
+fn trim(v: f64) -> String {
+    let s = format!("{v:.1}");
+    s.strip_suffix(".0").map(str::to_string).unwrap_or(s)
+}
+
+/// Microseconds as `50 us`, `2 ms`, `1.5 s`.
+fn short_time(us: f64) -> String {
+    if us >= 1e6 {
+        format!("{} s", trim(us / 1e6))
+    } else if us >= 1e3 {
+        format!("{} ms", trim(us / 1e3))
+    } else {
+        format!("{} us", trim(us))
+    }
+}
+
+/// 1-2-5 steps covering `lo..=hi`.
+fn steps_125(lo: f64, hi: f64) -> Vec<f64> {
+    let mut out = Vec::new();
+    let mut decade = 10f64.powf(lo.log10().floor());
+    while decade <= hi {
+        for m in [1.0, 2.0, 5.0] {
+            let v = decade * m;
+            if v >= lo && v <= hi {
+                out.push(v);
+            }
+        }
+        decade *= 10.0;
+    }
+    out
+}
+
 /// Draw throughput and latency of the store's durable accept against the
-/// number of callers, one line per size, with the floor for reference.
-pub fn plot(rows: &[Row], path: &Path) -> Result<(), Box<dyn std::error::Error>> {
+/// number of callers, one line per record size, with the raw
+/// `pwrite`+`fdatasync` floor (one writer) for reference. `disk` says what
+/// was measured (see [`disk_label`]); it goes into the title.
+pub fn plot(rows: &[Row], path: &Path, disk: &str) -> Result<(), Box<dyn std::error::Error>> {
     use plotters::prelude::*;
-    let root = SVGBackend::new(path, (1000, 450)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let (left, right) = root.split_horizontally(500);
     let store: Vec<&Row> =
         rows.iter().filter(|r| r.kind == "store" && r.method == "durable accept" && r.error.is_none()).collect();
-    let max_callers = store.iter().map(|r| r.callers).max().unwrap_or(1) as f64;
-    let max_ops = store.iter().map(|r| r.ops_per_sec).fold(1.0, f64::max) * 1.1;
-    let max_lat = store.iter().map(|r| r.p99_us).fold(1.0, f64::max) * 1.1;
-    let sizes: Vec<usize> = {
-        let mut s: Vec<usize> = store.iter().map(|r| r.size).collect();
-        s.dedup();
-        s
+    let mut callers: Vec<usize> = store.iter().map(|r| r.callers).collect();
+    callers.sort_unstable();
+    callers.dedup();
+    let mut sizes: Vec<usize> = store.iter().map(|r| r.size).collect();
+    sizes.sort_unstable();
+    sizes.dedup();
+    let (Some(&cmin), Some(&cmax)) = (callers.first(), callers.last()) else {
+        return Err("no measured store rows to plot".into());
     };
-    let colors = [RED, BLUE, GREEN, MAGENTA];
+    let floors: Vec<(usize, f64)> = sizes
+        .iter()
+        .filter_map(|s| {
+            rows.iter()
+                .find(|r| r.kind == "raw" && r.method == "pwrite+fdatasync" && r.size == *s && r.error.is_none())
+                .map(|r| (*s, r.ops_per_sec))
+        })
+        .collect();
+    let ops = store.iter().map(|r| r.ops).max().unwrap_or(0);
+
+    let (w, h) = (1200u32, 600u32);
+    let root = SVGBackend::new(path, (w, h)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let size_list = sizes.iter().map(|s| format!("{s} B")).collect::<Vec<_>>().join(" and ");
+    let (title, body) = root.split_vertically(56);
+    title.draw(&Text::new(
+        format!("paxos-store bench: durable accepts, records of {size_list}"),
+        (16, 8),
+        ("sans-serif", 22).into_font().style(FontStyle::Bold),
+    ))?;
+    title.draw(&Text::new(
+        format!("disk: {disk}; about {ops} operations per case"),
+        (16, 34),
+        ("sans-serif", 15).into_font().color(&RGBColor(80, 80, 80)),
+    ))?;
+    let (charts, legend_area) = body.split_vertically(h - 56 - 80);
+    let (left, right) = charts.split_horizontally(w / 2);
+    let (legend_left, legend_right) = legend_area.split_horizontally(w / 2);
+    let palette = [RGBColor(31, 119, 180), RGBColor(214, 39, 40), RGBColor(44, 160, 44), RGBColor(148, 103, 189)];
+    let color = |i: usize| palette[i % palette.len()];
+    let grid = RGBColor(225, 225, 225);
+    // Callers on a log axis, a tick and a label at each count measured.
+    let xs: Vec<f64> = callers.iter().map(|&c| c as f64).collect();
+    let x_range = || {
+        let (lo, hi) = if cmin == cmax { (cmin as f64 / 2.0, cmax as f64 * 2.0) } else { (cmin as f64, cmax as f64) };
+        (lo / 1.25..hi * 1.25).log_scale().with_key_points(xs.clone())
+    };
+    let x_fmt = |x: &f64| format!("{}", x.round() as u64);
+
+    // Throughput, log scale: the one-writer floor is often 1/100 of the
+    // store with many callers, and must still read.
+    let thr_all: Vec<f64> =
+        store.iter().map(|r| r.ops_per_sec).chain(floors.iter().map(|f| f.1)).filter(|v| *v > 0.0).collect();
+    let tlo = thr_all.iter().copied().fold(f64::INFINITY, f64::min).min(1e9);
+    let thi = thr_all.iter().copied().fold(0.0, f64::max).max(tlo * 10.0);
+    let (tlo, thi) = (10f64.powf((tlo / 1.3).log10().floor()), 10f64.powf((thi * 1.3).log10().ceil()));
     let mut thr = ChartBuilder::on(&left)
-        .caption("durable accepts/s vs callers", ("sans-serif", 18))
-        .margin(10)
-        .x_label_area_size(30)
-        .y_label_area_size(60)
-        .build_cartesian_2d((1f64..max_callers).log_scale(), 0f64..max_ops)?;
-    thr.configure_mesh().x_desc("concurrent callers").y_desc("ops/s").draw()?;
-    let mut lat = ChartBuilder::on(&right)
-        .caption("latency vs callers (p50 solid, p99 dashed)", ("sans-serif", 18))
-        .margin(10)
-        .x_label_area_size(30)
-        .y_label_area_size(60)
-        .build_cartesian_2d((1f64..max_callers).log_scale(), 0f64..max_lat)?;
-    lat.configure_mesh().x_desc("concurrent callers").y_desc("microseconds").draw()?;
+        .caption("throughput (higher is better, log scale)", ("sans-serif", 17))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(64)
+        .build_cartesian_2d(x_range(), (tlo..thi).log_scale().with_key_points(steps_125(tlo, thi)))?;
+    thr.configure_mesh()
+        .light_line_style(WHITE)
+        .bold_line_style(grid)
+        .x_desc("concurrent callers")
+        .y_desc("durable accepts per second")
+        .x_label_formatter(&x_fmt)
+        .y_label_formatter(&|v| short_count(*v))
+        .label_style(("sans-serif", 13))
+        .draw()?;
+    let mut legend_l: Vec<(String, RGBColor, bool)> = Vec::new();
     for (i, size) in sizes.iter().enumerate() {
-        let color = colors[i % colors.len()];
-        let pts = |f: fn(&Row) -> f64| -> Vec<(f64, f64)> {
-            store.iter().filter(|r| r.size == *size).map(|r| (r.callers as f64, f(r))).collect()
-        };
-        thr.draw_series(LineSeries::new(pts(|r| r.ops_per_sec), color.stroke_width(2)))?
-            .label(format!("store {size} B"))
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], color));
-        if let Some(floor) = rows.iter().find(|r| r.kind == "raw" && r.size == *size && r.error.is_none()) {
-            let f = floor.ops_per_sec;
-            thr.draw_series(LineSeries::new(vec![(1.0, f), (max_callers, f)], color.mix(0.4)))?
-                .label(format!("floor {size} B (pwrite+fdatasync)"))
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], color.mix(0.4)));
+        let c = color(i);
+        let pts: Vec<(f64, f64)> =
+            store.iter().filter(|r| r.size == *size).map(|r| (r.callers as f64, r.ops_per_sec)).collect();
+        thr.draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))?;
+        thr.draw_series(pts.iter().map(|p| Circle::new(*p, 3, c.filled())))?;
+        legend_l.push((format!("store, {size} B records"), c, false));
+        if let Some((_, f)) = floors.iter().find(|f| f.0 == *size) {
+            let ends = vec![(xs[0] / 1.25, *f), (xs[xs.len() - 1] * 1.25, *f)];
+            thr.draw_series(DashedLineSeries::new(ends, 8, 5, c.mix(0.7).stroke_width(1)))?;
+            legend_l.push((
+                format!("raw floor, {size} B: pwrite+fdatasync, 1 writer, {}/s", short_count(f.round())),
+                c,
+                true,
+            ));
         }
-        lat.draw_series(LineSeries::new(pts(|r| r.p50_us), color.stroke_width(2)))?;
-        lat.draw_series(DashedLineSeries::new(pts(|r| r.p99_us), 6, 4, color.into()))?;
     }
-    thr.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
+
+    // Latency, log scale so that p50 and p99 both read.
+    let lats: Vec<f64> = store.iter().flat_map(|r| [r.p50_us, r.p99_us]).filter(|v| *v > 0.0).collect();
+    let lo = lats.iter().copied().fold(f64::INFINITY, f64::min).min(1e6);
+    let hi = lats.iter().copied().fold(0.0, f64::max).max(lo * 10.0);
+    let (ylo, yhi) = (10f64.powf((lo / 1.3).log10().floor()), 10f64.powf((hi * 1.3).log10().ceil()));
+    let mut lat = ChartBuilder::on(&right)
+        .caption("latency of one durable accept (lower is better, log scale)", ("sans-serif", 17))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(64)
+        .build_cartesian_2d(x_range(), (ylo..yhi).log_scale().with_key_points(steps_125(ylo, yhi)))?;
+    lat.configure_mesh()
+        .light_line_style(WHITE)
+        .bold_line_style(grid)
+        .x_desc("concurrent callers")
+        .y_desc("latency")
+        .x_label_formatter(&x_fmt)
+        .y_label_formatter(&|v| short_time(*v))
+        .label_style(("sans-serif", 13))
+        .draw()?;
+    let mut legend_r: Vec<(String, RGBColor, bool)> = Vec::new();
+    for (i, size) in sizes.iter().enumerate() {
+        let c = color(i);
+        let of = |f: fn(&Row) -> f64| -> Vec<(f64, f64)> {
+            store.iter().filter(|r| r.size == *size && f(r) > 0.0).map(|r| (r.callers as f64, f(r))).collect()
+        };
+        let p50 = of(|r| r.p50_us);
+        let p99 = of(|r| r.p99_us);
+        lat.draw_series(LineSeries::new(p50.clone(), c.stroke_width(2)))?;
+        lat.draw_series(p50.iter().map(|p| Circle::new(*p, 3, c.filled())))?;
+        lat.draw_series(DashedLineSeries::new(p99.clone(), 8, 5, c.stroke_width(2)))?;
+        lat.draw_series(p99.iter().map(|p| Circle::new(*p, 3, c.stroke_width(1))))?;
+        legend_r.push((format!("p50, {size} B records"), c, false));
+        legend_r.push((format!("p99, {size} B records"), c, true));
+    }
+
+    // The legends sit under the charts, covering nothing.
+    for (area, items) in [(&legend_left, &legend_l), (&legend_right, &legend_r)] {
+        for (k, (label, c, dashed)) in items.iter().enumerate() {
+            let (col, row) = (k % 2, k / 2);
+            let (x, y) = (80 + col as i32 * 250, 12 + row as i32 * 22);
+            if *dashed {
+                for seg in 0..3 {
+                    let x0 = x + seg * 10;
+                    area.draw(&PathElement::new(vec![(x0, y), (x0 + 6, y)], c.stroke_width(2)))?;
+                }
+            } else {
+                area.draw(&PathElement::new(vec![(x, y), (x + 26, y)], c.stroke_width(2)))?;
+            }
+            area.draw(&Text::new(label.clone(), (x + 34, y - 7), ("sans-serif", 13)))?;
+        }
+    }
     root.present()?;
     Ok(())
 }

@@ -25,7 +25,7 @@ pub struct DemoConfig {
     pub clients: usize,
     /// Bytes per command.
     pub value_size: usize,
-    /// Show a progress bar.
+    /// Show progress (a bar on a terminal, a line every few seconds elsewhere).
     pub progress: bool,
 }
 
@@ -49,7 +49,9 @@ pub struct DemoReport {
 }
 
 const GROUP: GroupId = GroupId(1);
-const N: usize = 3;
+/// Acceptors in the demo's group.
+pub const ACCEPTORS: usize = 3;
+const N: usize = ACCEPTORS;
 
 fn options() -> StoreOptions {
     StoreOptions { segment_size: 16 << 20, checkpoint_after_segments: Some(4), ..Default::default() }
@@ -72,11 +74,25 @@ fn open(dir: &Path) -> Result<(AcceptorStore, RecoveryReport), paxos_acceptor_st
     }
 }
 
+/// [`open`], its error naming the store (and saying `locked` as every
+/// command does).
+fn open_named(dir: &Path) -> Result<(AcceptorStore, RecoveryReport), String> {
+    open(dir).map_err(|e| crate::paths::open_error(dir, &e))
+}
+
+/// Where acceptor `i` of a demo in `dir` keeps its store.
+pub fn acceptor_dir(dir: &Path, i: usize) -> PathBuf {
+    dir.join(format!("acceptor-{i}"))
+}
+
 /// Run the demo.
 pub fn run(cfg: &DemoConfig) -> Result<DemoReport, Box<dyn std::error::Error>> {
-    let dirs: Vec<PathBuf> = (0..N).map(|i| cfg.dir.join(format!("acceptor-{i}"))).collect();
+    if cfg.commands == 0 || cfg.clients == 0 {
+        return Err("the demo needs at least one command and one client".into());
+    }
+    let dirs: Vec<PathBuf> = (0..N).map(|i| acceptor_dir(&cfg.dir, i)).collect();
     let acceptors: Arc<Vec<RwLock<Option<AcceptorStore>>>> =
-        Arc::new(dirs.iter().map(|d| open(d).map(|(s, _)| RwLock::new(Some(s)))).collect::<Result<_, _>>()?);
+        Arc::new(dirs.iter().map(|d| open_named(d).map(|(s, _)| RwLock::new(Some(s)))).collect::<Result<_, _>>()?);
     // Phase 1, once, by the stable leader: one promise covers every slot.
     let ballot = Ballot::new(1, 0);
     let mut granted = 0;
@@ -94,10 +110,11 @@ pub fn run(cfg: &DemoConfig) -> Result<DemoReport, Box<dyn std::error::Error>> {
     let latencies = Arc::new(Mutex::new(Vec::with_capacity(cfg.commands as usize)));
     let syncs_before: u64 =
         acceptors.iter().map(|a| a.read().expect("lock").as_ref().map_or(0, |s| s.stats().syncs)).sum();
-    let bar = if cfg.progress { indicatif::ProgressBar::new(cfg.commands) } else { indicatif::ProgressBar::hidden() };
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} commands chosen {msg}").expect("template"),
-    );
+    let mut bar = if cfg.progress {
+        crate::progress::Progress::new("demo", cfg.commands, "commands chosen")
+    } else {
+        crate::progress::Progress::hidden()
+    };
     let durable_accepts = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let victim = 2;
@@ -166,14 +183,14 @@ pub fn run(cfg: &DemoConfig) -> Result<DemoReport, Box<dyn std::error::Error>> {
         while chosen.load(Ordering::Relaxed) < 2 * cfg.commands / 3 {
             std::thread::sleep(Duration::from_millis(2));
         }
-        let (store, report) = open(&dirs[victim])?;
+        let (store, report) = open_named(&dirs[victim])?;
         *acceptors[victim].write().expect("lock") = Some(store);
         bar.set_message(format!("(acceptor {victim} recovered)"));
         recovery = Some(report);
         Ok(())
     })?;
     let elapsed = start.elapsed();
-    bar.finish_and_clear();
+    bar.finish();
     let mut lat = std::mem::take(&mut *latencies.lock().expect("lock"));
     lat.sort();
     let pct = |p: f64| lat.get(((lat.len() as f64 - 1.0) * p) as usize).copied().unwrap_or_default();

@@ -47,12 +47,7 @@ struct Layout {
 }
 
 fn layout(dir: &Path) -> Result<Layout, String> {
-    if !dir.is_dir() {
-        return Err(format!("{}: not a directory", dir.display()));
-    }
-    if !dir.join("wal").is_dir() {
-        return Err(format!("{}: not a paxos-store directory (no wal/ inside)", dir.display()));
-    }
+    crate::paths::check_store(dir)?;
     Ok(Layout { wal: dir.join("wal"), checkpoints: dir.join("checkpoints") })
 }
 

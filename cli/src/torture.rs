@@ -80,7 +80,8 @@ pub fn value_of(g: u64, s: u64, b: Ballot) -> Vec<u8> {
     v
 }
 
-fn store_dir(dir: &Path) -> PathBuf {
+/// Where the store of a torture run in `dir` is.
+pub fn store_dir(dir: &Path) -> PathBuf {
     dir.join("store")
 }
 

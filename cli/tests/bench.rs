@@ -25,6 +25,23 @@ fn a_tiny_bench_fills_the_table_and_draws_the_plot() {
     let table = paxos_store_cli::bench::table(&rows);
     assert!(table.contains("durable accept") && table.contains("batch of 64"), "{table}");
     let svg = dir.path().join("plot.svg");
-    paxos_store_cli::bench::plot(&rows, &svg).unwrap();
-    assert!(std::fs::read_to_string(&svg).unwrap().starts_with("<svg"));
+    paxos_store_cli::bench::plot(&rows, &svg, "a test directory").unwrap();
+    let svg = std::fs::read_to_string(&svg).unwrap();
+    assert!(svg.starts_with("<svg"));
+    // Read at a glance: titles with the disk and the sizes, integer ticks at
+    // the caller counts measured, the floor and both percentiles labelled.
+    let texts: Vec<&str> = svg.split("</text>").filter_map(|t| t.rsplit_once('>').map(|(_, x)| x.trim())).collect();
+    for want in [
+        "records of 128 B",
+        "disk: a test directory",
+        "raw floor, 128 B: pwrite+fdatasync, 1 writer",
+        "p50, 128 B records",
+        "p99, 128 B records",
+    ] {
+        assert!(texts.iter().any(|t| t.contains(want)), "the plot lacks {want:?}: {texts:?}");
+    }
+    for tick in ["1", "4"] {
+        assert!(texts.contains(&tick), "no tick at {tick} callers: {texts:?}");
+    }
+    assert!(!texts.iter().any(|t| t.ends_with(".0")), "decimal tick labels: {texts:?}");
 }

@@ -12,7 +12,7 @@
 //!   is a fixed 64-byte header (magic, format version, position, payload
 //!   length, metadata length and checksum, header checksum), the caller's
 //!   metadata, the payload, and a 16-byte footer (payload checksum, position
-//!   again). `FORMAT.md` and the [`format`] module give the exact layout.
+//!   again). `FORMAT.md` and the [`format`](mod@format) module give the exact layout.
 //! - **Verified without trusting a length first.** The header's own CRC32 is
 //!   checked before any length in it is used; then the file length must
 //!   equal header + metadata + payload + footer exactly; then the metadata

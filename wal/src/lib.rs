@@ -74,7 +74,7 @@
 //!   `paxos-storage` crate, re-exported); tests use [`storage::MemStorage`],
 //!   which simulates power loss page by page (feature `sim`).
 //!
-//! The exact byte layout is in `FORMAT.md` and [`format`].
+//! The exact byte layout is in `FORMAT.md` and [`format`](mod@format).
 //!
 //! ## Example
 //!

@@ -52,7 +52,7 @@ fn seal_record(buf: &mut [u8]) {
 ///   operation header and value, nothing after; every value lies inside it;
 /// - [`decode_ops`] returns the same operations, repair marks left out,
 ///   with the same value bytes;
-/// - re-encoding the operations ([`RecordBuilder`]) gives back the input,
+/// - re-encoding the operations (the crate's private `RecordBuilder`) gives back the input,
 ///   except the three reserved bytes of an operation header (and so its
 ///   checksum), which the decoder does not check, and decodes to the same
 ///   operations.
@@ -176,7 +176,7 @@ fn flatten(groups: &Groups) -> Result<Flat, Violation> {
 /// Decode the input as a checkpoint image (the store's own format, inside a
 /// snapshot file) and check: decoding never panics; a decoded image has its
 /// slots in strictly increasing order with every value inside the image;
-/// encoding it again ([`checkpoint::encode`]) gives an image of the same
+/// encoding it again (the private `checkpoint::encode`) gives an image of the same
 /// length that decodes to the same groups and is a fixed point (encoding
 /// that again gives the same bytes); a canonical input comes back byte for
 /// byte.
