@@ -33,7 +33,7 @@
 //! slot is ever chosen with two values.
 
 use paxos_acceptor_store::{
-    AcceptOutcome, AcceptorStore, Ballot, GroupId, PromiseOutcome, Slot, SlotRead, StoreOptions,
+    AcceptOutcome, AcceptorStore, Ballot, GroupId, Op, PromiseOutcome, Slot, SlotRead, StoreOptions,
 };
 use paxos_wal::storage::{CrashKind, DiskModel, FaultCounts, MemStorage, Storage};
 use rand::rngs::StdRng;
@@ -585,7 +585,12 @@ impl Sim {
                     Ok(AcceptOutcome::Rejected { promised }) => {
                         self.send(Msg::Accepted { p, a, slot, ballot, reply: Err(promised) })
                     }
-                    Ok(AcceptOutcome::Truncated { .. }) => {}
+                    Ok(AcceptOutcome::Truncated { first_live_slot }) => {
+                        // Told a proposer the slots below are gone: that is
+                        // acknowledged, like a truncation that returned.
+                        let t = self.acceptors[a].acked.truncated.entry(group).or_default();
+                        *t = (*t).max(first_live_slot);
+                    }
                     Err(e) => self.failed(a, &e),
                 }
             }
@@ -813,6 +818,16 @@ impl Sim {
         let acked = &mut self.acceptors[a].acked;
         let t = acked.truncate_attempted.entry(group).or_default();
         *t = (*t).max(below);
+        if self.rng.random_bool(0.3) {
+            // Queued, not waited for (an event-loop node): its record becomes
+            // durable with a later sync, and a reply that depends on it (an
+            // accept answered Truncated) must wait for it (I5, case 18).
+            if let Err(e) = store.submit(Op::TruncateBelow { group, slot: below }) {
+                drop(store);
+                self.failed(a, &e);
+            }
+            return;
+        }
         let r = store.truncate_below(group, below);
         drop(store);
         match r {
