@@ -101,7 +101,7 @@ pub struct SimStats {
     pub recovery_crashes: u64,
     /// Checkpoints attempted.
     pub checkpoints: u64,
-    /// Truncations acknowledged.
+    /// Truncations acknowledged (the call returned) or queued (`submit`).
     pub truncations: u64,
     /// Recoveries (restarts) completed.
     pub recoveries: u64,
@@ -822,9 +822,12 @@ impl Sim {
             // Queued, not waited for (an event-loop node): its record becomes
             // durable with a later sync, and a reply that depends on it (an
             // accept answered Truncated) must wait for it (I5, case 18).
-            if let Err(e) = store.submit(Op::TruncateBelow { group, slot: below }) {
-                drop(store);
-                self.failed(a, &e);
+            match store.submit(Op::TruncateBelow { group, slot: below }) {
+                Ok(_) => self.stats.truncations += 1,
+                Err(e) => {
+                    drop(store);
+                    self.failed(a, &e);
+                }
             }
             return;
         }

@@ -57,9 +57,14 @@ fn a_seed_replays_exactly() {
 /// proposer never proposes below it.
 #[test]
 fn a_truncated_slot_is_never_proposed_again() {
-    for seed in [5740, 5974] {
+    // The two seeds of the report, and more: the simulator's random stream
+    // has changed since (new fault classes), so they no longer reach the
+    // same schedule on their own.
+    let mut total = SimStats::default();
+    for seed in [5740, 5974].into_iter().chain(0..10) {
         let stats = run(&SimConfig::new(seed));
         assert!(stats.violations.is_empty(), "seed {seed}: {:#?}", stats.violations);
-        assert!(stats.truncations > 0 && stats.chosen > 0, "{stats:?}");
+        total.add(&stats);
     }
+    assert!(total.truncations > 0 && total.chosen > 0, "{total:?}");
 }
