@@ -25,6 +25,31 @@
 //! [`AcceptorStore::apply_batch`] applies many operations with one record and
 //! one sync, atomic across a crash.
 //!
+//! ## Event loops and async
+//! [`AcceptorStore::submit`] checks the rules and appends now, and returns a
+//! [`Ticket`] for the outcome; a `Ticket` is a [`Future`](std::future::Future)
+//! (`Output = Result<Outcome>`) that any executor can await, woken only after
+//! the sync that covers it returned (or with the error if that sync failed),
+//! so one thread can keep many operations in flight and still share syncs.
+//! [`Ticket::wait`] blocks a thread instead, and
+//! [`AcceptorStore::submit_with`] takes a callback. The crate depends on no
+//! async runtime.
+//!
+//! ```
+//! use paxos_acceptor_store::*;
+//! let dir = tempfile::tempdir()?;
+//! let (store, _) = AcceptorStore::open(dir.path(), StoreOptions::default())?;
+//! let tickets: Vec<Ticket> = (0..100)
+//!     .map(|i| store.submit(Op::Accept { group: GroupId(i % 4), slot: Slot(i), ballot: Ballot::new(1, 1), value: b"v".to_vec() }))
+//!     .collect::<Result<_>>()?;
+//! // All in flight on one thread; a few syncs cover them all.
+//! for outcome in futures::executor::block_on(futures::future::join_all(tickets)) {
+//!     assert!(matches!(outcome?, Outcome::Accept(AcceptOutcome::Accepted)));
+//! }
+//! assert_eq!(store.log().durable_lsn, store.log().last_lsn);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! ## Raw persistence, for libraries that enforce the protocol themselves
 //! A Paxos library with its own protocol logic (OmniPaxos, through
 //! `paxos-store-omnipaxos`) needs storage, not a second rule checker. Three
