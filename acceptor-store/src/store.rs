@@ -325,6 +325,7 @@ impl AcceptorStore {
             max_record_size: None,
             watermark_interval: opts.watermark_interval,
             storage: opts.storage.clone(),
+            stall: None,
         };
         let snap_opts = SnapshotOptions { keep: opts.keep_checkpoints.max(1), storage: opts.storage.clone() };
         // Once a store lived here, a missing log is a lost one (fault case

@@ -125,7 +125,7 @@ pub use format::Lsn;
 /// `paxos_wal::storage::...` paths keep working.
 pub use paxos_storage as storage;
 pub use report::{Damage, DamageKind, OpenReport, SegmentInfo, TornTail};
-pub use wal::{Iter, Record, Wal, WalOptions, WalStats, WriteMode};
+pub use wal::{Iter, Record, StallHook, SyncHistogram, Wal, WalOptions, WalStats, WriteMode, SYNC_BUCKETS};
 
 /// Name of the lock file in a log directory.
 pub const LOCK_FILE: &str = "LOCK";

@@ -1,12 +1,13 @@
 //! Group commit: waiting for durability, and the sync round one waiter leads.
 
-use super::{lock, Chunk, IoState, Wal, WriteMode, SYNCS};
+use super::{lock, Chunk, IoState, Wal, WriteMode, BYTES, RECORDS_SYNCED, SLOW_SYNCS, SYNCS};
 use crate::error::{Error, Result};
 use crate::format::{Lsn, HEADER_PAGE};
 use crate::segment::Segment;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::{self, Thread};
+use std::time::Instant;
 
 /// A round that covered at least this many waiters marks the log as busy:
 /// the next leader yields once before gathering its round.
@@ -134,6 +135,8 @@ impl Wal {
             let mut st = lock(&self.state);
             (std::mem::take(&mut st.pending), st.next_lsn - 1)
         };
+        // Only this round (under the I/O lock) moves `durable`.
+        let before = self.durable.load(Ordering::Acquire);
         // Under the I/O lock, look at the poison again: a reader's write-out
         // (`Wal::read`) may have failed after this leader's last check,
         // taking pending chunks with it. Those records never reached the
@@ -144,6 +147,7 @@ impl Wal {
             .and_then(|()| self.sync_written(&mut io));
         if result.is_ok() {
             self.stats[SYNCS].fetch_add(1, Ordering::Relaxed);
+            self.stats[RECORDS_SYNCED].fetch_add(target.saturating_sub(before), Ordering::Relaxed);
             // Only now may the disk say these records were durable.
             let _ = self.write_watermark(target);
         }
@@ -191,6 +195,7 @@ impl Wal {
                 self.poison_with(&e);
                 return Err(e);
             }
+            self.stats[BYTES].fetch_add(c.bytes.len() as u64, Ordering::Relaxed);
             let end = c.offset + c.bytes.len() as u64;
             match io.unsynced.iter_mut().find(|(s, _, _)| Arc::ptr_eq(s, &c.seg)) {
                 Some((_, lo, hi)) => {
@@ -215,12 +220,26 @@ impl Wal {
     /// requires (`Dsync` writes are durable already). In `Mmap` mode the
     /// range starts at 0, so that the header page (where a watermark slot
     /// was copied) is carried too; msync writes only the dirty pages.
+    ///
+    /// Times the system call (the fsync histogram of [`Wal::stats`]) and,
+    /// after it returned, reports a stall to [`WalOptions::stall`](super::WalOptions).
     fn sync_segment(&self, seg: &Segment, hi: u64) -> Result<()> {
+        if self.opts.write_mode == WriteMode::Dsync {
+            return Ok(());
+        }
+        let start = Instant::now();
         let r = match self.opts.write_mode {
-            WriteMode::Pwrite => seg.file.sync_data(),
-            WriteMode::Dsync => Ok(()),
             WriteMode::Mmap => seg.map.flush_range(0, hi as usize),
+            _ => seg.file.sync_data(),
         };
+        let took = start.elapsed();
+        self.fsync.record(took);
+        if let Some(hook) = &self.opts.stall {
+            if took > hook.threshold {
+                self.stats[SLOW_SYNCS].fetch_add(1, Ordering::Relaxed);
+                (hook.callback)(took);
+            }
+        }
         r.map_err(|e| Error::io("syncing", &seg.path, e))
     }
 

@@ -15,14 +15,17 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 mod commit;
 mod read;
+mod stats;
 mod watermark;
 
 use commit::Waiter;
 pub use read::{Iter, Record};
+use stats::AtomicHistogram;
+pub use stats::{StallHook, SyncHistogram, SYNC_BUCKETS};
 use watermark::Watermarks;
 
 /// How records reach the disk.
@@ -65,6 +68,8 @@ pub struct WalOptions {
     pub watermark_interval: Duration,
     /// The file system (default: the real one).
     pub storage: Arc<dyn Storage>,
+    /// Report syncs slower than a threshold (default none). See [`StallHook`].
+    pub stall: Option<StallHook>,
 }
 
 impl Default for WalOptions {
@@ -77,6 +82,7 @@ impl Default for WalOptions {
             max_record_size: None,
             watermark_interval: Duration::from_millis(5),
             storage: FsStorage::shared(),
+            stall: None,
         }
     }
 }
@@ -95,7 +101,9 @@ impl WalOptions {
     }
 }
 
-/// Counters of what the log did since it was opened.
+/// Counters of what the log did since it was opened ([`Wal::stats`]).
+/// Each is read on its own, so with concurrent writers they may be from
+/// slightly different moments.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WalStats {
     /// Records appended.
@@ -106,6 +114,30 @@ pub struct WalStats {
     pub rollovers: u64,
     /// Roll-overs that had to prepare a segment on the spot (no spare ready).
     pub stalled_rollovers: u64,
+    /// Bytes of records (frames: headers and payloads) written to segments.
+    pub bytes_written: u64,
+    /// Records made durable by the group-commit rounds counted in `syncs`
+    /// (see [`WalStats::records_per_sync`]).
+    pub records_synced: u64,
+    /// How long each data sync took (`fdatasync`, `msync`).
+    pub fsync: SyncHistogram,
+    /// Syncs slower than the [`WalOptions::stall`] threshold (0 without a hook).
+    pub slow_syncs: u64,
+    /// How long ago the log was poisoned by a failed write or sync (`None`:
+    /// it is healthy). Writing stays refused from then on until a reopen.
+    pub poisoned_for: Option<Duration>,
+}
+
+impl WalStats {
+    /// Records per group-commit round, on average: how much group commit is
+    /// sharing syncs (0.0 before the first round).
+    pub fn records_per_sync(&self) -> f64 {
+        if self.syncs == 0 {
+            0.0
+        } else {
+            self.records_synced as f64 / self.syncs as f64
+        }
+    }
 }
 
 struct Chunk {
@@ -134,9 +166,10 @@ struct State {
     prepare_id: u64,
 }
 
-/// The first write or sync failure, after which the log refuses to write.
+/// The first write or sync failure, after which the log refuses to write,
+/// and when it happened.
 #[derive(Default)]
-struct Poison(OnceLock<Arc<io::Error>>);
+struct Poison(OnceLock<Arc<io::Error>>, OnceLock<Instant>);
 
 impl Poison {
     fn set(&self, e: &Error) {
@@ -144,7 +177,9 @@ impl Poison {
             Error::Io { source, .. } => io::Error::new(source.kind(), e.to_string()),
             other => io::Error::other(other.to_string()),
         };
-        let _ = self.0.set(Arc::new(cause));
+        if self.0.set(Arc::new(cause)).is_ok() {
+            let _ = self.1.set(Instant::now());
+        }
     }
 
     /// `Err(Poisoned)` once a write or sync has failed.
@@ -186,7 +221,8 @@ pub struct Wal {
     log_id: u64,
     /// How many waiters the last group-commit round covered.
     last_round: AtomicUsize,
-    stats: [AtomicU64; 4],
+    stats: [AtomicU64; 7],
+    fsync: AtomicHistogram,
     _lock: Box<dyn Debug + Send + Sync>,
 }
 
@@ -204,6 +240,9 @@ const APPENDS: usize = 0;
 const SYNCS: usize = 1;
 const ROLLOVERS: usize = 2;
 const STALLS: usize = 3;
+const BYTES: usize = 4;
+const RECORDS_SYNCED: usize = 5;
+const SLOW_SYNCS: usize = 6;
 
 impl Wal {
     /// Open (or create) the log in `dir`, recovering from whatever a crash
@@ -294,6 +333,7 @@ impl Wal {
             last_round: Default::default(),
             log_id,
             stats: Default::default(),
+            fsync: AtomicHistogram::default(),
             _lock: lock_guard,
             opts,
         };
@@ -502,7 +542,17 @@ impl Wal {
     /// What the log did since it was opened.
     pub fn stats(&self) -> WalStats {
         let g = |i: usize| self.stats[i].load(Ordering::Relaxed);
-        WalStats { appends: g(APPENDS), syncs: g(SYNCS), rollovers: g(ROLLOVERS), stalled_rollovers: g(STALLS) }
+        WalStats {
+            appends: g(APPENDS),
+            syncs: g(SYNCS),
+            rollovers: g(ROLLOVERS),
+            stalled_rollovers: g(STALLS),
+            bytes_written: g(BYTES),
+            records_synced: g(RECORDS_SYNCED),
+            fsync: self.fsync.snapshot(),
+            slow_syncs: g(SLOW_SYNCS),
+            poisoned_for: self.poison.1.get().map(|t| t.elapsed()),
+        }
     }
 
     /// Number of live segment files.
