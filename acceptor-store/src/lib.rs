@@ -175,7 +175,7 @@ pub use app_snapshot::{AppSnapshot, AppSnapshotWriter};
 pub use codec::{decode_ops, DecodeError};
 pub use error::{Result, StoreError};
 pub use paxos_recovery::RecoveryReport;
-pub use paxos_wal::{CorruptionPolicy, WriteMode};
+pub use paxos_wal::{CorruptionPolicy, StallHook, SyncHistogram, WalStats, WriteMode};
 pub use store::{AcceptorStore, CheckpointInfo, LogInfo, StoreOptions, StoreStats};
 pub use submit::Ticket;
 pub use types::{AcceptOutcome, AcceptedEntry, Ballot, GroupId, Op, Outcome, PromiseOutcome, Slot, SlotRead};

@@ -13,13 +13,13 @@ use paxos_recovery::{recover, BoxError, RecoveryOptions, RecoveryReport, StateMa
 use paxos_snapshot::{SnapshotOptions, SnapshotStore};
 use paxos_wal::format::MANIFEST_FILE;
 use paxos_wal::storage::{FsStorage, OpenOptions, Storage};
-use paxos_wal::{CorruptionPolicy, Lsn, Record, Wal, WalOptions, WriteMode};
+use paxos_wal::{CorruptionPolicy, Lsn, Record, StallHook, Wal, WalOptions, WalStats, WriteMode};
 use std::collections::HashSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Options for [`AcceptorStore::open`].
 #[derive(Clone, Debug)]
@@ -47,6 +47,10 @@ pub struct StoreOptions {
     pub watermark_interval: Duration,
     /// The file system (default: the real one).
     pub storage: Arc<dyn Storage>,
+    /// Report log syncs slower than a threshold (default none): a consensus
+    /// library can hold off elections while the disk stalls. See
+    /// [`StallHook`]; [`StoreStats::wal`] counts them (`slow_syncs`).
+    pub stall: Option<StallHook>,
 }
 
 impl Default for StoreOptions {
@@ -61,6 +65,7 @@ impl Default for StoreOptions {
             background_prepare: true,
             watermark_interval: WalOptions::default().watermark_interval,
             storage: FsStorage::shared(),
+            stall: None,
         }
     }
 }
@@ -94,7 +99,7 @@ pub struct CheckpointInfo {
     pub segments_removed: usize,
 }
 
-/// Counters of the store since it was opened.
+/// Counters of the store since it was opened ([`AcceptorStore::stats`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StoreStats {
     /// Operations that wrote a record.
@@ -107,6 +112,18 @@ pub struct StoreStats {
     pub checkpoints: u64,
     /// Live log segments.
     pub segments: usize,
+    /// How long the last checkpoint took (zero before the first), from the
+    /// image's encoding to the log's truncation.
+    pub checkpoint_last_duration: Duration,
+    /// How long all checkpoints took.
+    pub checkpoint_total_duration: Duration,
+    /// Bytes of the last checkpoint's image (zero before the first).
+    pub checkpoint_last_bytes: u64,
+    /// Bytes of all checkpoint images written.
+    pub checkpoint_total_bytes: u64,
+    /// The log's own counters: the fsync latency histogram, bytes written,
+    /// records per sync, slow syncs, how long it has been poisoned.
+    pub wal: WalStats,
 }
 
 /// A read-only view of the store's log ([`AcceptorStore::log`]). Each field
@@ -153,6 +170,11 @@ pub(crate) struct Shared {
     writes: AtomicU64,
     records: AtomicU64,
     checkpoints: AtomicU64,
+    /// Of the last checkpoint and of all: nanoseconds, bytes.
+    checkpoint_last_ns: AtomicU64,
+    checkpoint_total_ns: AtomicU64,
+    checkpoint_last_bytes: AtomicU64,
+    checkpoint_total_bytes: AtomicU64,
     dir: PathBuf,
     pub(crate) flusher: crate::submit::Flusher,
     pub(crate) apps: crate::app_snapshot::AppSnapshots,
@@ -325,7 +347,7 @@ impl AcceptorStore {
             max_record_size: None,
             watermark_interval: opts.watermark_interval,
             storage: opts.storage.clone(),
-            stall: None,
+            stall: opts.stall.clone(),
         };
         let snap_opts = SnapshotOptions { keep: opts.keep_checkpoints.max(1), storage: opts.storage.clone() };
         // Once a store lived here, a missing log is a lost one (fault case
@@ -361,6 +383,10 @@ impl AcceptorStore {
             writes: AtomicU64::new(0),
             records: AtomicU64::new(0),
             checkpoints: AtomicU64::new(0),
+            checkpoint_last_ns: AtomicU64::new(0),
+            checkpoint_total_ns: AtomicU64::new(0),
+            checkpoint_last_bytes: AtomicU64::new(0),
+            checkpoint_total_bytes: AtomicU64::new(0),
             flusher: crate::submit::Flusher::new(),
             apps: crate::app_snapshot::AppSnapshots::new(dir.join("apps")),
             dir,
@@ -551,12 +577,19 @@ impl AcceptorStore {
     /// Counters since open.
     pub fn stats(&self) -> StoreStats {
         let s = &self.shared;
+        let wal = s.wal.stats();
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         StoreStats {
-            writes: s.writes.load(Ordering::Relaxed),
-            records: s.records.load(Ordering::Relaxed),
-            syncs: s.wal.stats().syncs,
-            checkpoints: s.checkpoints.load(Ordering::Relaxed),
+            writes: g(&s.writes),
+            records: g(&s.records),
+            syncs: wal.syncs,
+            checkpoints: g(&s.checkpoints),
             segments: s.wal.segment_count(),
+            checkpoint_last_duration: Duration::from_nanos(g(&s.checkpoint_last_ns)),
+            checkpoint_total_duration: Duration::from_nanos(g(&s.checkpoint_total_ns)),
+            checkpoint_last_bytes: g(&s.checkpoint_last_bytes),
+            checkpoint_total_bytes: g(&s.checkpoint_total_bytes),
+            wal,
         }
     }
 
@@ -870,6 +903,7 @@ impl AcceptorStore {
     pub fn checkpoint(&self) -> Result<CheckpointInfo> {
         let shared = &*self.shared;
         let _one_at_a_time = lock(&shared.checkpoint_lock);
+        let started = Instant::now();
         let (image, position, groups, keep_log) = {
             let inner = lock(&shared.inner);
             let position = shared.wal.last_lsn();
@@ -927,6 +961,11 @@ impl AcceptorStore {
                 segments_removed = shared.wal.truncate_prefix(older.position + 1)?;
             }
         }
+        let took = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        shared.checkpoint_last_ns.store(took, Ordering::Relaxed);
+        shared.checkpoint_total_ns.fetch_add(took, Ordering::Relaxed);
+        shared.checkpoint_last_bytes.store(bytes as u64, Ordering::Relaxed);
+        shared.checkpoint_total_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
         shared.checkpoints.fetch_add(1, Ordering::Relaxed);
         Ok(CheckpointInfo { position, groups, bytes, segments_removed })
     }

@@ -8,7 +8,7 @@ use crate::storage::OmniPaxosStorage;
 use omnipaxos::storage::{Entry, StorageOp};
 use paxos_acceptor_store::{AcceptorStore, CorruptionPolicy, RecoveryReport};
 use paxos_wal::storage::{FsStorage, Storage};
-use paxos_wal::{Lsn, WalOptions, WriteMode};
+use paxos_wal::{Lsn, StallHook, WalOptions, WriteMode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
@@ -44,6 +44,9 @@ pub struct StoreOptions {
     pub checkpoint_min_bytes: Option<u64>,
     /// The file system (default: the real one).
     pub storage: Arc<dyn Storage>,
+    /// Report log syncs slower than a threshold (default none), e.g. to hold
+    /// off elections while the disk stalls. See [`StallHook`].
+    pub stall: Option<StallHook>,
 }
 
 impl Default for StoreOptions {
@@ -55,6 +58,7 @@ impl Default for StoreOptions {
             watermark_interval: WalOptions::default().watermark_interval,
             checkpoint_min_bytes: Some(4 << 20),
             storage: FsStorage::shared(),
+            stall: None,
         }
     }
 }
@@ -197,6 +201,7 @@ where
             background_prepare: opts.background_prepare,
             watermark_interval: opts.watermark_interval,
             storage: opts.storage.clone(),
+            stall: opts.stall.clone(),
         };
         let (store, report) = AcceptorStore::open(&dir, store_opts)?;
         let mut groups = HashMap::new();
