@@ -153,10 +153,18 @@
 //!   targets as ordinary functions) and, through `paxos-wal/sim`, the
 //!   simulated disk `paxos_wal::storage::MemStorage`. For tests, fuzzers and
 //!   simulators; a production build carries none of it.
+//! - `metrics` (off by default): [`AcceptorStore::publish_metrics`] and the
+//!   [`metrics`][metrics-mod] module publish [`AcceptorStore::stats`] (fsync latency
+//!   histogram `paxos_wal_fsync_duration_seconds`, syncs, bytes, records
+//!   per sync, slow syncs, poisoned time, checkpoints) through the
+//!   `metrics` facade crate, so any exporter (Prometheus included) carries
+//!   them. Without it, [`AcceptorStore::stats`] has the same numbers.
 //!
-// Without `sim` the module does not exist: point its link at the paragraph
-// above rather than leave it broken.
+// Without `sim` (or `metrics`) the module does not exist: point its link at
+// the paragraph above rather than leave it broken.
 #![cfg_attr(not(feature = "sim"), doc = "[`fuzzing`]: #features")]
+#![cfg_attr(not(feature = "metrics"), doc = "[`AcceptorStore::publish_metrics`]: #features\n[metrics-mod]: #features")]
+#![cfg_attr(feature = "metrics", doc = "[metrics-mod]: mod@crate::metrics")]
 #![warn(missing_docs)]
 
 mod app_snapshot;
@@ -165,6 +173,8 @@ mod codec;
 mod error;
 #[cfg(feature = "sim")]
 pub mod fuzzing;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 mod state;
 mod store;
 mod submit;
