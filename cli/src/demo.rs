@@ -6,7 +6,7 @@
 
 use paxos_acceptor_store::{
     AcceptOutcome, AcceptorStore, Ballot, GroupId, Op, Outcome, PromiseOutcome, RecoveryReport, Slot, SlotRead,
-    StoreOptions,
+    StoreOptions, SyncHistogram,
 };
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -42,6 +42,9 @@ pub struct DemoReport {
     pub syncs: u64,
     /// Commit latency percentiles (p50, p99).
     pub latency: (Duration, Duration),
+    /// The fsync latency histogram of the acceptors' logs, summed (since
+    /// each was last opened: the killed one's starts at its restart).
+    pub fsync: SyncHistogram,
     /// The killed acceptor's recovery report.
     pub recovery: RecoveryReport,
     /// Slots the recovered acceptor holds, checked against what was chosen.
@@ -196,6 +199,12 @@ pub fn run(cfg: &DemoConfig) -> Result<DemoReport, Box<dyn std::error::Error>> {
     let pct = |p: f64| lat.get(((lat.len() as f64 - 1.0) * p) as usize).copied().unwrap_or_default();
     let syncs_after: u64 =
         acceptors.iter().map(|a| a.read().expect("lock").as_ref().map_or(0, |s| s.stats().syncs)).sum();
+    let mut fsync = SyncHistogram::default();
+    for a in acceptors.iter() {
+        if let Some(s) = a.read().expect("lock").as_ref() {
+            fsync.merge(&s.stats().wal.fsync);
+        }
+    }
     // Every slot the recovered acceptor holds must carry the value the
     // majority chose (it saw the same accept), and a majority holds each.
     let mut verified = 0;
@@ -223,6 +232,7 @@ pub fn run(cfg: &DemoConfig) -> Result<DemoReport, Box<dyn std::error::Error>> {
         durable_accepts: durable_accepts.load(Ordering::Relaxed),
         syncs: syncs_after.saturating_sub(syncs_before),
         latency: (pct(0.5), pct(0.99)),
+        fsync,
         recovery: recovery.expect("recovered"),
         verified_slots: verified,
     })

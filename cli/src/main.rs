@@ -332,6 +332,14 @@ fn demo(dir: Option<PathBuf>, commands: u64, clients: usize, value_size: usize) 
                 r.latency.0.as_secs_f64() * 1e6,
                 r.latency.1.as_secs_f64() * 1e6
             );
+            let us = |d: Option<std::time::Duration>| d.unwrap_or_default().as_secs_f64() * 1e6;
+            println!(
+                "fsync latency:          p50 {:.0} us, p99 {:.0} us, max {:.0} us over {} syncs (bucket bounds)",
+                us(r.fsync.p50()),
+                us(r.fsync.p99()),
+                us(r.fsync.max()),
+                r.fsync.count()
+            );
             println!("verified:               {} slots held by a majority with identical values", r.verified_slots);
             println!("the killed acceptor's {}", r.recovery);
             if tmp.is_none() {

@@ -76,6 +76,15 @@ impl SyncHistogram {
         self.slowest = self.slowest.max(d);
     }
 
+    /// Add `other`'s syncs to these (e.g. to sum the logs of several stores).
+    pub fn merge(&mut self, other: &SyncHistogram) {
+        for (a, b) in self.buckets.iter_mut().zip(other.buckets) {
+            *a += b;
+        }
+        self.sum += other.sum;
+        self.slowest = self.slowest.max(other.slowest);
+    }
+
     /// Syncs counted.
     pub fn count(&self) -> u64 {
         self.buckets.iter().sum()
@@ -252,5 +261,10 @@ mod tests {
             h.observe(Duration::from_micros(us));
         }
         assert_eq!(a.snapshot(), h);
+        let mut twice = h;
+        twice.merge(&h);
+        assert_eq!(twice.count(), 10);
+        assert_eq!(twice.sum, h.sum * 2);
+        assert_eq!((twice.p50(), twice.max()), (h.p50(), h.max()));
     }
 }
