@@ -216,13 +216,8 @@ fn erase_from(file: &dyn StorageFile, path: &Path, from: u64, size: u64) -> Resu
 /// After a failed sync the cache may show zeros that never reached the
 /// disk (the pages were marked clean), so reading first would erase nothing.
 fn zero_all_from(file: &dyn StorageFile, path: &Path, from: u64, size: u64) -> Result<()> {
-    let zeros = vec![0u8; 1 << 20];
-    let mut at = from;
-    while at < size {
-        let n = (size - at).min(zeros.len() as u64);
-        file.write_all_at(&zeros[..n as usize], at).map_err(io_err("redoing torn-tail erase", path))?;
-        at += n;
-    }
+    let whole_tail = from..size;
+    zero_ranges(file, path, std::slice::from_ref(&whole_tail), "redoing torn-tail erase")?;
     file.sync_data().map_err(io_err("syncing redone erase", path))
 }
 
@@ -248,13 +243,13 @@ fn persist_watermark(seg: &Found, watermark: Lsn) -> Result<()> {
 }
 
 /// Overwrite each range with zeros (not synced: the caller syncs).
-fn zero_ranges(file: &dyn StorageFile, path: &Path, ranges: &[Range<u64>]) -> Result<()> {
-    let zeros = [0u8; PAGE_SIZE];
+fn zero_ranges(file: &dyn StorageFile, path: &Path, ranges: &[Range<u64>], op: &'static str) -> Result<()> {
+    let zeros = vec![0u8; (ranges.iter().map(|r| r.end - r.start).max().unwrap_or(0)).min(1 << 20) as usize];
     for r in ranges {
         let mut at = r.start;
         while at < r.end {
-            let n = (r.end - at).min(PAGE_SIZE as u64);
-            file.write_all_at(&zeros[..n as usize], at).map_err(io_err("zeroing unreadable range", path))?;
+            let n = (r.end - at).min(zeros.len() as u64);
+            file.write_all_at(&zeros[..n as usize], at).map_err(io_err(op, path))?;
             at += n;
         }
     }
@@ -338,17 +333,15 @@ pub(crate) fn recover(
         let temp = temp_number(&name);
         if name == LOCK_FILE || name == MANIFEST_FILE {
             continue;
-        } else if let (Some(n), None) = (temp, &spare) {
+        }
+        if let (Some(n), None) = (temp, &spare) {
             // The spare the last run prepared is kept, not zeroed again.
-            let path = dir.join(&name);
-            match reusable_spare(storage, &path, segment_size)? {
-                Some(p) => spare = Some((n, p)),
-                None => {
-                    storage.remove(&path).map_err(io_err("removing temp file", dir))?;
-                    report.removed_temp_files.push(name);
-                }
+            if let Some(p) = reusable_spare(storage, &dir.join(&name), segment_size)? {
+                spare = Some((n, p));
+                continue;
             }
-        } else if temp.is_some() || name == MANIFEST_TEMP {
+        }
+        if temp.is_some() || name == MANIFEST_TEMP {
             storage.remove(&dir.join(&name)).map_err(io_err("removing temp file", dir))?;
             report.removed_temp_files.push(name);
         } else if let Some(lsn) = parse_segment_name(&name) {
@@ -398,12 +391,15 @@ pub(crate) fn recover(
         // records may have been acknowledged in it.
         let named_last = manifest.as_ref().filter(|m| m.last_first_lsn == lsn);
         let lost = |reason: String| Error::LostSegment { path: path.clone(), reason };
+        let all_zero = || -> Result<bool> {
+            Ok(head_bad.is_empty() && read_range(&*file, &path, 0, len)?.0.iter().all(|b| *b == 0))
+        };
         let header = match header {
             Ok(h) => h,
             Err(reason) if named_last.is_some() => {
                 return Err(if len == 0 {
                     lost("empty (truncated to 0 bytes)".into())
-                } else if head_bad.is_empty() && read_range(&*file, &path, 0, len)?.0.iter().all(|b| *b == 0) {
+                } else if all_zero()? {
                     lost("zeroed".into())
                 } else {
                     bad(&path, reason)
@@ -411,7 +407,7 @@ pub(crate) fn recover(
             }
             Err(reason) => {
                 let last = i + 1 == count;
-                if last && head_bad.is_empty() && read_range(&*file, &path, 0, len)?.0.iter().all(|b| *b == 0) {
+                if last && all_zero()? {
                     drop(file);
                     storage.remove(&path).map_err(io_err("removing empty segment", &path))?;
                     storage.sync_dir(dir).map_err(io_err("syncing directory", dir))?;
@@ -705,7 +701,7 @@ pub(crate) fn recover(
     // holes and change nothing here.)
     if policy == CorruptionPolicy::Salvage {
         if let Some(f) = found.last() {
-            zero_ranges(&*f.file, &f.path, &f.unreadable)?;
+            zero_ranges(&*f.file, &f.path, &f.unreadable, "zeroing unreadable range")?;
         }
     }
     for (k, f) in found.iter().enumerate() {
