@@ -556,6 +556,23 @@ impl AcceptorStore {
         }
     }
 
+    /// Every accepted slot of `group` in `from..to`, in slot order (a
+    /// range read: one lock, values zero-copy). May show state that is not
+    /// durable yet (see [`AcceptorStore::promised`]).
+    pub fn accepted_range(&self, group: GroupId, from: Slot, to: Slot) -> Result<Vec<AcceptedEntry>> {
+        let inner = lock(&self.shared.inner);
+        let Some(g) = inner.groups.map.get(&group) else { return Ok(Vec::new()) };
+        let (a, b) = (g.index_at_or_after(from), g.index_at_or_after(to));
+        g.slots[a..b.max(a)].iter().map(|e| self.entry(group, e)).collect()
+    }
+
+    /// The highest accepted slot of `group` (`None`: none, or the group is
+    /// unknown). May show state that is not durable yet (see
+    /// [`AcceptorStore::promised`]).
+    pub fn last_accepted_slot(&self, group: GroupId) -> Option<Slot> {
+        lock(&self.shared.inner).groups.map.get(&group).and_then(|g| g.slots.last().map(|e| e.slot))
+    }
+
     /// The raw metadata of `group` ([`Op::SetMeta`]): every key set, with
     /// its value, sorted by key (empty for an unknown group). May show state
     /// that is not durable yet (see [`AcceptorStore::promised`]).
@@ -623,17 +640,11 @@ impl AcceptorStore {
     }
 
     fn entries(&self, group: GroupId, g: &Group, from: Slot) -> Result<Vec<AcceptedEntry>> {
-        g.slots[g.index_at_or_after(from)..]
-            .iter()
-            .map(|e| {
-                Ok(AcceptedEntry {
-                    slot: e.slot,
-                    ballot: e.ballot,
-                    value: self.resolve(group, &e.value)?,
-                    chosen: e.chosen,
-                })
-            })
-            .collect()
+        g.slots[g.index_at_or_after(from)..].iter().map(|e| self.entry(group, e)).collect()
+    }
+
+    fn entry(&self, group: GroupId, e: &SlotEntry) -> Result<AcceptedEntry> {
+        Ok(AcceptedEntry { slot: e.slot, ballot: e.ballot, value: self.resolve(group, &e.value)?, chosen: e.chosen })
     }
 
     pub(crate) fn storage(&self) -> &Arc<dyn Storage> {

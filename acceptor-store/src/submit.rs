@@ -111,6 +111,11 @@ impl Ticket {
     }
 }
 
+/// The outcome of a one-operation batch.
+fn one(mut v: Vec<Outcome>) -> Outcome {
+    v.pop().expect("one outcome per operation")
+}
+
 const ALREADY: &str = "the ticket's outcome was already handed out";
 
 impl Future for Ticket {
@@ -128,7 +133,7 @@ impl Future for Ticket {
                 done: Condvar::new(),
             });
             this.slot = Some(slot.clone());
-            this.store.enqueue(pending, Box::new(move |r| slot.complete(r)));
+            this.store.enqueue(pending, Box::new(move |r| slot.complete(r.map(one))));
             return Poll::Pending;
         }
         let Some(slot) = &this.slot else {
@@ -149,7 +154,7 @@ impl Future for Ticket {
     }
 }
 
-type Callback = Box<dyn FnOnce(Result<Outcome>) + Send>;
+type Callback = Box<dyn FnOnce(Result<Vec<Outcome>>) + Send>;
 /// The thread that fires callbacks once their outcomes are durable.
 pub(crate) struct Flusher {
     tx: Mutex<Option<Sender<(Pending, Callback)>>>,
@@ -170,8 +175,7 @@ fn run(shared: Weak<Shared>, rx: std::sync::mpsc::Receiver<(Pending, Callback)>)
         // The first wait leads one sync that covers the whole batch; the
         // rest return at once (or all get the error of a failed sync).
         for (pending, cb) in batch {
-            let result = store.wait(pending).map(|mut v| v.pop().expect("one outcome"));
-            cb(result);
+            cb(store.wait(pending));
         }
     }
 }
@@ -190,6 +194,38 @@ impl AcceptorStore {
     /// Callbacks run in submission order; keep them short.
     pub fn submit_with(&self, op: Op, callback: impl FnOnce(Result<Outcome>) + Send + 'static) -> Result<()> {
         let pending = self.decide_ops(std::slice::from_ref(&op))?;
+        self.enqueue(pending, Box::new(move |r| callback(r.map(one))));
+        Ok(())
+    }
+
+    /// [`AcceptorStore::submit_with`] for a batch: the operations are
+    /// checked in order and appended now as one atomic step (as
+    /// [`AcceptorStore::apply_batch`]: after a crash all of them are there
+    /// or none); `callback` gets every outcome, in order, on the flusher
+    /// thread once the covering sync returned, or the error if it failed.
+    /// This is how an adapter hands a consensus library's "flushed"
+    /// notification to the group commit without blocking the caller.
+    ///
+    /// ```
+    /// # use paxos_acceptor_store::*;
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let (store, _) = AcceptorStore::open(dir.path(), StoreOptions::default()).unwrap();
+    /// let g = GroupId(1);
+    /// let ops = [
+    ///     Op::Put { group: g, from: Slot(0), ballot: Ballot::ZERO, values: vec![b"a".to_vec(), b"b".to_vec()] },
+    ///     Op::SetMeta { group: g, key: 1, value: b"vote".to_vec() },
+    /// ];
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// store.submit_batch_with(&ops, move |r| tx.send(r.map(|o| o.len())).unwrap()).unwrap();
+    /// assert_eq!(rx.recv().unwrap().unwrap(), 2); // fired after the sync returned
+    /// assert!(store.log().durable_lsn >= 1);
+    /// ```
+    pub fn submit_batch_with(
+        &self,
+        ops: &[Op],
+        callback: impl FnOnce(Result<Vec<Outcome>>) + Send + 'static,
+    ) -> Result<()> {
+        let pending = self.decide_ops(ops)?;
         self.enqueue(pending, Box::new(callback));
         Ok(())
     }
