@@ -205,3 +205,26 @@ fn a_sparse_segment_on_a_full_disk_is_refused_with_no_space() {
     assert_eq!(report.records, 20);
     assert_eq!(&*wal.read(20).unwrap().unwrap(), &payload(20)[..]);
 }
+
+/// A record whose write-out failed never reached the file: reading it again
+/// is the poison's error, never `DamagedRecord` for the zeros where it
+/// would have been (which a store would take for damage to acknowledged
+/// data and answer by refusing to vote). Found by the openraft adapter's
+/// model test: a reader's write-out takes the pending records with it when
+/// it fails, and the next read found nothing left to write and read zeros.
+#[test]
+fn a_record_whose_write_out_failed_reads_as_the_poison_not_as_damage() {
+    let mem = MemStorage::new();
+    let dir = Path::new("/w");
+    let (wal, _) = Wal::open(dir, WalOptions::small(mem.shared())).unwrap();
+    fill(&wal, 3);
+    let lsn = wal.append(&payload(4)).unwrap(); // appended, not written out
+    mem.crash_after_ops(0); // every write fails from now on
+    assert!(matches!(wal.read(lsn), Err(Error::Io { .. })), "the write-out fails");
+    assert!(wal.is_poisoned());
+    for _ in 0..2 {
+        let e = wal.read(lsn).map(|r| r.is_some()).unwrap_err();
+        assert!(matches!(e, Error::Poisoned { .. }), "{e:?}");
+    }
+    assert_eq!(&*wal.read(lsn - 1).unwrap().unwrap(), &payload(lsn - 1)[..], "what was written reads as before");
+}

@@ -254,8 +254,14 @@ impl Wal {
 
     /// Write out appended records that are not yet in the file (without
     /// syncing), so they can be read.
+    ///
+    /// A poisoned log refuses first: a failed write-out (this one's or a
+    /// leader's) dropped the records it carried, so what a caller wants to
+    /// read may not be in the file, and reading the zeros where it would be
+    /// must not pass for damage.
     pub(super) fn write_out(&self) -> Result<()> {
         let mut io = lock(&self.io);
+        self.check_poison()?;
         let chunks = std::mem::take(&mut lock(&self.state).pending);
         self.write_chunks(&mut io, chunks)
     }
