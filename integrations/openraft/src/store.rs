@@ -46,6 +46,7 @@ impl<C: RaftTypeConfig> Shared<C> {
 ///
 /// ```
 /// # use paxos_store_openraft::RaftStore;
+/// # use std::io::Cursor; // declare_raft_types! names it (the default snapshot data)
 /// openraft::declare_raft_types!(pub Config: D = String, R = String);
 /// let dir = tempfile::tempdir()?;
 /// let store = RaftStore::<Config>::open(dir.path())?;
