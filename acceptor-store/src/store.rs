@@ -175,6 +175,8 @@ pub(crate) struct Shared {
     checkpoint_total_ns: AtomicU64,
     checkpoint_last_bytes: AtomicU64,
     checkpoint_total_bytes: AtomicU64,
+    /// [`AcceptorStore::replayed_value_bytes`].
+    replayed_value_bytes: u64,
     dir: PathBuf,
     pub(crate) flusher: crate::submit::Flusher,
     pub(crate) apps: crate::app_snapshot::AppSnapshots,
@@ -202,6 +204,11 @@ struct Rebuild {
     pending: Vec<(StoredOp, Lsn)>,
     /// While such a batch is open: the LSN its next record must have.
     pending_next: Option<Lsn>,
+    /// Bytes of values in `pending`.
+    pending_value_bytes: u64,
+    /// Bytes of values in the batches applied after the checkpoint restored
+    /// (see [`AcceptorStore::replayed_value_bytes`]).
+    value_bytes: u64,
 }
 
 impl StateMachine for Rebuild {
@@ -211,6 +218,8 @@ impl StateMachine for Rebuild {
         self.groups = checkpoint::decode(Arc::new(image))?;
         self.pending.clear();
         self.pending_next = None;
+        self.pending_value_bytes = 0;
+        self.value_bytes = 0;
         Ok(())
     }
 
@@ -223,19 +232,25 @@ impl StateMachine for Rebuild {
             // A new batch: an unfinished one before it was never acknowledged
             // (its last record was never written).
             self.pending.clear();
+            self.pending_value_bytes = 0;
         } else if next != Some(lsn) {
             // The start of this batch, or a record inside it, is not in the
             // log (only damage can do that, which the log reports under
             // Salvage): never apply part of a batch.
             self.pending.clear();
+            self.pending_value_bytes = 0;
             return Ok(());
         }
+        // A value's bytes as written (a put: its values, each with its
+        // 4-byte length), before a put is expanded into its slots.
+        self.pending_value_bytes += ops.iter().map(|op| u64::from(op.value.1)).sum::<u64>();
         let ops = ops.iter().flat_map(|op| expand(op, record));
         if f & CONTINUES != 0 {
             self.pending.extend(ops.map(|op| (op, lsn)));
             self.pending_next = Some(lsn + 1);
             return Ok(());
         }
+        self.value_bytes += std::mem::take(&mut self.pending_value_bytes);
         for (op, at) in self.pending.drain(..) {
             self.groups.apply(&op, at, None);
         }
@@ -387,11 +402,22 @@ impl AcceptorStore {
             checkpoint_total_ns: AtomicU64::new(0),
             checkpoint_last_bytes: AtomicU64::new(0),
             checkpoint_total_bytes: AtomicU64::new(0),
+            replayed_value_bytes: sm.value_bytes,
             flusher: crate::submit::Flusher::new(),
             apps: crate::app_snapshot::AppSnapshots::new(dir.join("apps")),
             dir,
         };
         Ok((AcceptorStore { shared: Arc::new(shared) }, rec.report))
+    }
+
+    /// Bytes of values (of accepts, of puts with each value's 4-byte length,
+    /// of metadata) in the batches that opening replayed from the log after
+    /// the checkpoint it recovered from (all of the log's when there was
+    /// none): roughly what was written since the newest checkpoint. Fixed
+    /// at open. A checkpoint policy that counts bytes written since the last
+    /// checkpoint starts from this, so its progress survives a restart.
+    pub fn replayed_value_bytes(&self) -> u64 {
+        self.shared.replayed_value_bytes
     }
 
     /// The largest value [`AcceptorStore::accept`] takes.
