@@ -153,7 +153,7 @@ struct Inner {
     /// Groups a value of which failed its check when read (see
     /// [`StoreError::DamagedValue`]); they refuse to vote until repaired.
     /// Shared with [`Shared::damaged_values`], which marks them from `resolve`
-    /// (called with this struct locked). Lock order: `inner`, then this.
+    /// (called with or without this struct locked). Lock order: `inner`, then this.
     damaged_values: Arc<Mutex<HashSet<GroupId>>>,
 }
 
@@ -167,6 +167,9 @@ pub(crate) struct Shared {
     max_value: usize,
     checkpoint_lock: Mutex<()>,
     checkpoint_running: AtomicBool,
+    /// The oldest log record each phase-1b reply still has to read (see
+    /// [`LogPin`]): a checkpoint keeps those records in the log.
+    pins: Mutex<Vec<Lsn>>,
     writes: AtomicU64,
     records: AtomicU64,
     checkpoints: AtomicU64,
@@ -337,6 +340,32 @@ pub(crate) struct Pending {
     pub wait_for: Lsn,
 }
 
+/// Keeps log records at or after `lsn` from being deleted while a reply
+/// reads values from them outside the store lock. Taken under the store
+/// lock, in the same critical section that saw the values' locations, so a
+/// checkpoint that deletes log segments afterwards sees it (see
+/// [`AcceptorStore::checkpoint`]); released when dropped.
+struct LogPin<'a> {
+    pins: &'a Mutex<Vec<Lsn>>,
+    lsn: Lsn,
+}
+
+impl<'a> LogPin<'a> {
+    fn new(pins: &'a Mutex<Vec<Lsn>>, lsn: Lsn) -> Self {
+        lock(pins).push(lsn);
+        LogPin { pins, lsn }
+    }
+}
+
+impl Drop for LogPin<'_> {
+    fn drop(&mut self) {
+        let mut pins = lock(self.pins);
+        if let Some(i) = pins.iter().position(|&p| p == self.lsn) {
+            pins.swap_remove(i);
+        }
+    }
+}
+
 impl Shared {
     /// The error for a value of `group` the log could not return; damage
     /// (not, say, a failed write-out) marks the group as needing repair.
@@ -395,6 +424,7 @@ impl AcceptorStore {
             opts,
             checkpoint_lock: Mutex::new(()),
             checkpoint_running: AtomicBool::new(false),
+            pins: Mutex::new(Vec::new()),
             writes: AtomicU64::new(0),
             records: AtomicU64::new(0),
             checkpoints: AtomicU64::new(0),
@@ -726,7 +756,9 @@ impl AcceptorStore {
 
     /// Check the rules for `ops` in order, append one record with every write
     /// and apply it, all under the store lock so that rules are checked in
-    /// the order records enter the log. Does not wait for durability.
+    /// the order records enter the log. Does not wait for durability. The
+    /// values of phase-1b replies are read after the lock is released (no
+    /// write or sync ever happens under it here).
     pub(crate) fn decide(&self, ops: &[OpRef<'_>]) -> Result<Pending> {
         let shared = &*self.shared;
         let mut inner = lock(&shared.inner);
@@ -910,6 +942,23 @@ impl AcceptorStore {
                 wait_for = wait_for.max(last);
             }
         }
+        // The replies' values are read with the store lock released: one
+        // appended but not yet written out (still in the log's group-commit
+        // buffer, maybe this batch's own) makes the read write the buffer
+        // out, which waits for the log's I/O, i.e. for a sync in progress.
+        // The locations were taken above, as of this point of the log, and
+        // records never change; the pin keeps a checkpoint from deleting
+        // them meanwhile. Values in a checkpoint image need no pin.
+        let oldest = replies
+            .iter()
+            .flat_map(|(_, _, entries, _)| entries)
+            .filter_map(|e| match e.value {
+                ValueLoc::Log { lsn, .. } => Some(lsn),
+                ValueLoc::Image { .. } => None,
+            })
+            .min();
+        let _pin = oldest.map(|lsn| LogPin::new(&shared.pins, lsn));
+        drop(inner);
         for (i, group, entries, first_live_slot) in replies {
             let accepted = entries
                 .iter()
@@ -984,7 +1033,15 @@ impl AcceptorStore {
         if !keep_log {
             let snaps = shared.snapshots.list()?;
             if let Some(older) = snaps.get(shared.opts.keep_checkpoints.max(2) - 1).or(snaps.get(1)) {
-                segments_removed = shared.wal.truncate_prefix(older.position + 1)?;
+                // A reply reading values outside the store lock (`decide`)
+                // may hold a location at or below `older.position` only if
+                // it took it before `older`'s checkpoint pointed such values
+                // at its image (above, under the store lock): it pinned the
+                // record in that same critical section, so the pin is seen
+                // here. Later locations are all after `older.position`.
+                let pinned = lock(&shared.pins).iter().min().copied();
+                let upto = pinned.map_or(older.position + 1, |p| p.min(older.position + 1));
+                segments_removed = shared.wal.truncate_prefix(upto)?;
             }
         }
         let took = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
@@ -1008,5 +1065,44 @@ impl AcceptorStore {
             let _ = store.checkpoint();
             store.shared.checkpoint_running.store(false, Ordering::Release);
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use paxos_wal::storage::MemStorage;
+
+    /// A checkpoint keeps the records a reply still has to read: while a pin
+    /// is held, no segment holding it (or anything after it) is deleted.
+    #[test]
+    fn checkpoints_keep_pinned_records() {
+        let mem = MemStorage::new();
+        let mut opts = StoreOptions::small(mem.shared());
+        opts.segment_size = 16 << 10;
+        let (s, _) = AcceptorStore::open("/pin", opts).unwrap();
+        let b = Ballot::new(1, 1);
+        let mut slot = 0;
+        let mut write_segments = |s: &AcceptorStore, n: usize| {
+            let until = s.log().segments + n;
+            while s.log().segments < until {
+                s.accept(GroupId(1), Slot(slot), b, &[1; 500]).unwrap();
+                s.truncate_below(GroupId(1), Slot(slot)).unwrap();
+                slot += 1;
+            }
+        };
+        write_segments(&s, 1);
+        let pinned = s.log().last_lsn;
+        let pin = LogPin::new(&s.shared.pins, pinned);
+        for _ in 0..4 {
+            write_segments(&s, 2);
+            s.checkpoint().unwrap();
+        }
+        assert!(s.log().first_lsn <= pinned, "a pinned record was deleted: {:?}", s.log());
+        assert!(Value::try_resolve(&ValueLoc::Log { lsn: pinned, off: 0, len: 0 }, &s.shared.wal).unwrap().is_some());
+        drop(pin);
+        write_segments(&s, 2);
+        s.checkpoint().unwrap();
+        assert!(s.log().first_lsn > pinned, "unpinned, the log is truncated: {:?}", s.log());
     }
 }
