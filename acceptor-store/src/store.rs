@@ -153,7 +153,7 @@ struct Inner {
     /// Groups a value of which failed its check when read (see
     /// [`StoreError::DamagedValue`]); they refuse to vote until repaired.
     /// Shared with [`Shared::damaged_values`], which marks them from `resolve`
-    /// (called with this struct locked). Lock order: `inner`, then this.
+    /// (called with or without this struct locked). Lock order: `inner`, then this.
     damaged_values: Arc<Mutex<HashSet<GroupId>>>,
 }
 
@@ -167,6 +167,9 @@ pub(crate) struct Shared {
     max_value: usize,
     checkpoint_lock: Mutex<()>,
     checkpoint_running: AtomicBool,
+    /// The oldest log record each phase-1b reply still has to read (see
+    /// [`LogPin`]): a checkpoint keeps those records in the log.
+    pins: Mutex<Vec<Lsn>>,
     writes: AtomicU64,
     records: AtomicU64,
     checkpoints: AtomicU64,
@@ -175,6 +178,8 @@ pub(crate) struct Shared {
     checkpoint_total_ns: AtomicU64,
     checkpoint_last_bytes: AtomicU64,
     checkpoint_total_bytes: AtomicU64,
+    /// [`AcceptorStore::replayed_value_bytes`].
+    replayed_value_bytes: u64,
     dir: PathBuf,
     pub(crate) flusher: crate::submit::Flusher,
     pub(crate) apps: crate::app_snapshot::AppSnapshots,
@@ -202,6 +207,11 @@ struct Rebuild {
     pending: Vec<(StoredOp, Lsn)>,
     /// While such a batch is open: the LSN its next record must have.
     pending_next: Option<Lsn>,
+    /// Bytes of values in `pending`.
+    pending_value_bytes: u64,
+    /// Bytes of values in the batches applied after the checkpoint restored
+    /// (see [`AcceptorStore::replayed_value_bytes`]).
+    value_bytes: u64,
 }
 
 impl StateMachine for Rebuild {
@@ -211,6 +221,8 @@ impl StateMachine for Rebuild {
         self.groups = checkpoint::decode(Arc::new(image))?;
         self.pending.clear();
         self.pending_next = None;
+        self.pending_value_bytes = 0;
+        self.value_bytes = 0;
         Ok(())
     }
 
@@ -223,19 +235,25 @@ impl StateMachine for Rebuild {
             // A new batch: an unfinished one before it was never acknowledged
             // (its last record was never written).
             self.pending.clear();
+            self.pending_value_bytes = 0;
         } else if next != Some(lsn) {
             // The start of this batch, or a record inside it, is not in the
             // log (only damage can do that, which the log reports under
             // Salvage): never apply part of a batch.
             self.pending.clear();
+            self.pending_value_bytes = 0;
             return Ok(());
         }
+        // A value's bytes as written (a put: its values, each with its
+        // 4-byte length), before a put is expanded into its slots.
+        self.pending_value_bytes += ops.iter().map(|op| u64::from(op.value.1)).sum::<u64>();
         let ops = ops.iter().flat_map(|op| expand(op, record));
         if f & CONTINUES != 0 {
             self.pending.extend(ops.map(|op| (op, lsn)));
             self.pending_next = Some(lsn + 1);
             return Ok(());
         }
+        self.value_bytes += std::mem::take(&mut self.pending_value_bytes);
         for (op, at) in self.pending.drain(..) {
             self.groups.apply(&op, at, None);
         }
@@ -322,6 +340,32 @@ pub(crate) struct Pending {
     pub wait_for: Lsn,
 }
 
+/// Keeps log records at or after `lsn` from being deleted while a reply
+/// reads values from them outside the store lock. Taken under the store
+/// lock, in the same critical section that saw the values' locations, so a
+/// checkpoint that deletes log segments afterwards sees it (see
+/// [`AcceptorStore::checkpoint`]); released when dropped.
+struct LogPin<'a> {
+    pins: &'a Mutex<Vec<Lsn>>,
+    lsn: Lsn,
+}
+
+impl<'a> LogPin<'a> {
+    fn new(pins: &'a Mutex<Vec<Lsn>>, lsn: Lsn) -> Self {
+        lock(pins).push(lsn);
+        LogPin { pins, lsn }
+    }
+}
+
+impl Drop for LogPin<'_> {
+    fn drop(&mut self) {
+        let mut pins = lock(self.pins);
+        if let Some(i) = pins.iter().position(|&p| p == self.lsn) {
+            pins.swap_remove(i);
+        }
+    }
+}
+
 impl Shared {
     /// The error for a value of `group` the log could not return; damage
     /// (not, say, a failed write-out) marks the group as needing repair.
@@ -380,6 +424,7 @@ impl AcceptorStore {
             opts,
             checkpoint_lock: Mutex::new(()),
             checkpoint_running: AtomicBool::new(false),
+            pins: Mutex::new(Vec::new()),
             writes: AtomicU64::new(0),
             records: AtomicU64::new(0),
             checkpoints: AtomicU64::new(0),
@@ -387,11 +432,22 @@ impl AcceptorStore {
             checkpoint_total_ns: AtomicU64::new(0),
             checkpoint_last_bytes: AtomicU64::new(0),
             checkpoint_total_bytes: AtomicU64::new(0),
+            replayed_value_bytes: sm.value_bytes,
             flusher: crate::submit::Flusher::new(),
             apps: crate::app_snapshot::AppSnapshots::new(dir.join("apps")),
             dir,
         };
         Ok((AcceptorStore { shared: Arc::new(shared) }, rec.report))
+    }
+
+    /// Bytes of values (of accepts, of puts with each value's 4-byte length,
+    /// of metadata) in the batches that opening replayed from the log after
+    /// the checkpoint it recovered from (all of the log's when there was
+    /// none): roughly what was written since the newest checkpoint. Fixed
+    /// at open. A checkpoint policy that counts bytes written since the last
+    /// checkpoint starts from this, so its progress survives a restart.
+    pub fn replayed_value_bytes(&self) -> u64 {
+        self.shared.replayed_value_bytes
     }
 
     /// The largest value [`AcceptorStore::accept`] takes.
@@ -711,7 +767,9 @@ impl AcceptorStore {
 
     /// Check the rules for `ops` in order, append one record with every write
     /// and apply it, all under the store lock so that rules are checked in
-    /// the order records enter the log. Does not wait for durability.
+    /// the order records enter the log. Does not wait for durability. The
+    /// values of phase-1b replies are read after the lock is released (no
+    /// write or sync ever happens under it here).
     pub(crate) fn decide(&self, ops: &[OpRef<'_>]) -> Result<Pending> {
         let shared = &*self.shared;
         let mut inner = lock(&shared.inner);
@@ -895,6 +953,23 @@ impl AcceptorStore {
                 wait_for = wait_for.max(last);
             }
         }
+        // The replies' values are read with the store lock released: one
+        // appended but not yet written out (still in the log's group-commit
+        // buffer, maybe this batch's own) makes the read write the buffer
+        // out, which waits for the log's I/O, i.e. for a sync in progress.
+        // The locations were taken above, as of this point of the log, and
+        // records never change; the pin keeps a checkpoint from deleting
+        // them meanwhile. Values in a checkpoint image need no pin.
+        let oldest = replies
+            .iter()
+            .flat_map(|(_, _, entries, _)| entries)
+            .filter_map(|e| match e.value {
+                ValueLoc::Log { lsn, .. } => Some(lsn),
+                ValueLoc::Image { .. } => None,
+            })
+            .min();
+        let _pin = oldest.map(|lsn| LogPin::new(&shared.pins, lsn));
+        drop(inner);
         for (i, group, entries, first_live_slot) in replies {
             let accepted = entries
                 .iter()
@@ -969,7 +1044,15 @@ impl AcceptorStore {
         if !keep_log {
             let snaps = shared.snapshots.list()?;
             if let Some(older) = snaps.get(shared.opts.keep_checkpoints.max(2) - 1).or(snaps.get(1)) {
-                segments_removed = shared.wal.truncate_prefix(older.position + 1)?;
+                // A reply reading values outside the store lock (`decide`)
+                // may hold a location at or below `older.position` only if
+                // it took it before `older`'s checkpoint pointed such values
+                // at its image (above, under the store lock): it pinned the
+                // record in that same critical section, so the pin is seen
+                // here. Later locations are all after `older.position`.
+                let pinned = lock(&shared.pins).iter().min().copied();
+                let upto = pinned.map_or(older.position + 1, |p| p.min(older.position + 1));
+                segments_removed = shared.wal.truncate_prefix(upto)?;
             }
         }
         let took = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
@@ -993,5 +1076,44 @@ impl AcceptorStore {
             let _ = store.checkpoint();
             store.shared.checkpoint_running.store(false, Ordering::Release);
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use paxos_wal::storage::MemStorage;
+
+    /// A checkpoint keeps the records a reply still has to read: while a pin
+    /// is held, no segment holding it (or anything after it) is deleted.
+    #[test]
+    fn checkpoints_keep_pinned_records() {
+        let mem = MemStorage::new();
+        let mut opts = StoreOptions::small(mem.shared());
+        opts.segment_size = 16 << 10;
+        let (s, _) = AcceptorStore::open("/pin", opts).unwrap();
+        let b = Ballot::new(1, 1);
+        let mut slot = 0;
+        let mut write_segments = |s: &AcceptorStore, n: usize| {
+            let until = s.log().segments + n;
+            while s.log().segments < until {
+                s.accept(GroupId(1), Slot(slot), b, &[1; 500]).unwrap();
+                s.truncate_below(GroupId(1), Slot(slot)).unwrap();
+                slot += 1;
+            }
+        };
+        write_segments(&s, 1);
+        let pinned = s.log().last_lsn;
+        let pin = LogPin::new(&s.shared.pins, pinned);
+        for _ in 0..4 {
+            write_segments(&s, 2);
+            s.checkpoint().unwrap();
+        }
+        assert!(s.log().first_lsn <= pinned, "a pinned record was deleted: {:?}", s.log());
+        assert!(Value::try_resolve(&ValueLoc::Log { lsn: pinned, off: 0, len: 0 }, &s.shared.wal).unwrap().is_some());
+        drop(pin);
+        write_segments(&s, 2);
+        s.checkpoint().unwrap();
+        assert!(s.log().first_lsn > pinned, "unpinned, the log is truncated: {:?}", s.log());
     }
 }

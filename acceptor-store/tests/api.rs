@@ -266,3 +266,85 @@ fn a_promise_reports_the_first_live_slot() {
         other => panic!("{other:?}"),
     }
 }
+
+/// `replayed_value_bytes` counts the values written after the checkpoint
+/// that opening restored (an accept: its value; a put: each value with its
+/// 4-byte length; metadata: its value), whole batches only.
+#[test]
+fn replayed_value_bytes_count_the_values_after_the_newest_checkpoint() {
+    let (mem, opts) = mem_store();
+    let root = Path::new("/rvb");
+    let b = Ballot::new(1, 1);
+    let (s, _) = AcceptorStore::open(root, opts.clone()).unwrap();
+    assert_eq!(s.replayed_value_bytes(), 0);
+    s.accept(GroupId(1), Slot(0), b, &[7; 100]).unwrap();
+    drop(s);
+    let (s, _) = AcceptorStore::open(root, opts.clone()).unwrap();
+    assert_eq!(s.replayed_value_bytes(), 100, "no checkpoint yet: the whole log");
+    s.checkpoint().unwrap();
+    s.accept(GroupId(1), Slot(1), b, &[7; 30]).unwrap();
+    s.promise(GroupId(2), b, Slot(0)).unwrap();
+    s.apply_batch(&[
+        Op::Put { group: GroupId(3), from: Slot(0), ballot: b, values: vec![vec![1; 10], vec![2; 20]] },
+        Op::SetMeta { group: GroupId(3), key: 1, value: vec![3; 5] },
+    ])
+    .unwrap();
+    // A batch larger than a record (several records, one batch) counts once.
+    let big = vec![vec![9u8; 6000]; 20];
+    s.apply_batch(
+        &big.iter()
+            .enumerate()
+            .map(|(i, v)| Op::SetMeta { group: GroupId(4), key: i as u64, value: v.clone() })
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    assert!(s.stats().records > 4, "the big batch spans records");
+    drop(s);
+    mem.crash(CrashKind::Process, &mut rand::rngs::StdRng::seed_from_u64(4));
+    let (s, report) = AcceptorStore::open(root, opts.clone()).unwrap();
+    assert!(report.snapshot.is_some());
+    assert_eq!(s.replayed_value_bytes(), 30 + (4 + 10) + (4 + 20) + 5 + 20 * 6000);
+    s.checkpoint().unwrap();
+    drop(s);
+    let (s, _) = AcceptorStore::open(root, opts).unwrap();
+    assert_eq!(s.replayed_value_bytes(), 0, "nothing after the newest checkpoint");
+}
+
+/// The store's own policy (`checkpoint_after_segments`) counts live
+/// segments, which a reopen finds as they were: a store reopened after every
+/// few writes still checkpoints and keeps its log bounded (issue #17).
+#[test]
+fn automatic_checkpoints_keep_the_log_bounded_across_reopens() {
+    let mem = MemStorage::new();
+    let mut opts = StoreOptions::small(mem.shared());
+    opts.segment_size = 16 << 10;
+    opts.checkpoint_after_segments = Some(4);
+    let root = Path::new("/auto");
+    let b = Ballot::new(1, 1);
+    let mut max_segments = 0;
+    let mut checkpoints = 0;
+    for run in 0..60u64 {
+        let (s, _) = AcceptorStore::open(root, opts.clone()).unwrap();
+        for i in 0..20u64 {
+            let slot = Slot(run * 20 + i);
+            s.accept(GroupId(1), slot, b, &[1; 300]).unwrap();
+            s.truncate_below(GroupId(1), Slot(slot.0.saturating_sub(5))).unwrap();
+        }
+        let st = s.stats();
+        max_segments = max_segments.max(st.segments);
+        checkpoints += st.checkpoints;
+        drop(s);
+        // A background checkpoint holds a clone of the store until it ends
+        // (the other handle of the file system is in `opts`).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while mem.handles() > 2 {
+            assert!(std::time::Instant::now() < deadline, "a background checkpoint never ended");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        mem.crash(CrashKind::Process, &mut rand::rngs::StdRng::seed_from_u64(run));
+    }
+    // The runs wrote about 50 segments' worth of log, each run less than one.
+    eprintln!("{checkpoints} checkpoints, at most {max_segments} segments");
+    assert!(checkpoints >= 5, "{checkpoints} checkpoints");
+    assert!(max_segments <= 8, "log grew to {max_segments} segments");
+}

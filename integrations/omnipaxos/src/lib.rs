@@ -81,7 +81,11 @@
 //! segments before the *previous* checkpoint are deleted (kept so a damaged
 //! newest checkpoint can fall back to it). So the log after an OmniPaxos
 //! trim or snapshot shrinks, and checkpoint work stays proportional to what
-//! is written. One entry must fit in a log record (a segment, less headers).
+//! is written. The count survives a restart: opening starts it from the
+//! values recovery replayed after the newest checkpoint, so a node killed
+//! every few hundred writes checkpoints as if it had run in one process
+//! (`tests/restarts.rs`). One entry must fit in a log record (a segment,
+//! less headers).
 //!
 //! One store may hold several OmniPaxos nodes ("groups",
 //! [`PaxosStore::group`]): nodes on different threads then share the log's
