@@ -174,8 +174,13 @@ fn run(shared: Weak<Shared>, rx: std::sync::mpsc::Receiver<(Pending, Callback)>)
         let store = AcceptorStore { shared };
         // The first wait leads one sync that covers the whole batch; the
         // rest return at once (or all get the error of a failed sync).
-        for (pending, cb) in batch {
-            cb(store.wait(pending));
+        let done: Vec<_> = batch.into_iter().map(|(pending, cb)| (store.wait(pending), cb)).collect();
+        // Let go of the store before any callback runs: a caller that drops
+        // its last handle once told "durable" and opens the directory again
+        // must not find it still locked by this thread.
+        drop(store);
+        for (result, cb) in done {
+            cb(result);
         }
     }
 }
