@@ -42,16 +42,16 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 pub(crate) enum Kind {
     Promise = 1,
     Accept = 2,
-    Chosen = 3,
-    Truncate = 4,
-    Remove = 5,
+    MarkChosen = 3,
+    TruncateBelow = 4,
+    RemoveGroup = 5,
     Repair = 6,
     /// Raw persistence: values of consecutive slots, no rule checked.
     Put = 7,
     /// Raw persistence: drop the slots at or above `slot`.
     DropFrom = 8,
     /// Raw persistence: per-group metadata, the key in `slot`.
-    Meta = 9,
+    SetMeta = 9,
 }
 
 impl Kind {
@@ -59,13 +59,13 @@ impl Kind {
         Some(match b {
             1 => Kind::Promise,
             2 => Kind::Accept,
-            3 => Kind::Chosen,
-            4 => Kind::Truncate,
-            5 => Kind::Remove,
+            3 => Kind::MarkChosen,
+            4 => Kind::TruncateBelow,
+            5 => Kind::RemoveGroup,
             6 => Kind::Repair,
             7 => Kind::Put,
             8 => Kind::DropFrom,
-            9 => Kind::Meta,
+            9 => Kind::SetMeta,
             _ => return None,
         })
     }
@@ -284,14 +284,14 @@ pub fn decode_ops(payload: &[u8]) -> Result<Vec<crate::types::Op>, DecodeError> 
             Some(match o.kind {
                 Kind::Promise => Op::Promise { group: g, ballot: b, from_slot: s },
                 Kind::Accept => Op::Accept { group: g, slot: s, ballot: b, value: value(&o) },
-                Kind::Chosen => Op::MarkChosen { group: g, slot: s },
-                Kind::Truncate => Op::TruncateBelow { group: g, slot: s },
-                Kind::Remove => Op::RemoveGroup { group: g },
+                Kind::MarkChosen => Op::MarkChosen { group: g, slot: s },
+                Kind::TruncateBelow => Op::TruncateBelow { group: g, slot: s },
+                Kind::RemoveGroup => Op::RemoveGroup { group: g },
                 Kind::Put => {
                     Op::Put { group: g, from: s, ballot: b, values: expand(&o, payload).map(|v| value(&v)).collect() }
                 }
                 Kind::DropFrom => Op::DropFrom { group: g, slot: s },
-                Kind::Meta => Op::SetMeta { group: g, key: s.0, value: value(&o) },
+                Kind::SetMeta => Op::SetMeta { group: g, key: s.0, value: value(&o) },
                 Kind::Repair => return None,
             })
         })
@@ -340,9 +340,15 @@ mod tests {
         let mut b = RecordBuilder::new();
         b.push(Kind::Repair, reserved, Slot(0), Ballot::ZERO, b"");
         assert_eq!(decode(&b.finish_with(0)).unwrap()[0].group, reserved);
-        for kind in
-            [Kind::Promise, Kind::Accept, Kind::Chosen, Kind::Truncate, Kind::Remove, Kind::DropFrom, Kind::Meta]
-        {
+        for kind in [
+            Kind::Promise,
+            Kind::Accept,
+            Kind::MarkChosen,
+            Kind::TruncateBelow,
+            Kind::RemoveGroup,
+            Kind::DropFrom,
+            Kind::SetMeta,
+        ] {
             let mut b = RecordBuilder::new();
             b.push(Kind::Repair, GroupId(1), Slot(0), Ballot::ZERO, b"");
             b.push(kind, reserved, Slot(0), Ballot::new(1, 1), b"v");

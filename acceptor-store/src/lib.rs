@@ -104,6 +104,25 @@
 //! Opening recovers through `paxos-recovery`: newest usable checkpoint, then
 //! the log after it.
 //!
+//! ## Inside: modules, threads and locks
+//! One concept per module: `rules` (the acceptor rules, a pure function of a
+//! group's state and an operation), `write` (the write path: rules checked
+//! and records built under the store lock, one append, replies handed out
+//! after the sync), `replay` (records back into state on open), `state`
+//! (the per-group index), `codec` (the record format), `checkpointing` (when
+//! and how a checkpoint is taken; `checkpoint` is its image codec),
+//! `submit` (tickets and callbacks), `store` (open, reads, the handle).
+//!
+//! Threads: the callers; the log's own (segment preparer, watermark writer;
+//! a caller leads each group-commit round, see `paxos-wal`); the store's
+//! flusher (started by the first ticket polled or callback submitted: it
+//! waits for the covering sync and fires callbacks, after letting go of the
+//! store); a checkpoint thread while an automatic checkpoint runs. Lock
+//! order: the checkpoint lock, then the store lock (`inner`), then the set
+//! of damaged values, then the pins; the log's locks are taken below all of
+//! them. No write or sync runs under the store lock except the one append
+//! of a batch (a reply's values are read after it is released).
+//!
 //! ## Damage
 //! Under [`CorruptionPolicy::Salvage`], if acknowledged records were lost the
 //! store cannot know which groups they touched, so every group refuses to
@@ -169,24 +188,30 @@
 
 mod app_snapshot;
 mod checkpoint;
+mod checkpointing;
 mod codec;
 mod error;
 #[cfg(feature = "sim")]
 pub mod fuzzing;
 #[cfg(feature = "metrics")]
 pub mod metrics;
+mod options;
+mod replay;
+mod rules;
 mod state;
 mod store;
 mod submit;
 mod types;
 mod value;
+mod write;
 
 pub use app_snapshot::{AppSnapshot, AppSnapshotWriter};
 pub use codec::{decode_ops, DecodeError};
 pub use error::{Result, StoreError};
+pub use options::{CheckpointInfo, LogInfo, StoreOptions, StoreStats};
 pub use paxos_recovery::RecoveryReport;
 pub use paxos_wal::{CorruptionPolicy, StallHook, SyncHistogram, WalStats, WriteMode};
-pub use store::{AcceptorStore, CheckpointInfo, LogInfo, StoreOptions, StoreStats};
+pub use store::AcceptorStore;
 pub use submit::Ticket;
 pub use types::{AcceptOutcome, AcceptedEntry, Ballot, GroupId, Op, Outcome, PromiseOutcome, Slot, SlotRead};
 pub use value::Value;

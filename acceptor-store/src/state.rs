@@ -230,7 +230,7 @@ impl Groups {
                     u.push(Undo::Slot { group: op.group, slot: op.slot, before });
                 }
             }
-            Kind::Chosen => {
+            Kind::MarkChosen => {
                 if let Some(g) = self.map.get_mut(&op.group) {
                     if let Ok(i) = g.find(op.slot) {
                         if let Some(u) = undo {
@@ -240,7 +240,7 @@ impl Groups {
                     }
                 }
             }
-            Kind::Truncate => {
+            Kind::TruncateBelow => {
                 let g = self.group_mut(op.group, &mut undo);
                 if op.slot > g.first_live {
                     g.first_live = op.slot;
@@ -260,7 +260,7 @@ impl Groups {
                     u.push(Undo::DroppedTail { group: op.group, slots: dropped });
                 }
             }
-            Kind::Meta => {
+            Kind::SetMeta => {
                 let g = self.group_mut(op.group, &mut undo);
                 let loc = ValueLoc::Log { lsn, off: op.value.0, len: op.value.1 };
                 let before = g.set_meta(op.slot.0, Some(loc));
@@ -268,7 +268,7 @@ impl Groups {
                     u.push(Undo::Meta { group: op.group, key: op.slot.0, before });
                 }
             }
-            Kind::Remove => {
+            Kind::RemoveGroup => {
                 if let Some(state) = self.map.remove(&op.group) {
                     if let Some(u) = undo {
                         u.push(Undo::Removed { group: op.group, state });

@@ -5,8 +5,9 @@
 //! executor) or a callback (compare openraft's `LogFlushed`).
 
 use crate::error::Result;
-use crate::store::{AcceptorStore, Pending, Shared};
+use crate::store::{AcceptorStore, Shared};
 use crate::types::{Op, Outcome};
+use crate::write::Pending;
 use paxos_wal::Lsn;
 use std::future::Future;
 use std::pin::Pin;

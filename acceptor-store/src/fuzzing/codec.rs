@@ -88,9 +88,9 @@ pub fn check_record_codec(data: &[u8]) -> Result<CodecSummary, Violation> {
         expected_public.push(match op.kind {
             Kind::Promise => Some(Op::Promise { group, ballot, from_slot: slot }),
             Kind::Accept => Some(Op::Accept { group, slot, ballot, value: value.to_vec() }),
-            Kind::Chosen => Some(Op::MarkChosen { group, slot }),
-            Kind::Truncate => Some(Op::TruncateBelow { group, slot }),
-            Kind::Remove => Some(Op::RemoveGroup { group }),
+            Kind::MarkChosen => Some(Op::MarkChosen { group, slot }),
+            Kind::TruncateBelow => Some(Op::TruncateBelow { group, slot }),
+            Kind::RemoveGroup => Some(Op::RemoveGroup { group }),
             Kind::Put => Some(Op::Put {
                 group,
                 from: slot,
@@ -100,7 +100,7 @@ pub fn check_record_codec(data: &[u8]) -> Result<CodecSummary, Violation> {
                     .collect(),
             }),
             Kind::DropFrom => Some(Op::DropFrom { group, slot }),
-            Kind::Meta => Some(Op::SetMeta { group, key: slot.0, value: value.to_vec() }),
+            Kind::SetMeta => Some(Op::SetMeta { group, key: slot.0, value: value.to_vec() }),
             Kind::Repair => None,
         });
         off = vo + vl;

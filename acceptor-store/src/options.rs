@@ -1,0 +1,128 @@
+//! The store's options and the figures it reports.
+
+use paxos_wal::storage::{FsStorage, Storage};
+use paxos_wal::{CorruptionPolicy, Lsn, StallHook, WalOptions, WalStats, WriteMode};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Options for [`AcceptorStore::open`](crate::AcceptorStore::open).
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// Size of each log segment (default 64 MiB).
+    pub segment_size: u64,
+    /// How the log writes and syncs (default `pwrite` + `fdatasync`).
+    pub write_mode: WriteMode,
+    /// What opening does about damaged records (default: cut a torn tail,
+    /// fail on damage to acknowledged records).
+    pub policy: CorruptionPolicy,
+    /// Largest value accepted (default 1 MiB, at most what a segment holds).
+    pub max_value_size: usize,
+    /// Take a checkpoint (in the background) once the log holds more than
+    /// this many segments; `None` turns automatic checkpoints off.
+    pub checkpoint_after_segments: Option<usize>,
+    /// Checkpoints kept (default 2: the log is kept back to the older one,
+    /// so a damaged newest checkpoint can fall back to it).
+    pub keep_checkpoints: usize,
+    /// Pre-zero the next segment on a background thread (default true).
+    pub background_prepare: bool,
+    /// Least time between two writes of the log's durable-watermark slot
+    /// (default 5 ms; zero: after every sync, no thread). See
+    /// `paxos_wal::WalOptions::watermark_interval`.
+    pub watermark_interval: Duration,
+    /// The file system (default: the real one).
+    pub storage: Arc<dyn Storage>,
+    /// Report log syncs slower than a threshold (default none): a consensus
+    /// library can hold off elections while the disk stalls. See
+    /// [`StallHook`]; [`StoreStats::wal`] counts them (`slow_syncs`).
+    pub stall: Option<StallHook>,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            segment_size: 64 << 20,
+            write_mode: WriteMode::Pwrite,
+            policy: CorruptionPolicy::TolerateTornTail,
+            max_value_size: 1 << 20,
+            checkpoint_after_segments: Some(4),
+            keep_checkpoints: 2,
+            background_prepare: true,
+            watermark_interval: WalOptions::default().watermark_interval,
+            storage: FsStorage::shared(),
+            stall: None,
+        }
+    }
+}
+
+impl StoreOptions {
+    /// Small segments, no background threads: for tests and simulations on
+    /// the given storage.
+    pub fn small(storage: Arc<dyn Storage>) -> Self {
+        StoreOptions {
+            segment_size: 64 << 10,
+            max_value_size: 16 << 10,
+            checkpoint_after_segments: None,
+            background_prepare: false,
+            watermark_interval: Duration::ZERO,
+            storage,
+            ..Default::default()
+        }
+    }
+}
+
+/// What a checkpoint did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckpointInfo {
+    /// The last LSN it covers.
+    pub position: Lsn,
+    /// Groups in it.
+    pub groups: usize,
+    /// Bytes of the image.
+    pub bytes: usize,
+    /// Log segments deleted after it.
+    pub segments_removed: usize,
+}
+
+/// Counters of the store since it was opened ([`crate::AcceptorStore::stats`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Operations that wrote a record.
+    pub writes: u64,
+    /// Log records appended (a batch is one record).
+    pub records: u64,
+    /// Syncs the log issued (group commit shares them).
+    pub syncs: u64,
+    /// Checkpoints taken.
+    pub checkpoints: u64,
+    /// Live log segments.
+    pub segments: usize,
+    /// How long the last checkpoint took (zero before the first), from the
+    /// image's encoding to the log's truncation.
+    pub checkpoint_last_duration: Duration,
+    /// How long all checkpoints took.
+    pub checkpoint_total_duration: Duration,
+    /// Bytes of the last checkpoint's image (zero before the first).
+    pub checkpoint_last_bytes: u64,
+    /// Bytes of all checkpoint images written.
+    pub checkpoint_total_bytes: u64,
+    /// The log's own counters: the fsync latency histogram, bytes written,
+    /// records per sync, slow syncs, how long it has been poisoned.
+    pub wal: WalStats,
+}
+
+/// A read-only view of the store's log ([`crate::AcceptorStore::log`]). Each field
+/// is read on its own, so with concurrent writers they may be from slightly
+/// different moments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogInfo {
+    /// The first LSN still in the log (older segments go after checkpoints).
+    pub first_lsn: Lsn,
+    /// The last LSN appended, maybe not durable yet (`first_lsn - 1`: none).
+    pub last_lsn: Lsn,
+    /// Every record up to this LSN is durable.
+    pub durable_lsn: Lsn,
+    /// Live log segments.
+    pub segments: usize,
+    /// A sync failed: nothing more is written until the store is reopened.
+    pub poisoned: bool,
+}
