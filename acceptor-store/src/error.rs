@@ -87,3 +87,60 @@ pub enum StoreError {
         group: GroupId,
     },
 }
+
+impl StoreError {
+    /// Whether the disk is full (`ENOSPC`), wherever it was met (the log,
+    /// the checkpoints, recovery): free space, then reopen or retry.
+    ///
+    /// ```
+    /// # use paxos_acceptor_store::*;
+    /// # fn f(store: &AcceptorStore) {
+    /// match store.accept(GroupId(1), Slot(0), Ballot::new(1, 1), b"v") {
+    ///     Err(e) if e.is_no_space() => { /* alert the operator, stop voting */ }
+    ///     Err(e) if e.is_poisoned() => { /* a sync failed: reopen the store */ }
+    ///     _ => {}
+    /// }
+    /// # }
+    /// ```
+    pub fn is_no_space(&self) -> bool {
+        match self {
+            StoreError::Wal(e) => e.is_no_space(),
+            StoreError::Snapshot(e) => e.is_no_space(),
+            StoreError::Recovery(e) => e.is_no_space(),
+            _ => false,
+        }
+    }
+
+    /// Whether another process (or another open store in this one) holds
+    /// the directory: only one store may have it open.
+    pub fn is_locked(&self) -> bool {
+        match self {
+            StoreError::Wal(e) => e.is_locked(),
+            StoreError::Snapshot(e) => e.is_locked(),
+            StoreError::Recovery(e) => e.is_locked(),
+            _ => false,
+        }
+    }
+
+    /// Whether the store refuses writes because a sync or write failed
+    /// earlier (contract 2): reopen it, which recovers from what is on disk.
+    pub fn is_poisoned(&self) -> bool {
+        match self {
+            StoreError::Wal(e) => e.is_poisoned(),
+            StoreError::Snapshot(e) => e.is_poisoned(),
+            _ => false,
+        }
+    }
+
+    /// Whether acknowledged data was found damaged ([`StoreError::DamagedValue`],
+    /// [`StoreError::NeedsRepair`], or damage reported by the log or a
+    /// checkpoint): the group (or node) must re-learn from its peers.
+    pub fn is_damage(&self) -> bool {
+        match self {
+            StoreError::Wal(e) => e.is_damage(),
+            StoreError::Snapshot(e) => e.is_damage(),
+            StoreError::DamagedValue { .. } | StoreError::NeedsRepair { .. } => true,
+            _ => false,
+        }
+    }
+}

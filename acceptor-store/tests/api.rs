@@ -348,3 +348,31 @@ fn automatic_checkpoints_keep_the_log_bounded_across_reopens() {
     assert!(checkpoints >= 5, "{checkpoints} checkpoints");
     assert!(max_segments <= 8, "log grew to {max_segments} segments");
 }
+
+/// Callers ask the error what it is instead of matching three levels deep.
+#[test]
+fn errors_say_whether_the_store_is_locked_full_or_poisoned() {
+    let mem = MemStorage::new();
+    let opts = || StoreOptions::small(mem.shared());
+    let (store, _) = AcceptorStore::open("/e", opts()).unwrap();
+    let e = AcceptorStore::open("/e", opts()).unwrap_err();
+    assert!(e.is_locked() && !e.is_no_space() && !e.is_poisoned(), "{e:?}");
+
+    mem.set_capacity(Some(mem.used_bytes()));
+    let mut slot = 0;
+    let e = loop {
+        match store.accept(GroupId(1), Slot(slot), Ballot::new(1, 1), &[7; 4000]) {
+            Ok(_) => slot += 1,
+            Err(e) => break e,
+        }
+        assert!(slot < 10_000, "the disk never filled");
+    };
+    assert!(e.is_no_space() && !e.is_locked(), "{e:?}");
+    mem.set_capacity(None);
+
+    mem.fail_sync(0);
+    let e = store.accept(GroupId(1), Slot(slot + 1), Ballot::new(1, 1), b"v").unwrap_err();
+    assert!(!e.is_no_space(), "{e:?}");
+    let e = store.accept(GroupId(1), Slot(slot + 2), Ballot::new(1, 1), b"v").unwrap_err();
+    assert!(e.is_poisoned() && !e.is_locked() && !e.is_damage(), "{e:?}");
+}

@@ -66,9 +66,7 @@ fn open(dir: &Path) -> Result<(AcceptorStore, RecoveryReport), paxos_acceptor_st
     let mut tries = 0;
     loop {
         match AcceptorStore::open(dir, options()) {
-            Err(paxos_acceptor_store::StoreError::Recovery(paxos_recovery::RecoveryError::Wal(
-                paxos_wal::Error::Locked { .. },
-            ))) if tries < 200 => {
+            Err(e) if e.is_locked() && tries < 200 => {
                 tries += 1;
                 std::thread::sleep(Duration::from_millis(10));
             }

@@ -50,11 +50,10 @@ pub fn locked(p: &Path) -> String {
 /// Why a store could not be opened, naming it: [`locked`] when another
 /// process holds it, else the store's own error after the path.
 pub fn open_error(dir: &Path, e: &paxos_acceptor_store::StoreError) -> String {
-    use paxos_acceptor_store::StoreError;
-    match e {
-        StoreError::Recovery(paxos_recovery::RecoveryError::Wal(paxos_wal::Error::Locked { .. })) => locked(dir),
-        e => format!("{}: {e}", show(dir)),
+    if e.is_locked() {
+        return locked(dir);
     }
+    format!("{}: {e}", show(dir))
 }
 
 /// A directory to write in (`demo --dir`, `torture --dir`, `bench DIR`):

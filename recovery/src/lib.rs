@@ -168,6 +168,26 @@ pub enum RecoveryError {
     },
 }
 
+impl RecoveryError {
+    /// Whether the disk is full (`ENOSPC`), in the log or the snapshots.
+    pub fn is_no_space(&self) -> bool {
+        match self {
+            RecoveryError::Wal(e) => e.is_no_space(),
+            RecoveryError::Snapshot(e) => e.is_no_space(),
+            _ => false,
+        }
+    }
+
+    /// Whether another process holds the log's or the snapshots' lock.
+    pub fn is_locked(&self) -> bool {
+        match self {
+            RecoveryError::Wal(e) => e.is_locked(),
+            RecoveryError::Snapshot(e) => e.is_locked(),
+            _ => false,
+        }
+    }
+}
+
 fn describe(skipped: &[SkippedSnapshot]) -> String {
     if skipped.is_empty() {
         return "none found".into();

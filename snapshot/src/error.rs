@@ -150,6 +150,21 @@ impl SnapshotError {
         SnapshotError::Io { op, path, source }
     }
 
+    /// Whether the disk is full (`ENOSPC`).
+    pub fn is_no_space(&self) -> bool {
+        matches!(self, SnapshotError::NoSpace { .. })
+    }
+
+    /// Whether another handle holds the snapshot directory's lock.
+    pub fn is_locked(&self) -> bool {
+        matches!(self, SnapshotError::Locked { .. })
+    }
+
+    /// Whether the store refuses writes after a failed sync.
+    pub fn is_poisoned(&self) -> bool {
+        matches!(self, SnapshotError::Poisoned { .. })
+    }
+
     /// Whether the error says the file is damaged or not a snapshot (as
     /// opposed to an I/O failure or misuse).
     pub fn is_damage(&self) -> bool {

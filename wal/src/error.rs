@@ -153,6 +153,23 @@ impl Error {
         matches!(self, Error::DamagedRecord { .. } | Error::MappedReadFailed { .. })
     }
 
+    /// Whether the disk is full (`ENOSPC`), from any operation.
+    pub fn is_no_space(&self) -> bool {
+        matches!(self, Error::NoSpace { .. })
+    }
+
+    /// Whether another process (or another handle in this one) holds the
+    /// log's directory lock.
+    pub fn is_locked(&self) -> bool {
+        matches!(self, Error::Locked { .. })
+    }
+
+    /// Whether the log refuses writes because an earlier sync or write
+    /// failed (reopen it to recover from what is on disk).
+    pub fn is_poisoned(&self) -> bool {
+        matches!(self, Error::Poisoned { .. })
+    }
+
     /// Wrap an I/O error, turning ENOSPC into [`Error::NoSpace`].
     pub fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
         let path = path.into();
