@@ -268,7 +268,10 @@ impl Wal {
         })?;
         let mut rec = recover(&storage, &dir, opts.policy, size)?;
         // A new log (no segment left) draws its identity at random.
-        let log_id = rec.log_id.unwrap_or_else(rand::random);
+        let log_id = match rec.log_id {
+            Some(id) => id,
+            None => getrandom::u64().map_err(|e| Error::io("drawing a log id", &dir, io::Error::other(e)))?,
+        };
         let mut segments: Vec<Arc<Segment>> = rec.segments.into_iter().map(Arc::new).collect();
         let mut offset = rec.write_offset;
         let mut report = rec.report;
