@@ -584,7 +584,7 @@ impl MemStorage {
     pub fn read_file(&self, path: &Path) -> io::Result<Vec<u8>> {
         let file = self.file(path)?;
         let st = file.state();
-        Ok(st.cache.as_slice(st.len).to_vec())
+        Ok(st.cache.to_vec(st.len))
     }
 
     /// The on-disk contents of a file (what a power loss now would keep of
@@ -673,7 +673,7 @@ impl MemStorage {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "cannot rewrite a mapped file"));
         }
         let old = st.len as u64;
-        let mut bytes = st.cache.as_slice(st.len).to_vec();
+        let mut bytes = st.cache.to_vec(st.len);
         f(&mut bytes);
         let mut fresh = RawBuf::zeroed(bytes.len());
         fresh.write(0, &bytes);
@@ -989,13 +989,20 @@ impl Drop for MemLock {
 }
 
 /// A heap buffer whose address never changes while it is mapped.
+///
+/// It never makes a reference (`&[u8]`) into its bytes: they are read and
+/// written with raw copies of exactly the range concerned, so that a
+/// mapping's user may hold a slice of one part of the buffer, or write
+/// through the mapping to another, while this file's state is read or
+/// written elsewhere (see the `Mapping` implementation below).
 struct RawBuf {
     ptr: *mut u8,
     cap: usize,
 }
 
-// SAFETY: RawBuf owns its allocation like a Box<[u8]>; all access is guarded by
-// the FileState mutex or follows the mapping discipline documented on Mapping.
+// SAFETY: RawBuf owns its allocation like a Box<[u8]>; all access through it
+// is under the FileState mutex, and access through a mapping follows the
+// rules of `Mapping` (no write overlaps another access to the same bytes).
 unsafe impl Send for RawBuf {}
 
 impl Default for RawBuf {
@@ -1013,13 +1020,23 @@ impl RawBuf {
     fn ptr(&self) -> *mut u8 {
         self.ptr
     }
-    fn as_slice(&self, len: usize) -> &[u8] {
-        assert!(len <= self.cap);
-        // SAFETY: ptr is valid for `cap` initialised bytes and len <= cap.
-        unsafe { std::slice::from_raw_parts(self.ptr, len) }
+    /// Copy `out.len()` bytes from `offset` into `out`.
+    fn read(&self, offset: usize, out: &mut [u8]) {
+        assert!(offset <= self.cap && out.len() <= self.cap - offset);
+        // SAFETY: the range is inside the allocation (asserted above), which
+        // is initialised; `out` is a distinct buffer. A raw copy makes no
+        // reference over the rest of the buffer, where a mapping may be
+        // written meanwhile.
+        unsafe { std::ptr::copy_nonoverlapping(self.ptr.add(offset), out.as_mut_ptr(), out.len()) };
+    }
+    /// The first `len` bytes, copied.
+    fn to_vec(&self, len: usize) -> Vec<u8> {
+        let mut v = vec![0u8; len];
+        self.read(0, &mut v);
+        v
     }
     fn write(&mut self, offset: usize, bytes: &[u8]) {
-        assert!(offset + bytes.len() <= self.cap);
+        assert!(offset <= self.cap && bytes.len() <= self.cap - offset);
         // SAFETY: the range is inside the allocation (asserted above); a raw
         // copy creates no reference that could alias a mapping reader's slice.
         unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.ptr.add(offset), bytes.len()) };
@@ -1055,7 +1072,7 @@ impl FileState {
         }
         if end > self.cache.cap {
             let mut bigger = RawBuf::zeroed(end.max(self.cache.cap * 2));
-            bigger.write(0, self.cache.as_slice(self.len));
+            bigger.write(0, &self.cache.to_vec(self.len));
             self.cache = bigger;
         }
         self.len = end;
@@ -1080,12 +1097,11 @@ impl FileState {
 
     /// Copy `pages` from the cache to the disk, at the disk's length.
     fn write_back(&mut self, pages: &[usize]) {
-        let cache = self.cache.as_slice(self.len);
         for &page in pages {
             let start = page * PAGE_SIZE;
             let end = (start + PAGE_SIZE).min(self.len).min(self.disk.len());
             if start < end {
-                self.disk[start..end].copy_from_slice(&cache[start..end]);
+                self.cache.read(start, &mut self.disk[start..end]);
             }
         }
         for page in pages {
@@ -1110,7 +1126,13 @@ impl FileState {
     fn differs(&self, page: usize) -> bool {
         let start = page * PAGE_SIZE;
         let end = (start + PAGE_SIZE).min(self.len);
-        (start..end).any(|i| self.cache.as_slice(self.len)[i] != self.disk.get(i).copied().unwrap_or(0))
+        if start >= end {
+            return false;
+        }
+        let mut page = [0u8; PAGE_SIZE];
+        let cached = &mut page[..end - start];
+        self.cache.read(start, cached);
+        cached.iter().enumerate().any(|(i, b)| *b != self.disk.get(start + i).copied().unwrap_or(0))
     }
 
     /// Note the (no longer dirty) `pages` whose cache differs from the disk
@@ -1150,7 +1172,7 @@ impl FileState {
     /// Returns how many sectors came back as garbage.
     fn power_loss(&mut self, garbage: f64, rng: &mut impl Rng) -> u64 {
         let len = if self.len != self.disk.len() && rng.random_bool(0.5) { self.len } else { self.disk.len() };
-        let cache = self.cache.as_slice(self.len).to_vec();
+        let cache = self.cache.to_vec(self.len);
         self.disk.resize(len, 0);
         let mut garbled = 0;
         for page in std::mem::take(&mut self.dirty) {
@@ -1226,7 +1248,7 @@ impl StorageFile for MemHandle {
         if end > st.len as u64 {
             return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
         }
-        buf.copy_from_slice(&st.cache.as_slice(st.len)[offset as usize..end as usize]);
+        st.cache.read(offset as usize, buf);
         Ok(())
     }
 
