@@ -442,6 +442,9 @@ impl MemStorage {
     /// KEEP_SIZE)`): the range reads as zeros (cache and disk), frees its
     /// space, and must be allocated again (counted against the capacity,
     /// ENOSPC past it) when it is written. The part past the file's end is ignored.
+    ///
+    /// On a mapped file this changes mapped bytes from outside, as another
+    /// process would: no slice of them may be held across the call.
     pub fn punch_hole(&self, path: &Path, range: Range<u64>) -> io::Result<()> {
         let ino = self.lookup(path)?;
         let file = self.ns().files[&ino].clone();
@@ -597,13 +600,21 @@ impl MemStorage {
 
     /// Flip bits of a file on disk and in the cache (bit rot). Out-of-range
     /// offsets are ignored.
+    ///
+    /// On a mapped file this changes a mapped byte from outside, as another
+    /// process would: no slice of it may be held across the call (read a
+    /// record again afterwards).
     pub fn corrupt(&self, path: &Path, offset: u64, xor: u8) -> io::Result<()> {
         let file = self.file(path)?;
         let mut st = file.state();
         let off = offset as usize;
         if off < st.len {
-            // SAFETY: `off < len <= cap`, and no mapping reader exists in a
-            // test that corrupts a file (the process is "down").
+            // SAFETY: `off < len <= cap`, a raw one-byte access under the
+            // file's lock. With the log open this is a change from outside
+            // the program (`Mapping` rule 4): the test must not hold a slice
+            // of this byte across the call (a derefed `Record`) or read it
+            // from another thread meanwhile. The tests that corrupt an open
+            // log read again only after the call returns.
             unsafe { *st.cache.ptr().add(off) ^= xor };
         }
         if off < st.disk.len() {
@@ -1341,10 +1352,10 @@ struct MemMapping {
 }
 
 // SAFETY: the pointer targets a RawBuf that is neither freed nor moved while
-// `maps > 0` (growth is refused and crash() asserts no mapping is live); the
-// mapping discipline (documented on Mapping) keeps readers and writers apart.
+// `maps > 0` (see the `Mapping` impl); the rules of `Mapping` (no write
+// overlaps another access to the same bytes) keep threads apart.
 unsafe impl Send for MemMapping {}
-// SAFETY: as for Send: shared access follows the Mapping discipline.
+// SAFETY: as for Send: shared access follows the rules of `Mapping`.
 unsafe impl Sync for MemMapping {}
 
 impl Debug for MemMapping {
@@ -1353,7 +1364,23 @@ impl Debug for MemMapping {
     }
 }
 
-impl Mapping for MemMapping {
+// SAFETY: (1) `ptr` and `len` are fixed when the mapping is made (`map`,
+// under the file's lock): `ptr` is the start of the file's RawBuf, a zeroed
+// (so initialised) heap allocation of `cap >= st.len >= len` bytes; Send and
+// Sync are above. (2) While `maps > 0` that RawBuf is never replaced (so
+// never freed or moved): the only places that replace it refuse or assert
+// first, under the same lock (`ensure_len` refuses to grow a mapped file,
+// `rewrite` refuses a mapped file, `crash` asserts no live mapping before
+// `power_loss`), and `maps` counts this value from `map` until its `Drop`.
+// `file` keeps the FileState, and so the buffer, alive even when the storage
+// is dropped or the file unlinked. (3) Heap memory never faults: failures are
+// modelled by `failed_maps` (`fail_mapped_reads`), which `failed` reports;
+// the bytes stay readable. (4) The buffer is written only by the caller's
+// own `write_all_at` of the file, by fault injection a test asks for
+// (`corrupt`, `punch_hole`), and by `evict`, which skips a mapped file;
+// `flush_range` only reads the pages it flushes, and RawBuf never makes a
+// reference into the buffer (raw copies of exactly the range concerned).
+unsafe impl Mapping for MemMapping {
     fn as_ptr(&self) -> *mut u8 {
         self.ptr
     }
