@@ -437,3 +437,88 @@ pub(crate) fn activate(
     seg.reopen_at(HEADER_PAGE);
     Ok(seg)
 }
+
+#[cfg(all(test, feature = "sim"))]
+mod tests {
+    use super::*;
+    use crate::format::encode_record;
+    use crate::storage::MemStorage;
+
+    const SIZE: u64 = 4 * HEADER_PAGE;
+
+    /// A segment of zeros on the simulated disk, as recovery leaves it.
+    fn recovered() -> Segment {
+        let mem = MemStorage::new();
+        let path = PathBuf::from("/s/1.wal");
+        mem.create_dir_all(Path::new("/s")).unwrap();
+        let file = mem.open(&path, OpenOptions::create()).unwrap();
+        file.write_all_at(&vec![0u8; SIZE as usize], 0).unwrap();
+        Segment::new(path, file, 1, 1, SIZE, Vec::new()).unwrap()
+    }
+
+    /// A fresh segment, open for records.
+    fn segment() -> Segment {
+        let mut seg = recovered();
+        seg.reopen_at(HEADER_PAGE);
+        seg
+    }
+
+    fn frame(lsn: Lsn, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_record(&mut out, lsn, 1, 0, payload);
+        out
+    }
+
+    #[test]
+    fn written_records_are_lent_and_unwritten_ones_are_not() {
+        for via in [Via::Mapping, Via::File] {
+            let seg = segment();
+            let (a, b) = (frame(1, b"first"), frame(2, b"second"));
+            let at_b = HEADER_PAGE + a.len() as u64;
+            seg.offsets.write().unwrap().extend([HEADER_PAGE as u32, at_b as u32]);
+            seg.write(via, HEADER_PAGE, &a).unwrap();
+            let (start, len) = seg.locate(1).unwrap().unwrap();
+            assert_eq!(seg.payload(start, len), b"first");
+            // Record 2 has an offset but is not written: nothing past the
+            // written mark is read, so it runs past what may be lent.
+            match seg.locate(2) {
+                Err(Error::DamagedRecord { reason: "runs past the segment", .. }) => {}
+                other => panic!("{via:?}: expected a refusal, got {other:?}"),
+            }
+            seg.write(via, at_b, &b).unwrap();
+            let (start, len) = seg.locate(2).unwrap().unwrap();
+            assert_eq!(seg.payload(start, len), b"second");
+            // A watermark slot (the header page is never lent) may be written any time.
+            seg.write(via, WATERMARK_SLOTS[1], &[7; 32]).unwrap();
+            seg.sync(via, at_b + b.len() as u64).unwrap();
+            assert_eq!(seg.payload(start, len), b"second");
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "below the written mark")]
+    fn a_write_over_lent_records_is_refused() {
+        let seg = segment();
+        let a = frame(1, b"first");
+        seg.write(Via::Mapping, HEADER_PAGE, &a).unwrap();
+        let _ = seg.write(Via::Mapping, HEADER_PAGE + 8, b"over");
+    }
+
+    #[test]
+    #[should_panic(expected = "lending")]
+    fn nothing_past_the_written_mark_is_lent() {
+        let seg = segment();
+        seg.write(Via::Mapping, HEADER_PAGE, &frame(1, b"first")).unwrap();
+        let _ = seg.payload(HEADER_PAGE as usize, 4096);
+    }
+
+    #[test]
+    fn a_recovered_segment_is_sealed_whole() {
+        let seg = recovered();
+        let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _ = seg.write(Via::File, HEADER_PAGE, b"x");
+        }));
+        assert!(refused.is_err(), "a recovered segment takes no record until reopened");
+        assert_eq!(seg.payload(HEADER_PAGE as usize, 16), &[0u8; 16]);
+    }
+}
