@@ -183,7 +183,20 @@ struct FsMapping {
     raw: memmap2::MmapRaw,
 }
 
-impl Mapping for FsMapping {
+// SAFETY: (1) `raw` is a `MAP_SHARED`, `PROT_READ | PROT_WRITE` mapping
+// made once in `map`; `as_ptr`/`len` return its fixed start and length, and
+// file-backed pages are always initialised (zeros past the end of the file).
+// `MmapRaw` is `Send + Sync` and hands out only a raw pointer. (2) It is
+// unmapped only when `raw` is dropped with this value; nothing else here
+// remaps or moves it, and truncating, renaming or removing the file does not
+// unmap it. (3) It was registered with `sigbus` before it was handed out, and
+// `reg` is dropped (unregistered) before `raw` is unmapped (field order):
+// while it lives, a SIGBUS in it (truncation, failed allocation, EIO) gets
+// a private zero page mapped over the faulting page and sets the flag that
+// `failed` reads, so the range stays valid memory. (4) Nothing here writes
+// to the mapped bytes or keeps a reference to them; `flush_range` is an
+// `msync`, which only writes them back.
+unsafe impl Mapping for FsMapping {
     fn as_ptr(&self) -> *mut u8 {
         self.raw.as_mut_ptr()
     }

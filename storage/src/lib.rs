@@ -135,13 +135,60 @@ pub trait StorageFile: Send + Sync + Debug {
 
 /// A shared, writable memory mapping of a file's first `len()` bytes.
 ///
-/// The mapping hands out raw pointers: callers uphold the log's discipline
-/// that a byte range is only read through the mapping after it was written and
-/// is never written again while a reader may hold it.
-pub trait Mapping: Send + Sync + Debug {
-    /// Start of the mapped bytes.
+/// The mapping hands out a raw pointer, and the caller reads and writes the
+/// mapped bytes through it with no further check: the trait is `unsafe` to
+/// implement because the caller's memory safety rests on what the
+/// implementation promises below.
+///
+/// # Safety
+///
+/// An implementation promises, for as long as the value lives (until the
+/// last `Arc` to it is dropped):
+///
+/// 1. **A stable, valid range.** [`Mapping::as_ptr`] returns the same
+///    non-null pointer on every call and [`Mapping::len`] the same length,
+///    and `as_ptr()..as_ptr() + len()` is one range of initialised memory,
+///    valid for reads and writes of any of its bytes, from any thread (hence
+///    `Send + Sync`).
+/// 2. **Never moved or released.** The range is not unmapped, freed,
+///    reallocated or moved while the value lives, whatever happens to the
+///    file or the storage meanwhile: the file truncated, grown, renamed or
+///    removed, the storage dropped, or (on a simulated disk) a simulated
+///    crash. It is released only when the value is dropped.
+/// 3. **Faults are caught, not fatal.** An access the backing store cannot
+///    satisfy (the file truncated under the mapping, a hole that cannot be
+///    allocated on a full disk, EIO while a page is read back in) neither
+///    kills the process nor leaves the range invalid: the access completes
+///    (a read returns zeros, a write goes nowhere durable) and
+///    [`Mapping::failed`] returns `true` from then on. [`FsStorage`] does
+///    this by catching SIGBUS (the `sigbus` module maps a private zero page
+///    over the faulting page); an implementation that cannot catch such
+///    faults must not hand out mappings of files that can change under it.
+/// 4. **No writes of its own.** The implementation never writes to the
+///    mapped bytes on its own account and keeps no reference (`&`/`&mut`)
+///    to them: they change only through the caller's writes (through the
+///    pointer, or [`StorageFile::write_all_at`] of the same file), or from
+///    outside the program (another process writing to or truncating the
+///    file; on a simulated disk, fault injection a test asks for).
+///    [`Mapping::flush_range`] and [`Mapping::failed`] at most *read* them.
+///
+/// # Using the pointer
+///
+/// The caller, in turn, treats the range as memory shared between threads:
+/// a write through the pointer must not overlap, in bytes and in time, any
+/// other access to the same bytes: a slice (`&[u8]`) over them, another
+/// write, a [`Mapping::flush_range`] covering them, or I/O of the same file
+/// range through [`StorageFile`] (on a simulated disk, the same memory).
+/// The log keeps to this by lending out slices only of records that were
+/// written and are never written again, and by making every write and flush
+/// of a segment under one lock (`paxos-wal`'s `segment` module). The
+/// contents stay untrusted (another process may change them): a reader
+/// verifies what it read (checksums) and checks [`Mapping::failed`] *after*
+/// reading.
+pub unsafe trait Mapping: Send + Sync + Debug {
+    /// Start of the mapped bytes (the same pointer on every call).
     fn as_ptr(&self) -> *mut u8;
-    /// Number of mapped bytes.
+    /// Number of mapped bytes (the same on every call).
     fn len(&self) -> usize;
     /// Whether the mapping is empty.
     fn is_empty(&self) -> bool {

@@ -442,6 +442,9 @@ impl MemStorage {
     /// KEEP_SIZE)`): the range reads as zeros (cache and disk), frees its
     /// space, and must be allocated again (counted against the capacity,
     /// ENOSPC past it) when it is written. The part past the file's end is ignored.
+    ///
+    /// On a mapped file this changes mapped bytes from outside, as another
+    /// process would: no slice of them may be held across the call.
     pub fn punch_hole(&self, path: &Path, range: Range<u64>) -> io::Result<()> {
         let ino = self.lookup(path)?;
         let file = self.ns().files[&ino].clone();
@@ -584,7 +587,7 @@ impl MemStorage {
     pub fn read_file(&self, path: &Path) -> io::Result<Vec<u8>> {
         let file = self.file(path)?;
         let st = file.state();
-        Ok(st.cache.as_slice(st.len).to_vec())
+        Ok(st.cache.to_vec(st.len))
     }
 
     /// The on-disk contents of a file (what a power loss now would keep of
@@ -597,13 +600,21 @@ impl MemStorage {
 
     /// Flip bits of a file on disk and in the cache (bit rot). Out-of-range
     /// offsets are ignored.
+    ///
+    /// On a mapped file this changes a mapped byte from outside, as another
+    /// process would: no slice of it may be held across the call (read a
+    /// record again afterwards).
     pub fn corrupt(&self, path: &Path, offset: u64, xor: u8) -> io::Result<()> {
         let file = self.file(path)?;
         let mut st = file.state();
         let off = offset as usize;
         if off < st.len {
-            // SAFETY: `off < len <= cap`, and no mapping reader exists in a
-            // test that corrupts a file (the process is "down").
+            // SAFETY: `off < len <= cap`, a raw one-byte access under the
+            // file's lock. With the log open this is a change from outside
+            // the program (`Mapping` rule 4): the test must not hold a slice
+            // of this byte across the call (a derefed `Record`) or read it
+            // from another thread meanwhile. The tests that corrupt an open
+            // log read again only after the call returns.
             unsafe { *st.cache.ptr().add(off) ^= xor };
         }
         if off < st.disk.len() {
@@ -673,7 +684,7 @@ impl MemStorage {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "cannot rewrite a mapped file"));
         }
         let old = st.len as u64;
-        let mut bytes = st.cache.as_slice(st.len).to_vec();
+        let mut bytes = st.cache.to_vec(st.len);
         f(&mut bytes);
         let mut fresh = RawBuf::zeroed(bytes.len());
         fresh.write(0, &bytes);
@@ -989,13 +1000,20 @@ impl Drop for MemLock {
 }
 
 /// A heap buffer whose address never changes while it is mapped.
+///
+/// It never makes a reference (`&[u8]`) into its bytes: they are read and
+/// written with raw copies of exactly the range concerned, so that a
+/// mapping's user may hold a slice of one part of the buffer, or write
+/// through the mapping to another, while this file's state is read or
+/// written elsewhere (see the `Mapping` implementation below).
 struct RawBuf {
     ptr: *mut u8,
     cap: usize,
 }
 
-// SAFETY: RawBuf owns its allocation like a Box<[u8]>; all access is guarded by
-// the FileState mutex or follows the mapping discipline documented on Mapping.
+// SAFETY: RawBuf owns its allocation like a Box<[u8]>; all access through it
+// is under the FileState mutex, and access through a mapping follows the
+// rules of `Mapping` (no write overlaps another access to the same bytes).
 unsafe impl Send for RawBuf {}
 
 impl Default for RawBuf {
@@ -1013,13 +1031,23 @@ impl RawBuf {
     fn ptr(&self) -> *mut u8 {
         self.ptr
     }
-    fn as_slice(&self, len: usize) -> &[u8] {
-        assert!(len <= self.cap);
-        // SAFETY: ptr is valid for `cap` initialised bytes and len <= cap.
-        unsafe { std::slice::from_raw_parts(self.ptr, len) }
+    /// Copy `out.len()` bytes from `offset` into `out`.
+    fn read(&self, offset: usize, out: &mut [u8]) {
+        assert!(offset <= self.cap && out.len() <= self.cap - offset);
+        // SAFETY: the range is inside the allocation (asserted above), which
+        // is initialised; `out` is a distinct buffer. A raw copy makes no
+        // reference over the rest of the buffer, where a mapping may be
+        // written meanwhile.
+        unsafe { std::ptr::copy_nonoverlapping(self.ptr.add(offset), out.as_mut_ptr(), out.len()) };
+    }
+    /// The first `len` bytes, copied.
+    fn to_vec(&self, len: usize) -> Vec<u8> {
+        let mut v = vec![0u8; len];
+        self.read(0, &mut v);
+        v
     }
     fn write(&mut self, offset: usize, bytes: &[u8]) {
-        assert!(offset + bytes.len() <= self.cap);
+        assert!(offset <= self.cap && bytes.len() <= self.cap - offset);
         // SAFETY: the range is inside the allocation (asserted above); a raw
         // copy creates no reference that could alias a mapping reader's slice.
         unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.ptr.add(offset), bytes.len()) };
@@ -1055,7 +1083,7 @@ impl FileState {
         }
         if end > self.cache.cap {
             let mut bigger = RawBuf::zeroed(end.max(self.cache.cap * 2));
-            bigger.write(0, self.cache.as_slice(self.len));
+            bigger.write(0, &self.cache.to_vec(self.len));
             self.cache = bigger;
         }
         self.len = end;
@@ -1080,12 +1108,11 @@ impl FileState {
 
     /// Copy `pages` from the cache to the disk, at the disk's length.
     fn write_back(&mut self, pages: &[usize]) {
-        let cache = self.cache.as_slice(self.len);
         for &page in pages {
             let start = page * PAGE_SIZE;
             let end = (start + PAGE_SIZE).min(self.len).min(self.disk.len());
             if start < end {
-                self.disk[start..end].copy_from_slice(&cache[start..end]);
+                self.cache.read(start, &mut self.disk[start..end]);
             }
         }
         for page in pages {
@@ -1110,7 +1137,13 @@ impl FileState {
     fn differs(&self, page: usize) -> bool {
         let start = page * PAGE_SIZE;
         let end = (start + PAGE_SIZE).min(self.len);
-        (start..end).any(|i| self.cache.as_slice(self.len)[i] != self.disk.get(i).copied().unwrap_or(0))
+        if start >= end {
+            return false;
+        }
+        let mut page = [0u8; PAGE_SIZE];
+        let cached = &mut page[..end - start];
+        self.cache.read(start, cached);
+        cached.iter().enumerate().any(|(i, b)| *b != self.disk.get(start + i).copied().unwrap_or(0))
     }
 
     /// Note the (no longer dirty) `pages` whose cache differs from the disk
@@ -1150,7 +1183,7 @@ impl FileState {
     /// Returns how many sectors came back as garbage.
     fn power_loss(&mut self, garbage: f64, rng: &mut impl Rng) -> u64 {
         let len = if self.len != self.disk.len() && rng.random_bool(0.5) { self.len } else { self.disk.len() };
-        let cache = self.cache.as_slice(self.len).to_vec();
+        let cache = self.cache.to_vec(self.len);
         self.disk.resize(len, 0);
         let mut garbled = 0;
         for page in std::mem::take(&mut self.dirty) {
@@ -1226,7 +1259,7 @@ impl StorageFile for MemHandle {
         if end > st.len as u64 {
             return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
         }
-        buf.copy_from_slice(&st.cache.as_slice(st.len)[offset as usize..end as usize]);
+        st.cache.read(offset as usize, buf);
         Ok(())
     }
 
@@ -1319,10 +1352,10 @@ struct MemMapping {
 }
 
 // SAFETY: the pointer targets a RawBuf that is neither freed nor moved while
-// `maps > 0` (growth is refused and crash() asserts no mapping is live); the
-// mapping discipline (documented on Mapping) keeps readers and writers apart.
+// `maps > 0` (see the `Mapping` impl); the rules of `Mapping` (no write
+// overlaps another access to the same bytes) keep threads apart.
 unsafe impl Send for MemMapping {}
-// SAFETY: as for Send: shared access follows the Mapping discipline.
+// SAFETY: as for Send: shared access follows the rules of `Mapping`.
 unsafe impl Sync for MemMapping {}
 
 impl Debug for MemMapping {
@@ -1331,7 +1364,23 @@ impl Debug for MemMapping {
     }
 }
 
-impl Mapping for MemMapping {
+// SAFETY: (1) `ptr` and `len` are fixed when the mapping is made (`map`,
+// under the file's lock): `ptr` is the start of the file's RawBuf, a zeroed
+// (so initialised) heap allocation of `cap >= st.len >= len` bytes; Send and
+// Sync are above. (2) While `maps > 0` that RawBuf is never replaced (so
+// never freed or moved): the only places that replace it refuse or assert
+// first, under the same lock (`ensure_len` refuses to grow a mapped file,
+// `rewrite` refuses a mapped file, `crash` asserts no live mapping before
+// `power_loss`), and `maps` counts this value from `map` until its `Drop`.
+// `file` keeps the FileState, and so the buffer, alive even when the storage
+// is dropped or the file unlinked. (3) Heap memory never faults: failures are
+// modelled by `failed_maps` (`fail_mapped_reads`), which `failed` reports;
+// the bytes stay readable. (4) The buffer is written only by the caller's
+// own `write_all_at` of the file, by fault injection a test asks for
+// (`corrupt`, `punch_hole`), and by `evict`, which skips a mapped file;
+// `flush_range` only reads the pages it flushes, and RawBuf never makes a
+// reference into the buffer (raw copies of exactly the range concerned).
+unsafe impl Mapping for MemMapping {
     fn as_ptr(&self) -> *mut u8 {
         self.ptr
     }

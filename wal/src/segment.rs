@@ -1,5 +1,41 @@
 //! One segment file: preparing (pre-zeroing) it, activating it under its
-//! final name, and finding and verifying records in its mapping.
+//! final name, writing to it, and finding and verifying records in its
+//! mapping.
+//!
+//! # Lending the mapping
+//!
+//! A segment's mapping is shared by the log's writers (group-commit rounds,
+//! the watermark writer) and any number of readers, each of which may hold a
+//! [`Record`](crate::Record) whose bytes are a slice of the mapping. Rust
+//! forbids a byte to be written while a `&[u8]` over it lives, so the segment
+//! itself keeps the two apart, whatever its callers do:
+//!
+//! 1. **Slices only of the sealed range.** The only slices made of the
+//!    mapping ([`Segment::lend`], via [`Segment::locate`] and
+//!    [`Segment::payload`]) lie in `HEADER_PAGE..sealed`. `sealed` (the
+//!    written mark, in bytes) is read with `Acquire`.
+//! 2. **Writes only outside it.** Every write to the segment's bytes, through
+//!    the mapping or with `pwrite` on its file (the same page cache; on the
+//!    simulated disk the same memory), goes through [`Segment::write`]. It
+//!    accepts a range only inside the header page (the watermark slots,
+//!    never lent) or at or above `sealed`, and after writing record frames
+//!    moves `sealed` to their end (`Release`): from then on they may be lent
+//!    out and are never written again.
+//! 3. **The mark only rises while shared.** `sealed` is lowered only through
+//!    `&mut self` ([`Segment::reopen_at`]), when no slice of the segment can
+//!    exist.
+//! 4. **One writer at a time.** [`Segment::write`] and [`Segment::sync`]
+//!    hold the `writing` lock, so writes never overlap each other or a flush
+//!    (which reads the bytes, on the simulated disk), as the `Mapping`
+//!    contract requires of its user. (The log makes them under its own I/O
+//!    lock anyway: this one is never contended.)
+//!
+//! So every byte a slice covers was written before the slice was made (the
+//! write happens-before the `Release` store of `sealed` that the `Acquire`
+//! load saw) and is not written while the slice lives. The mapping itself is
+//! trusted to stay valid for its lifetime (the `unsafe` contract of
+//! `Mapping`), faults included; its contents are not trusted (another process
+//! may change the file), which the checksums and `Mapping::failed` cover.
 
 use crate::error::{Error, Result};
 use crate::format::{
@@ -7,20 +43,37 @@ use crate::format::{
     RECORD_HEADER_LEN, TEMP_SUFFIX, WATERMARK_SLOTS,
 };
 use crate::storage::{Mapping, OpenOptions, Storage, StorageFile, PAGE_SIZE};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use zerocopy::{FromBytes, IntoBytes};
 
 /// Marks an LSN whose record was lost to damage (only under `Salvage`).
 pub(crate) const HOLE: u32 = u32::MAX;
 
+/// How a write reaches a segment (see [`Segment::write`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Via {
+    /// Copied into the mapping.
+    Mapping,
+    /// `pwrite` on the file.
+    File,
+}
+
 /// A live segment: its file, its mapping and the offset of each record.
 #[derive(Debug)]
 pub(crate) struct Segment {
     pub path: PathBuf,
-    pub file: Arc<dyn StorageFile>,
-    pub map: Arc<dyn Mapping>,
+    /// Private: every write goes through [`Segment::write`] (module docs).
+    file: Arc<dyn StorageFile>,
+    /// Private: slices of it only through [`Segment::lend`] (module docs).
+    map: Arc<dyn Mapping>,
+    /// The written mark: the bytes `HEADER_PAGE..sealed` were written and are
+    /// never written again; only they are lent out. At most `size`.
+    sealed: AtomicU64,
+    /// Held by every write and sync of the segment.
+    writing: Mutex<()>,
     pub seq: u64,
     pub first_lsn: Lsn,
     pub size: u64,
@@ -96,8 +149,94 @@ impl Segment {
     ) -> Result<Self> {
         fill_holes(&*file, &path, size)?;
         let map = file.map(size as usize).map_err(|e| Error::io("mapping", &path, e))?;
+        if (map.len() as u64) < size {
+            let e = std::io::Error::other(format!("{} bytes mapped of {size}", map.len()));
+            return Err(Error::io("mapping", &path, e));
+        }
         let verified = Verified::new(size);
-        Ok(Segment { path, file, map, seq, first_lsn, size, offsets: RwLock::new(offsets), verified })
+        Ok(Segment {
+            path,
+            file,
+            map,
+            // Sealed whole: a recovered segment is written no more, except
+            // the last one, which the log reopens at its end (`reopen_at`).
+            sealed: AtomicU64::new(size),
+            writing: Mutex::new(()),
+            seq,
+            first_lsn,
+            size,
+            offsets: RwLock::new(offsets),
+            verified,
+        })
+    }
+
+    /// Let records be written again from `offset` (the end of the last
+    /// record): for a fresh segment, or the last one recovered. Takes
+    /// `&mut self`, so no slice of the segment exists.
+    pub fn reopen_at(&mut self, offset: u64) {
+        assert!((HEADER_PAGE..=self.size).contains(&offset), "write offset {offset} outside the segment");
+        *self.sealed.get_mut() = offset;
+    }
+
+    /// Write `bytes` at `offset`, through the mapping or with `pwrite`:
+    /// record frames at or above the written mark (which then moves past
+    /// them: from now on they can be read, and are never written again), or
+    /// a watermark slot inside the header page. Panics on any other range:
+    /// it could be lent out to a reader (module docs).
+    ///
+    /// A fault while writing through the mapping (no block for the page on a
+    /// full disk, the file shrunk under it) was caught and went to a private
+    /// zero page, not the file: the write failed.
+    pub fn write(&self, via: Via, offset: u64, bytes: &[u8]) -> Result<()> {
+        let end = offset.checked_add(bytes.len() as u64).filter(|&end| end <= self.size);
+        let end = end.unwrap_or_else(|| panic!("a write of {} bytes at {offset} runs past the segment", bytes.len()));
+        let _writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+        // Only ever stored under `writing`, which we hold.
+        let sealed = self.sealed.load(Ordering::Relaxed);
+        let header = end <= HEADER_PAGE;
+        assert!(header || offset >= sealed, "a write at {offset} below the written mark {sealed}");
+        match via {
+            Via::File => self.file.write_all_at(bytes, offset).map_err(|e| Error::io("writing", &self.path, e))?,
+            Via::Mapping => {
+                // SAFETY: `offset..end` lies inside the mapping (`end <=
+                // size <= map.len()`, checked in `new`), valid for writes
+                // while `self.map` lives (the `Mapping` contract); `bytes`
+                // is a separate buffer. No slice covers the range: slices
+                // are made only of `HEADER_PAGE..sealed`, and the range is
+                // in the header page or at or above `sealed` (asserted), a
+                // mark that only rises. No other write or flush of the
+                // segment runs meanwhile: we hold `writing`.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.map.as_ptr().add(offset as usize), bytes.len())
+                };
+                if self.map.failed() {
+                    return Err(Error::MappedReadFailed { path: self.path.clone(), lsn: 0 });
+                }
+            }
+        }
+        if !header {
+            // The frames are written: they may be lent out from now on.
+            self.sealed.store(end, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    /// Make what was written below `hi` durable: `msync` of `0..hi` (so the
+    /// header page, where a watermark slot may have been copied, is carried
+    /// too; only dirty pages are written), or `fdatasync` of the file.
+    pub fn sync(&self, via: Via, hi: u64) -> std::io::Result<()> {
+        // A flush reads the bytes it writes back (on the simulated disk, in
+        // this process): no write may run beside it.
+        let _writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+        match via {
+            Via::Mapping => self.map.flush_range(0, hi.min(self.size) as usize),
+            Via::File => self.file.sync_data(),
+        }
+    }
+
+    /// Whether an access to the mapping has faulted (see `Mapping::failed`).
+    pub fn failed(&self) -> bool {
+        self.map.failed()
     }
 
     /// Number of LSNs (records and holes) in this segment.
@@ -128,7 +267,10 @@ impl Segment {
             return Err(failed());
         }
         let off = off as usize;
-        let rest = &self.bytes()[off..];
+        // The sealed bytes from the record on (none if the offset lies outside
+        // them, which only a bug could make: then it "runs past the segment").
+        let sealed = self.sealed.load(Ordering::Acquire) as usize;
+        let rest = if (HEADER_PAGE as usize..=sealed).contains(&off) { self.lend(off..sealed) } else { &[] };
         let checked = if self.verified.get(idx) {
             check_header(rest, lsn).inspect(|len| touch(&rest[RECORD_HEADER_LEN..RECORD_HEADER_LEN + len]))
         } else {
@@ -148,20 +290,34 @@ impl Segment {
         Ok(Some((off + RECORD_HEADER_LEN, len)))
     }
 
-    /// The whole mapped segment.
-    pub fn bytes(&self) -> &[u8] {
-        // SAFETY: the mapping covers `map.len()` bytes of a file at least
-        // that long, whose holes were filled before it was mapped. Callers
-        // only look at ranges that were completely written before (record
-        // headers and payloads below the written mark) and that the log
-        // never writes again while this segment is alive. If the file is
-        // shrunk or damaged under us (another process), a read of a page
-        // that cannot be backed is a SIGBUS that the storage layer catches
-        // (`storage::sigbus`): the page then reads as zeros and
-        // `map.failed()` is set, which `locate` checks after every read. So
-        // the slice stays valid memory whatever happens to the file; only
-        // its contents can change, which the checksums catch.
-        unsafe { std::slice::from_raw_parts(self.map.as_ptr(), self.map.len()) }
+    /// The payload `start..start + len` of a record `locate` found (panics
+    /// if that range is not sealed, which `locate` checked).
+    pub fn payload(&self, start: usize, len: usize) -> &[u8] {
+        self.lend(start..start + len)
+    }
+
+    /// A slice of the mapping: `range` must lie in the sealed bytes
+    /// `HEADER_PAGE..sealed` (panics otherwise). The only place a slice of
+    /// the mapping is made.
+    fn lend(&self, range: Range<usize>) -> &[u8] {
+        let sealed = self.sealed.load(Ordering::Acquire);
+        assert!(
+            HEADER_PAGE as usize <= range.start && range.start <= range.end && range.end as u64 <= sealed,
+            "lending {range:?} of a segment sealed up to {sealed}"
+        );
+        // SAFETY: the range lies inside the mapping (`sealed <= size <=
+        // map.len()`), which stays valid, initialised memory while `self.map`
+        // lives, so for the borrow of `self` this slice carries (the
+        // `Mapping` contract; a page that can no longer be backed, the file
+        // shrunk or damaged under us, reads as zeros and sets
+        // `map.failed()`, which `locate` checks after reading). Its bytes
+        // were written before `sealed` rose past them (`Release` in `write`,
+        // `Acquire` above) and are never written again: `write` refuses any
+        // range below `sealed` outside the header page, `sealed` only rises
+        // while the segment is shared, and the header page is never lent.
+        // Their contents can still change from outside the program, which
+        // the checksums catch.
+        unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(range.start), range.len()) }
     }
 }
 
@@ -277,5 +433,92 @@ pub(crate) fn activate(
     } else {
         prepared.file
     };
-    Segment::new(path, file, seq, first_lsn, size, Vec::new())
+    let mut seg = Segment::new(path, file, seq, first_lsn, size, Vec::new())?;
+    seg.reopen_at(HEADER_PAGE);
+    Ok(seg)
+}
+
+#[cfg(all(test, feature = "sim"))]
+mod tests {
+    use super::*;
+    use crate::format::encode_record;
+    use crate::storage::MemStorage;
+
+    const SIZE: u64 = 4 * HEADER_PAGE;
+
+    /// A segment of zeros on the simulated disk, as recovery leaves it.
+    fn recovered() -> Segment {
+        let mem = MemStorage::new();
+        let path = PathBuf::from("/s/1.wal");
+        mem.create_dir_all(Path::new("/s")).unwrap();
+        let file = mem.open(&path, OpenOptions::create()).unwrap();
+        file.write_all_at(&vec![0u8; SIZE as usize], 0).unwrap();
+        Segment::new(path, file, 1, 1, SIZE, Vec::new()).unwrap()
+    }
+
+    /// A fresh segment, open for records.
+    fn segment() -> Segment {
+        let mut seg = recovered();
+        seg.reopen_at(HEADER_PAGE);
+        seg
+    }
+
+    fn frame(lsn: Lsn, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_record(&mut out, lsn, 1, 0, payload);
+        out
+    }
+
+    #[test]
+    fn written_records_are_lent_and_unwritten_ones_are_not() {
+        for via in [Via::Mapping, Via::File] {
+            let seg = segment();
+            let (a, b) = (frame(1, b"first"), frame(2, b"second"));
+            let at_b = HEADER_PAGE + a.len() as u64;
+            seg.offsets.write().unwrap().extend([HEADER_PAGE as u32, at_b as u32]);
+            seg.write(via, HEADER_PAGE, &a).unwrap();
+            let (start, len) = seg.locate(1).unwrap().unwrap();
+            assert_eq!(seg.payload(start, len), b"first");
+            // Record 2 has an offset but is not written: nothing past the
+            // written mark is read, so it runs past what may be lent.
+            match seg.locate(2) {
+                Err(Error::DamagedRecord { reason: "runs past the segment", .. }) => {}
+                other => panic!("{via:?}: expected a refusal, got {other:?}"),
+            }
+            seg.write(via, at_b, &b).unwrap();
+            let (start, len) = seg.locate(2).unwrap().unwrap();
+            assert_eq!(seg.payload(start, len), b"second");
+            // A watermark slot (the header page is never lent) may be written any time.
+            seg.write(via, WATERMARK_SLOTS[1], &[7; 32]).unwrap();
+            seg.sync(via, at_b + b.len() as u64).unwrap();
+            assert_eq!(seg.payload(start, len), b"second");
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "below the written mark")]
+    fn a_write_over_lent_records_is_refused() {
+        let seg = segment();
+        let a = frame(1, b"first");
+        seg.write(Via::Mapping, HEADER_PAGE, &a).unwrap();
+        let _ = seg.write(Via::Mapping, HEADER_PAGE + 8, b"over");
+    }
+
+    #[test]
+    #[should_panic(expected = "lending")]
+    fn nothing_past_the_written_mark_is_lent() {
+        let seg = segment();
+        seg.write(Via::Mapping, HEADER_PAGE, &frame(1, b"first")).unwrap();
+        let _ = seg.payload(HEADER_PAGE as usize, 4096);
+    }
+
+    #[test]
+    fn a_recovered_segment_is_sealed_whole() {
+        let seg = recovered();
+        let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _ = seg.write(Via::File, HEADER_PAGE, b"x");
+        }));
+        assert!(refused.is_err(), "a recovered segment takes no record until reopened");
+        assert_eq!(seg.payload(HEADER_PAGE as usize, 16), &[0u8; 16]);
+    }
 }

@@ -3,7 +3,7 @@
 use super::{lock, Chunk, IoState, Wal, WriteMode, BYTES, RECORDS_SYNCED, SLOW_SYNCS, SYNCS};
 use crate::error::{Error, Result};
 use crate::format::{Lsn, HEADER_PAGE};
-use crate::segment::Segment;
+use crate::segment::{Segment, Via};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::{self, Thread};
@@ -228,10 +228,7 @@ impl Wal {
             return Ok(());
         }
         let start = Instant::now();
-        let r = match self.opts.write_mode {
-            WriteMode::Mmap => seg.map.flush_range(0, hi as usize),
-            _ => seg.file.sync_data(),
-        };
+        let r = seg.sync(via(self.opts.write_mode), hi);
         let took = start.elapsed();
         self.fsync.record(took);
         if let Some(hook) = &self.opts.stall {
@@ -267,28 +264,16 @@ impl Wal {
     }
 }
 
-/// Write `bytes` at `offset` of a segment the way the log writes records.
+/// Write `bytes` at `offset` of a segment the way the log writes records
+/// (see `Segment::write`).
 pub(super) fn write_at(mode: WriteMode, seg: &Segment, offset: u64, bytes: &[u8]) -> Result<()> {
+    seg.write(via(mode), offset, bytes)
+}
+
+/// How the write mode reaches a segment.
+fn via(mode: WriteMode) -> Via {
     match mode {
-        WriteMode::Pwrite | WriteMode::Dsync => {
-            seg.file.write_all_at(bytes, offset).map_err(|e| Error::io("writing", &seg.path, e))
-        }
-        WriteMode::Mmap => {
-            assert!(offset as usize + bytes.len() <= seg.map.len());
-            // SAFETY: the range lies inside the mapping (asserted) of a
-            // preallocated file; it is beyond the written mark (or it is a
-            // watermark slot, written only under the `Watermarks` lock), so
-            // no reader holds a slice over it and no other writer touches it.
-            unsafe {
-                std::ptr::copy_nonoverlapping(bytes.as_ptr(), seg.map.as_ptr().add(offset as usize), bytes.len())
-            };
-            // A write fault (no block for the page on a full disk, the file
-            // shrunk under us) was caught and went to a private zero page,
-            // not the file: the write failed.
-            if seg.map.failed() {
-                return Err(Error::MappedReadFailed { path: seg.path.clone(), lsn: 0 });
-            }
-            Ok(())
-        }
+        WriteMode::Mmap => Via::Mapping,
+        WriteMode::Pwrite | WriteMode::Dsync => Via::File,
     }
 }

@@ -267,6 +267,10 @@ impl Wal {
             }
         })?;
         let mut rec = recover(&storage, &dir, opts.policy, size)?;
+        // Recovered segments come sealed whole; new records go to the last one.
+        if let Some(last) = rec.segments.last_mut() {
+            last.reopen_at(rec.write_offset);
+        }
         // A new log (no segment left) draws its identity at random.
         let log_id = match rec.log_id {
             Some(id) => id,
@@ -303,7 +307,9 @@ impl Wal {
                 .open(&last.path, crate::storage::OpenOptions { create: false, dsync: true })
                 .map_err(|e| Error::io("opening segment", &last.path, e))?;
             let offs = last.offsets.read().unwrap_or_else(|e| e.into_inner()).clone();
-            segments.push(Arc::new(Segment::new(last.path.clone(), file, last.seq, last.first_lsn, last.size, offs)?));
+            let mut seg = Segment::new(last.path.clone(), file, last.seq, last.first_lsn, last.size, offs)?;
+            seg.reopen_at(offset);
+            segments.push(Arc::new(seg));
         }
         let active = segments.last().expect("non-empty").clone();
         let next_seq = active.seq + 1;

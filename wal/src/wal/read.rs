@@ -36,7 +36,7 @@ impl Record {
     /// through its mapping has faulted since (then the payload may read as
     /// zeros). Call it after using the bytes to be sure of what was used.
     pub fn check(&self) -> Result<()> {
-        if self.seg.map.failed() {
+        if self.seg.failed() {
             return Err(Error::MappedReadFailed { path: self.seg.path.clone(), lsn: self.lsn });
         }
         Ok(())
@@ -46,7 +46,7 @@ impl Record {
 impl Deref for Record {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        &self.seg.bytes()[self.start..self.start + self.len]
+        self.seg.payload(self.start, self.len)
     }
 }
 
