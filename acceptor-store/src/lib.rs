@@ -168,10 +168,12 @@
 //!
 //! ## Features
 //!
-//! - `sim` (off by default): the [`fuzzing`] module (the store's fuzz
-//!   targets as ordinary functions) and, through `paxos-wal/sim`, the
-//!   simulated disk `paxos_wal::storage::MemStorage`. For tests, fuzzers and
-//!   simulators; a production build carries none of it.
+//! - `sim` (off by default): through `paxos-wal/sim`, the simulated disk
+//!   `paxos_wal::storage::MemStorage`. For tests, fuzzers and simulators; a
+//!   production build carries none of it.
+//! - `fuzzing` (off by default; implies `sim`): the [`fuzzing`] module, the
+//!   two checks the test kit (`paxos-store-testkit`, where the fuzz targets,
+//!   the models and the seed helpers live) needs from inside the store.
 //! - `metrics` (off by default): [`AcceptorStore::publish_metrics`] and the
 //!   [`metrics`][metrics-mod] module publish [`AcceptorStore::stats`] (fsync latency
 //!   histogram `paxos_wal_fsync_duration_seconds`, syncs, bytes, records
@@ -181,7 +183,7 @@
 //!
 // Without `sim` (or `metrics`) the module does not exist: point its link at
 // the paragraph above rather than leave it broken.
-#![cfg_attr(not(feature = "sim"), doc = "[`fuzzing`]: #features")]
+#![cfg_attr(not(any(test, feature = "fuzzing")), doc = "[`fuzzing`]: #features")]
 #![cfg_attr(not(feature = "metrics"), doc = "[`AcceptorStore::publish_metrics`]: #features\n[metrics-mod]: #features")]
 #![cfg_attr(feature = "metrics", doc = "[metrics-mod]: mod@crate::metrics")]
 #![warn(missing_docs)]
@@ -191,7 +193,7 @@ mod checkpoint;
 mod checkpointing;
 mod codec;
 mod error;
-#[cfg(feature = "sim")]
+#[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 #[cfg(feature = "metrics")]
 pub mod metrics;

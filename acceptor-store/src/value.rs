@@ -36,7 +36,7 @@ impl Value {
 
     /// [`Value::try_resolve`], with a read failure taken as a missing value.
     /// Only the fuzzing harness wants that.
-    #[cfg(feature = "sim")]
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn resolve(loc: &ValueLoc, wal: &Wal) -> Option<Value> {
         Self::try_resolve(loc, wal).ok().flatten()
     }

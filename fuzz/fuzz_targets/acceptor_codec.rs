@@ -1,11 +1,11 @@
 //! One acceptor log record (a batch of operations) decoded from arbitrary bytes.
-//! The logic: `paxos_acceptor_store::fuzzing::check_record_codec`.
+//! The logic: `paxos_store_testkit::store::check_record_codec`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Err(v) = paxos_acceptor_store::fuzzing::check_record_codec(data) {
+    if let Err(v) = paxos_store_testkit::store::check_record_codec(data) {
         panic!("{v}");
     }
 });

@@ -99,20 +99,18 @@
 //! ## Features
 //!
 //! - `sim` (off by default): the simulated disk of `paxos-storage`
-//!   ([`storage::MemStorage`] and its companions) and the [`fuzzing`]
-//!   module, the fuzz targets as ordinary functions plus the helpers other
-//!   crates' tests share. For tests, fuzzers and simulators; a production
-//!   build carries none of it.
+//!   ([`storage::MemStorage`] and its companions), for tests, fuzzers and
+//!   simulators; a production build carries none of it. The log's fuzz
+//!   targets, models and seed helpers live in the test kit
+//!   (`paxos-store-testkit`), outside the product crates.
 //!
 // Without `sim` these items do not exist: point their links at the
 // paragraph above rather than leave them broken.
-#![cfg_attr(not(feature = "sim"), doc = "[`storage::MemStorage`]: #features\n[`fuzzing`]: #features")]
+#![cfg_attr(not(feature = "sim"), doc = "[`storage::MemStorage`]: #features")]
 #![warn(missing_docs)]
 
 mod error;
 pub mod format;
-#[cfg(feature = "sim")]
-pub mod fuzzing;
 mod manifest;
 mod open;
 mod report;

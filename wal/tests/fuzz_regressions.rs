@@ -250,7 +250,7 @@ fn known_bug_inputs_hold_their_properties() {
     for entry in entries {
         let path = entry.unwrap().path();
         let input = std::fs::read(&path).unwrap();
-        if let Err(v) = paxos_wal::fuzzing::check_open_damaged_log(&input) {
+        if let Err(v) = paxos_store_testkit::wal::check_open_damaged_log(&input) {
             panic!("{}: {v}", path.display());
         }
     }

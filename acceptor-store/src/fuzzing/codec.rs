@@ -1,15 +1,25 @@
-//! Fuzz targets: the acceptor record codec and the checkpoint image decoder
-//! on arbitrary bytes.
+//! The two fuzz checks that need the store's private codecs: the record
+//! codec and the checkpoint image decoder on arbitrary bytes. The test kit
+//! (`paxos-store-testkit`) wraps them as fuzz targets; a broken property is
+//! the `Err` string.
 
 use crate::checkpoint;
 use crate::codec::{decode, decode_ops, Kind, RecordBuilder};
 use crate::state::{Groups, ValueLoc};
 use crate::types::{Ballot, GroupId, Op, Slot};
 use crate::value::Value;
-use paxos_wal::fuzzing::{FuzzInput, Violation};
 use paxos_wal::storage::MemStorage;
 use paxos_wal::{Wal, WalOptions};
 use std::sync::{Arc, OnceLock};
+
+/// The property `what` describes, unless `cond` holds.
+fn ensure(cond: bool, what: impl FnOnce() -> String) -> Result<(), String> {
+    if cond {
+        Ok(())
+    } else {
+        Err(what())
+    }
+}
 
 /// Bytes of a record header and of an operation header.
 const RECORD_HEADER: usize = 8;
@@ -56,34 +66,35 @@ fn seal_record(buf: &mut [u8]) {
 ///   except the three reserved bytes of an operation header (and so its
 ///   checksum), which the decoder does not check, and decodes to the same
 ///   operations.
-pub fn check_record_codec(data: &[u8]) -> Result<CodecSummary, Violation> {
-    let mut input = FuzzInput::new(data);
-    let reseal = input.u8() == 1;
-    let mut buf = input.rest().to_vec();
+pub fn check_record_codec(data: &[u8]) -> Result<CodecSummary, String> {
+    let (reseal, mut buf) = match data.split_first() {
+        Some((mode, rest)) => (*mode == 1, rest.to_vec()),
+        None => (false, Vec::new()),
+    };
     if reseal {
         seal_record(&mut buf);
     }
     let inner = decode(&buf);
     let public = decode_ops(&buf);
-    Violation::ensure(inner.is_ok() == public.is_ok(), || {
+    ensure(inner.is_ok() == public.is_ok(), || {
         format!("decode says {inner:?}, decode_ops says {public:?} for {:02x?}", &buf[..buf.len().min(128)])
     })?;
     let Ok(ops) = inner else { return Ok(CodecSummary { ops: None, reserved_nonzero: false }) };
     let ctx = || format!("record {:02x?}: {ops:?}", &buf[..buf.len().min(128)]);
     let public = public.unwrap_or_default();
     let count = u32::from_le_bytes(buf[..4].try_into().expect("decoded, so at least 8 bytes")) as usize;
-    Violation::ensure(ops.len() == count, || format!("{} operations, header says {count}: {}", ops.len(), ctx()))?;
+    ensure(ops.len() == count, || format!("{} operations, header says {count}: {}", ops.len(), ctx()))?;
     let mut off = RECORD_HEADER;
     let mut builder = RecordBuilder::new();
     let mut reserved_nonzero = false;
     let mut expected_public = Vec::new();
     for op in &ops {
         let (vo, vl) = (op.value.0 as usize, op.value.1 as usize);
-        Violation::ensure(vo == off + OP_HEADER && vo + vl <= buf.len(), || format!("value at {vo}: {}", ctx()))?;
+        ensure(vo == off + OP_HEADER && vo + vl <= buf.len(), || format!("value at {vo}: {}", ctx()))?;
         reserved_nonzero |= buf[off + 1..off + 4].iter().any(|b| *b != 0);
         let value = &buf[vo..vo + vl];
         let at = builder.push(op.kind, op.group, op.slot, op.ballot, value);
-        Violation::ensure(at as usize == vo, || format!("re-encoded value at {at}, not {vo}: {}", ctx()))?;
+        ensure(at as usize == vo, || format!("re-encoded value at {at}, not {vo}: {}", ctx()))?;
         let (group, slot, ballot) = (op.group, op.slot, op.ballot);
         expected_public.push(match op.kind {
             Kind::Promise => Some(Op::Promise { group, ballot, from_slot: slot }),
@@ -105,9 +116,9 @@ pub fn check_record_codec(data: &[u8]) -> Result<CodecSummary, Violation> {
         });
         off = vo + vl;
     }
-    Violation::ensure(off == buf.len(), || format!("{} bytes unaccounted for: {}", buf.len() - off, ctx()))?;
+    ensure(off == buf.len(), || format!("{} bytes unaccounted for: {}", buf.len() - off, ctx()))?;
     let expected_public: Vec<Op> = expected_public.into_iter().flatten().collect();
-    Violation::ensure(public == expected_public, || format!("decode_ops gave {public:?}: {}", ctx()))?;
+    ensure(public == expected_public, || format!("decode_ops gave {public:?}: {}", ctx()))?;
     let again = builder.finish_with(crate::codec::flags(&buf));
     // The input with every operation's reserved bytes zeroed (and its
     // header checksum, which covers them, recomputed): what the encoder writes.
@@ -121,9 +132,9 @@ pub fn check_record_codec(data: &[u8]) -> Result<CodecSummary, Violation> {
         }
         o = (op.value.0 + op.value.1) as usize;
     }
-    Violation::ensure(again == masked, || format!("re-encoded to {:02x?}: {}", &again[..again.len().min(128)], ctx()))?;
-    let redecoded = decode(&again).map_err(|e| Violation(format!("re-encoded record does not decode: {e}")))?;
-    Violation::ensure(redecoded == ops, || format!("re-encoded record decodes to {redecoded:?}: {}", ctx()))?;
+    ensure(again == masked, || format!("re-encoded to {:02x?}: {}", &again[..again.len().min(128)], ctx()))?;
+    let redecoded = decode(&again).map_err(|e| format!("re-encoded record does not decode: {e}"))?;
+    ensure(redecoded == ops, || format!("re-encoded record decodes to {redecoded:?}: {}", ctx()))?;
     Ok(CodecSummary { ops: Some(ops.len()), reserved_nonzero })
 }
 
@@ -152,7 +163,7 @@ fn no_log() -> &'static Wal {
 type Flat = Vec<(GroupId, Ballot, Slot, Slot, Vec<(Slot, Ballot, Vec<u8>, bool)>)>;
 
 /// Every field of every group, in group order, values copied.
-fn flatten(groups: &Groups) -> Result<Flat, Violation> {
+fn flatten(groups: &Groups) -> Result<Flat, String> {
     let mut out = Vec::new();
     let mut ids: Vec<&GroupId> = groups.map.keys().collect();
     ids.sort();
@@ -161,11 +172,11 @@ fn flatten(groups: &Groups) -> Result<Flat, Violation> {
         let mut slots = Vec::new();
         for e in &g.slots {
             let ValueLoc::Image { image, off, len } = &e.value else {
-                return Err(Violation(format!("{id} {}: a decoded image value points into a log", e.slot)));
+                return Err(format!("{id} {}: a decoded image value points into a log", e.slot));
             };
             let v = image
                 .get(*off as usize..*off as usize + *len as usize)
-                .ok_or_else(|| Violation(format!("{id} {}: value {off}+{len} lies outside the image", e.slot)))?;
+                .ok_or_else(|| format!("{id} {}: value {off}+{len} lies outside the image", e.slot))?;
             slots.push((e.slot, e.ballot, v.to_vec(), e.chosen));
         }
         out.push((*id, g.promised, g.promised_from, g.first_live, slots));
@@ -180,7 +191,7 @@ fn flatten(groups: &Groups) -> Result<Flat, Violation> {
 /// length that decodes to the same groups and is a fixed point (encoding
 /// that again gives the same bytes); a canonical input comes back byte for
 /// byte.
-pub fn check_checkpoint_image(data: &[u8]) -> Result<ImageSummary, Violation> {
+pub fn check_checkpoint_image(data: &[u8]) -> Result<ImageSummary, String> {
     let image = Arc::new(data.to_vec());
     let ctx = || format!("image {:02x?}", &data[..data.len().min(128)]);
     let Ok(groups) = checkpoint::decode(image) else {
@@ -188,18 +199,16 @@ pub fn check_checkpoint_image(data: &[u8]) -> Result<ImageSummary, Violation> {
     };
     let flat = flatten(&groups)?;
     for (id, _, _, _, slots) in &flat {
-        Violation::ensure(slots.windows(2).all(|w| w[0].0 < w[1].0), || {
-            format!("{id}: slots out of order: {}", ctx())
-        })?;
+        ensure(slots.windows(2).all(|w| w[0].0 < w[1].0), || format!("{id}: slots out of order: {}", ctx()))?;
     }
     let resolve = |loc: &ValueLoc| Value::resolve(loc, no_log());
-    let again = checkpoint::encode(&groups, resolve).map_err(|g| Violation(format!("encode lost {g}: {}", ctx())))?;
-    Violation::ensure(again.len() == data.len(), || format!("re-encoded to {} bytes: {}", again.len(), ctx()))?;
+    let again = checkpoint::encode(&groups, resolve).map_err(|g| format!("encode lost {g}: {}", ctx()))?;
+    ensure(again.len() == data.len(), || format!("re-encoded to {} bytes: {}", again.len(), ctx()))?;
     let regroups = checkpoint::decode(Arc::new(again.clone()))
-        .map_err(|e| Violation(format!("re-encoded image does not decode ({e}): {}", ctx())))?;
-    Violation::ensure(flatten(&regroups)? == flat, || format!("re-encoded image decodes differently: {}", ctx()))?;
-    let third = checkpoint::encode(&regroups, resolve).map_err(|g| Violation(format!("encode lost {g}")))?;
-    Violation::ensure(third == again, || format!("encoding is not a fixed point: {}", ctx()))?;
+        .map_err(|e| format!("re-encoded image does not decode ({e}): {}", ctx()))?;
+    ensure(flatten(&regroups)? == flat, || format!("re-encoded image decodes differently: {}", ctx()))?;
+    let third = checkpoint::encode(&regroups, resolve).map_err(|g| format!("encode lost {g}"))?;
+    ensure(third == again, || format!("encoding is not a fixed point: {}", ctx()))?;
     let slots = flat.iter().map(|g| g.4.len()).sum();
     Ok(ImageSummary { groups: Some(flat.len()), slots, canonical: again == data })
 }

@@ -18,19 +18,10 @@ pub fn open_mem(mem: &MemStorage, keep: usize) -> SnapshotStore {
     SnapshotStore::open(dir(), mem_opts(mem, keep)).expect("open")
 }
 
-/// Deterministic, position-dependent bytes (no two payloads of a test alike):
-/// xorshift64 from `seed`, the same bytes as `paxos_wal::fuzzing::test_bytes`
-/// (copied so that snapshot's tests need nothing of the log).
+/// Deterministic, position-dependent bytes (no two payloads of a test
+/// alike): the test kit's xorshift64 from `seed`.
 pub fn payload(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    paxos_store_testkit::wal::test_bytes(seed, len)
 }
 
 /// Names of the files in a directory of `mem`, sorted.

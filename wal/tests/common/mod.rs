@@ -40,7 +40,10 @@ pub fn rng(seed: u64) -> StdRng {
 /// from an earlier life of the same LSN, or mixed up with another, never
 /// compares equal to the expected one (unless it is empty).
 pub fn payload(lsn: Lsn, salt: u64, len: usize) -> Vec<u8> {
-    paxos_wal::fuzzing::test_bytes(lsn ^ salt.wrapping_mul(0xD6E8_FEB8_6659_FD93) ^ (len as u64).rotate_left(40), len)
+    paxos_store_testkit::wal::test_bytes(
+        lsn ^ salt.wrapping_mul(0xD6E8_FEB8_6659_FD93) ^ (len as u64).rotate_left(40),
+        len,
+    )
 }
 
 /// Every record of the log, with its LSN, from `first_lsn()` to the end.

@@ -11,9 +11,9 @@
 use super::disk::{DamageLog, DiskImage, Mutation};
 use super::input::{FuzzInput, FuzzOutput};
 use super::{crash_seeded, Violation};
-use crate::format::{Lsn, HEADER_PAGE, MANIFEST_FILE, SEGMENT_SUFFIX};
-use crate::storage::{CrashKind, MemStorage};
-use crate::{CorruptionPolicy, Error, OpenReport, Wal, WalOptions};
+use paxos_wal::format::{Lsn, HEADER_PAGE, MANIFEST_FILE, SEGMENT_SUFFIX};
+use paxos_wal::storage::{CrashKind, MemStorage};
+use paxos_wal::{CorruptionPolicy, Error, OpenReport, Wal, WalOptions};
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::OnceLock;

@@ -1,22 +1,22 @@
-//! The fuzz targets of `paxos_wal::fuzzing`, run on stable over the
+//! The fuzz targets of `paxos_store_testkit::wal`, run on stable over the
 //! checked-in seed corpora in `fuzz/seeds/<target>/` (which also hold every
 //! reproducer the fuzzer found). Each seed must pass every property, and the
 //! corpus as a whole must reach the outcomes it is meant to cover, so a
 //! change that quietly stops a seed from exercising its path fails here.
 //!
 //! The seed files are written by `write_seed_corpora` (ignored; run it with
-//! `cargo test -p paxos-wal --test fuzz_seeds -- --ignored` after changing an
+//! `cargo test -p paxos-store-testkit --test wal_fuzz_seeds -- --ignored` after changing an
 //! input format) from the typed descriptions below; reproducers the fuzzer
 //! found are added by hand and never rewritten.
 
-use paxos_wal::format::{encode_record, segment_name, SegmentHeader, WatermarkSlot};
-use paxos_wal::fuzzing::{
+use paxos_store_testkit::wal::{
     check_format_decoders, check_open_damaged_log, open_log_input, FormatSummary, LogOutcome, Mutation, NameSpec,
 };
+use paxos_wal::format::{encode_record, segment_name, SegmentHeader, WatermarkSlot};
 use paxos_wal::CorruptionPolicy::{Salvage, Strict, TolerateTornTail};
 use zerocopy::IntoBytes;
 
-use paxos_wal::fuzzing::seed_files as seeds;
+use paxos_store_testkit::wal::seed_files as seeds;
 
 fn with_mode(mode: u8, body: &[u8]) -> Vec<u8> {
     let mut v = vec![mode];
@@ -128,14 +128,14 @@ fn open_seeds() -> Vec<(&'static str, Vec<u8>)> {
 #[ignore = "writes the seed corpora; run after changing an input format"]
 fn write_seed_corpora() {
     for (target, seeds) in [("wal_format", format_seeds()), ("wal_open", open_seeds())] {
-        paxos_wal::fuzzing::write_seed_files(target, seeds);
+        paxos_store_testkit::wal::write_seed_files(target, seeds);
     }
 }
 
 #[test]
 fn the_checked_in_seeds_are_the_ones_described_here() {
     for (target, described) in [("wal_format", format_seeds()), ("wal_open", open_seeds())] {
-        paxos_wal::fuzzing::assert_seed_files_current(target, described);
+        paxos_store_testkit::wal::assert_seed_files_current(target, described);
     }
 }
 

@@ -10,11 +10,11 @@
 //! Input: `policy:u8 mutations(count:u8, ...) power_loss_seed:u64`.
 
 use super::model::{apply, diff, read_state, Reply, StoreState};
-use crate::{AcceptorStore, Ballot, CorruptionPolicy, GroupId, Op, Slot, StoreError, StoreOptions};
+use crate::wal::{crash_seeded, DamageLog, DiskImage, FuzzInput, FuzzOutput, Mutation, Violation};
+use paxos_acceptor_store::{AcceptorStore, Ballot, CorruptionPolicy, GroupId, Op, Slot, StoreError, StoreOptions};
 use paxos_recovery::RecoveryError;
 use paxos_snapshot::format::parse_snapshot_name;
 use paxos_wal::format::{Lsn, HEADER_PAGE, MANIFEST_FILE, SEGMENT_SUFFIX};
-use paxos_wal::fuzzing::{crash_seeded, DamageLog, DiskImage, FuzzInput, FuzzOutput, Mutation, Violation};
 use paxos_wal::storage::{CrashKind, MemStorage};
 use std::collections::BTreeSet;
 use std::path::Path;

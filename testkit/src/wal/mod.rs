@@ -31,7 +31,7 @@
 //! typed values with [`FuzzOutput`] and [`Mutation::encode`].
 //!
 //! ```
-//! use paxos_wal::fuzzing::{check_open_damaged_log, open_log_input, Mutation};
+//! use paxos_store_testkit::wal::{check_open_damaged_log, open_log_input, Mutation};
 //! use paxos_wal::CorruptionPolicy;
 //! // Flip one bit in the first record of the first segment: acknowledged
 //! // data is damaged, so the default policy must refuse to open.
@@ -51,7 +51,7 @@ pub use disk::{DamageLog, DiskImage, Mutation, NameSpec};
 pub use input::{FuzzInput, FuzzOutput};
 pub use open::{base_log_records, check_open_damaged_log, open_log_input, LogOpenSummary, LogOutcome, LOG_DIR};
 
-use crate::storage::{CrashKind, MemStorage};
+use paxos_wal::storage::{CrashKind, MemStorage};
 use rand::SeedableRng;
 use std::fmt;
 
@@ -89,7 +89,7 @@ pub fn crash_seeded(mem: &MemStorage, kind: CrashKind, seed: u64) {
 /// place never compares equal to the expected one.
 ///
 /// ```
-/// use paxos_wal::fuzzing::test_bytes;
+/// use paxos_store_testkit::wal::test_bytes;
 /// assert_eq!(test_bytes(7, 16), test_bytes(7, 16));
 /// assert_ne!(test_bytes(7, 16), test_bytes(8, 16));
 /// ```

@@ -9,7 +9,7 @@
 
 use super::input::FuzzInput;
 use super::Violation;
-use crate::format::{
+use paxos_wal::format::{
     decode_record, encode_record, frame_len, parse_segment_name, segment_name, Frame, FrameError, Lsn, RecordHeader,
     SegmentHeader, WatermarkSlot, FORMAT_VERSION, HEADER_PAGE, RECORD_HEADER_LEN, RECORD_MAGIC, SEGMENT_HEADER_LEN,
     SEGMENT_MAGIC, WATERMARK_LEN, WATERMARK_MAGIC,

@@ -3,8 +3,8 @@
 //! `fuzz/known-bugs/<target>/` while a bug is open (and move to
 //! `fuzz/seeds/<target>/regress-*` with its fix).
 
-use paxos_acceptor_store::fuzzing::{check_open_damaged_store, check_ops_with_crashes};
 use paxos_acceptor_store::{AcceptorStore, Ballot, GroupId, Op, Slot, StoreError, StoreOptions};
+use paxos_store_testkit::store::{check_open_damaged_store, check_ops_with_crashes};
 use paxos_wal::storage::{MemStorage, Storage};
 use std::path::Path;
 
@@ -95,7 +95,7 @@ fn a_log_failure_while_building_a_reply_is_reported_as_a_log_error() {
 /// (none open) and `fuzz/known-bugs/store_ops/`.
 #[test]
 fn known_bug_inputs_hold_their_properties() {
-    type Check = fn(&[u8]) -> Result<(), paxos_wal::fuzzing::Violation>;
+    type Check = fn(&[u8]) -> Result<(), paxos_store_testkit::wal::Violation>;
     let targets: [(&str, Check); 2] = [
         ("store_open", |d| check_open_damaged_store(d).map(|_| ())),
         ("store_ops", |d| check_ops_with_crashes(d).map(|_| ())),

@@ -18,8 +18,8 @@
 //! nothing).
 
 use super::model::{apply_batch, diff, read_state, Reply, StoreState, Write};
-use crate::{AcceptorStore, Ballot, GroupId, Op, Slot, StoreError, StoreOptions};
-use paxos_wal::fuzzing::{crash_seeded, FuzzInput, FuzzOutput, Violation};
+use crate::wal::{crash_seeded, FuzzInput, FuzzOutput, Violation};
+use paxos_acceptor_store::{AcceptorStore, Ballot, GroupId, Op, Slot, StoreError, StoreOptions};
 use paxos_wal::storage::{CrashKind, MemStorage};
 use std::path::Path;
 

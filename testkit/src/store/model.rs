@@ -10,7 +10,9 @@
 //! drop removes the slots from its point on, a metadata write sets its key.
 //! A group exists once something was written for it.
 
-use crate::{AcceptOutcome, AcceptorStore, Ballot, GroupId, Op, Outcome, PromiseOutcome, Slot, StoreError};
+use paxos_acceptor_store::{
+    AcceptOutcome, AcceptorStore, Ballot, GroupId, Op, Outcome, PromiseOutcome, Slot, StoreError,
+};
 use std::collections::BTreeMap;
 
 /// The observable acceptor state of one group.

@@ -1,28 +1,28 @@
-//! The fuzz targets of `paxos_acceptor_store::fuzzing`, run on stable over
+//! The fuzz targets of `paxos_store_testkit::store`, run on stable over
 //! the checked-in seed corpora in `fuzz/seeds/<target>/` (which also hold
 //! every reproducer the fuzzer found). Each seed must pass every property,
 //! and each corpus must reach the outcomes it is meant to cover.
 //!
 //! The seed files are written by `write_seed_corpora` (ignored; run it with
-//! `cargo test -p paxos-acceptor-store --test fuzz_seeds -- --ignored`
+//! `cargo test -p paxos-store-testkit --test store_fuzz_seeds -- --ignored`
 //! after changing an input format) from the descriptions below; reproducers
 //! the fuzzer found (`regress-*`) are added by hand and never rewritten.
 
-use paxos_acceptor_store::fuzzing::{
+use paxos_acceptor_store::{AcceptorStore, Ballot, GroupId, Op, Slot, StoreOptions};
+use paxos_snapshot::format::{SnapshotHeader, FOOTER_LEN, HEADER_LEN};
+use paxos_store_testkit::store::{
     base_store_image, check_checkpoint_image, check_open_damaged_store, check_ops_with_crashes, check_record_codec,
     store_open_input, Death, FuzzOp, Step, StoreOutcome,
 };
-use paxos_acceptor_store::{AcceptorStore, Ballot, GroupId, Op, Slot, StoreOptions};
-use paxos_snapshot::format::{SnapshotHeader, FOOTER_LEN, HEADER_LEN};
+use paxos_store_testkit::wal::{Mutation, NameSpec};
 use paxos_wal::format::{decode_record, frame_len, SegmentHeader, HEADER_PAGE};
-use paxos_wal::fuzzing::{Mutation, NameSpec};
 use paxos_wal::storage::MemStorage;
 use paxos_wal::CorruptionPolicy::{Salvage, Strict, TolerateTornTail};
 use paxos_wal::{Wal, WalOptions};
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use paxos_wal::fuzzing::seed_files as seeds;
+use paxos_store_testkit::wal::seed_files as seeds;
 
 fn with_mode(mode: u8, body: &[u8]) -> Vec<u8> {
     let mut v = vec![mode];
@@ -311,14 +311,14 @@ fn all_seeds() -> Vec<(&'static str, Seeds)> {
 #[ignore = "writes the seed corpora; run after changing an input format"]
 fn write_seed_corpora() {
     for (target, seeds) in all_seeds() {
-        paxos_wal::fuzzing::write_seed_files(target, seeds);
+        paxos_store_testkit::wal::write_seed_files(target, seeds);
     }
 }
 
 #[test]
 fn the_checked_in_seeds_are_the_ones_described_here() {
     for (target, described) in all_seeds() {
-        paxos_wal::fuzzing::assert_seed_files_current(target, described);
+        paxos_store_testkit::wal::assert_seed_files_current(target, described);
     }
 }
 
@@ -369,7 +369,7 @@ fn opening_a_damaged_store_holds_its_properties_on_every_seed() {
 
 #[test]
 fn operation_sequences_with_crashes_hold_their_properties_on_every_seed() {
-    let mut total = paxos_acceptor_store::fuzzing::OpsSummary::default();
+    let mut total = paxos_store_testkit::store::OpsSummary::default();
     for (name, bytes) in seeds("store_ops") {
         let s = check_ops_with_crashes(&bytes).unwrap_or_else(|v| panic!("store_ops/{name}: {v}"));
         eprintln!("store_ops/{name}: {s:?}");

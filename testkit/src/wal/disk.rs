@@ -8,7 +8,7 @@
 //! segment's header page was touched, the durable watermark is intact).
 
 use super::input::{FuzzInput, FuzzOutput};
-use crate::storage::{DiskModel, MemStorage, Storage};
+use paxos_wal::storage::{DiskModel, MemStorage, Storage};
 use std::collections::BTreeSet;
 use std::io;
 use std::ops::Range;
@@ -586,7 +586,7 @@ mod tests {
         let mem = img.load().unwrap();
         assert_eq!(mem.read_file(Path::new("/d/README")).unwrap(), vec![0; 10]);
         assert_eq!(mem.list(Path::new("/d")).unwrap(), ["README"]);
-        let e = mem.open(Path::new("/d/a"), crate::storage::OpenOptions::create()).unwrap_err();
+        let e = mem.open(Path::new("/d/a"), paxos_wal::storage::OpenOptions::create()).unwrap_err();
         assert_eq!(e.raw_os_error(), Some(libc::EISDIR));
     }
 }
