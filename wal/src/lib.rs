@@ -49,7 +49,9 @@
 //!   append, sync and truncation returns [`Error::Poisoned`], and every caller
 //!   waiting on the failed round gets the error; nobody is told "durable".
 //!   Reopening recovers from what is really on disk.
-//! - **Recovery.** See [`OpenReport`] and the module docs of `open.rs`: every
+//! - **Recovery.** See [`OpenReport`] and the module docs of `open/mod.rs`
+//!   (scan, classify, repair; what each kind of damage costs under each
+//!   [`CorruptionPolicy`] is one decision table, `open/classify.rs`): every
 //!   record is validated (header checksum before its length is trusted,
 //!   payload checksum, segment sequence number, LSN against position), and
 //!   every segment must carry the log's id (a segment of another log is
@@ -70,6 +72,24 @@
 //!   in it before erasing, and redoes the erase in full on the next open if
 //!   it could not prove it durable (a failed sync marks the zeroed pages
 //!   clean without writing them). See `FORMAT.md`.
+//! - **Threads and locks.** The log runs at most two threads of its own: the
+//!   *segment preparer* (one at a time, with `background_prepare`), which
+//!   pre-zeroes the next segment and is joined by the roll-over that takes
+//!   it or by drop; and the *watermark writer* (`wal-watermark`, started by
+//!   the first round whose watermark falls within
+//!   [`WalOptions::watermark_interval`]; none with a zero interval), which
+//!   writes the newest pending slot once the interval has passed and stops
+//!   on drop without writing. The *group-commit leader* is a role, not a
+//!   thread: a caller of [`Wal::wait_durable`] that found no round running,
+//!   or the oldest waiter the previous leader handed the round to. Locks, in
+//!   the order they are taken: the I/O lock (a round's writes and syncs,
+//!   every slot write, the write-out before a read), then the state lock
+//!   (appends, pending chunks, waiters; held across a roll-over), then the
+//!   segment list, then a segment's offsets. The watermark slots' lock is
+//!   taken only under the I/O lock or alone, and nothing is locked under it.
+//!   Waiters of a round park with no lock held; a roll-over, though, does
+//!   its I/O (joining the preparer, activating the segment, writing the
+//!   manifest) under the state lock, so appends wait for it.
 //! - **Fault injection.** All I/O goes through [`storage::Storage`] (the
 //!   `paxos-storage` crate, re-exported); tests use [`storage::MemStorage`],
 //!   which simulates power loss page by page (feature `sim`).

@@ -68,7 +68,7 @@ impl Wal {
         self.check_poison()?;
         let durable = self.durable.load(Ordering::Acquire);
         let seg = self.segments.read().unwrap_or_else(|e| e.into_inner()).last().cloned().expect("non-empty");
-        let result = self.watermarks.write_now(&seg, durable).and_then(|()| self.sync_segment(&seg, HEADER_PAGE));
+        let result = self.watermarks.write_now(&io, &seg, durable).and_then(|()| self.sync_segment(&seg, HEADER_PAGE));
         drop(io);
         if let Err(e) = &result {
             self.poison_with(e);
@@ -137,6 +137,10 @@ impl Wal {
         };
         // Only this round (under the I/O lock) moves `durable`.
         let before = self.durable.load(Ordering::Acquire);
+        // `durable` is some earlier round's target (or where recovery left
+        // the log), and `next_lsn` never goes back: publishing `target`
+        // below never moves `durable` down.
+        debug_assert!(target >= before, "group-commit target {target} below the durable LSN {before}");
         // Under the I/O lock, look at the poison again: a reader's write-out
         // (`Wal::read`) may have failed after this leader's last check,
         // taking pending chunks with it. Those records never reached the
@@ -146,10 +150,13 @@ impl Wal {
             .and_then(|()| self.write_chunks(&mut io, chunks))
             .and_then(|()| self.sync_written(&mut io));
         if result.is_ok() {
+            // Everything up to `target` was written (the pending chunks
+            // taken above, or by an earlier write-out) and is now synced.
+            io.synced = target;
             self.stats[SYNCS].fetch_add(1, Ordering::Relaxed);
             self.stats[RECORDS_SYNCED].fetch_add(target.saturating_sub(before), Ordering::Relaxed);
             // Only now may the disk say these records were durable.
-            let _ = self.write_watermark(target);
+            let _ = self.write_watermark(&io, target);
         }
         drop(io);
         let (covered, next) = {
@@ -243,10 +250,11 @@ impl Wal {
     /// Record, in the active segment's header page, that everything up to
     /// `durable` was covered by a completed sync (now, or after
     /// `watermark_interval`). Not synced itself: the next sync carries it.
-    /// Never call it before that sync has returned.
-    pub(super) fn write_watermark(&self, durable: Lsn) -> Result<()> {
+    /// Never call it before that sync has returned (`io.synced`, checked in
+    /// debug builds); call it with the I/O lock held (`io`).
+    pub(super) fn write_watermark(&self, io: &IoState, durable: Lsn) -> Result<()> {
         let seg = self.segments.read().unwrap_or_else(|e| e.into_inner()).last().cloned().expect("non-empty");
-        self.watermarks.record(&seg, durable)
+        self.watermarks.record(io, &seg, durable)
     }
 
     /// Write out appended records that are not yet in the file (without

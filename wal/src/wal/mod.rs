@@ -191,10 +191,15 @@ impl Poison {
     }
 }
 
-#[derive(Default)]
+/// What the I/O lock guards.
 struct IoState {
     /// Segments written since the last sync, with the byte range written.
     unsynced: Vec<(Arc<Segment>, u64, u64)>,
+    /// Every LSN at or below this one was covered by a sync that has
+    /// returned (recovery's, or a group-commit round's). A watermark slot
+    /// never claims more: each slot write is checked against it, under this
+    /// lock.
+    synced: Lsn,
 }
 
 /// A segmented, memory-mapped write-ahead log with group commit.
@@ -314,7 +319,8 @@ impl Wal {
         let active = segments.last().expect("non-empty").clone();
         let next_seq = active.seq + 1;
         let durable = next_lsn - 1;
-        let io = Arc::new(Mutex::new(IoState::default()));
+        // Recovery synced everything it kept.
+        let io = Arc::new(Mutex::new(IoState { unsynced: Vec::new(), synced: durable }));
         let poison = Arc::new(Poison::default());
         let wal = Wal {
             dir,
@@ -348,7 +354,8 @@ impl Wal {
         };
         if durable > rec.watermark {
             // Recovery synced everything it kept: record that, lazily.
-            let _ = wal.write_watermark(durable);
+            let io = lock(&wal.io);
+            let _ = wal.write_watermark(&io, durable);
         }
         if wal.opts.background_prepare {
             let mut st = lock(&wal.state);

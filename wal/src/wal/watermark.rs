@@ -61,8 +61,17 @@ impl Shared {
 
     /// Write the slot now, under the lock (so slot writes never interleave).
     /// The slot's state moves on only if the write succeeded; a failure
-    /// poisons the log.
-    fn write(&self, s: &mut Slots, seg: &Segment, durable: Lsn) -> Result<()> {
+    /// poisons the log. `io` is the log's I/O state, locked by the caller
+    /// (the lock order: `io`, then `slots`).
+    fn write(&self, io: &IoState, s: &mut Slots, seg: &Segment, durable: Lsn) -> Result<()> {
+        // The invariant the slot exists for: it never claims an LSN that no
+        // returned sync covered (`FORMAT.md`, "Durable-watermark slots").
+        debug_assert!(
+            durable <= io.synced,
+            "watermark slot for lsn {durable} written before its sync returned (synced: {})",
+            io.synced
+        );
+        debug_assert!(durable >= s.written, "watermark slots go down: {durable} after {}", s.written);
         // A poisoned log claims nothing more: the round that set `durable`
         // may have been the one that failed.
         self.poison.check()?;
@@ -94,9 +103,11 @@ impl Watermarks {
 
     /// Record that everything up to `durable` was covered by a completed
     /// sync, in `seg` (the active segment). Never call it before that sync
-    /// has returned. Writes the slot now if the interval has passed since
-    /// the last one, else leaves it to the writer thread.
-    pub(super) fn record(&self, seg: &Arc<Segment>, durable: Lsn) -> Result<()> {
+    /// has returned (checked against `io.synced` in debug builds). Call with
+    /// the log's I/O lock held (`io`). Writes the slot now if the interval
+    /// has passed since the last one, else leaves it to the writer thread.
+    pub(super) fn record(&self, io: &IoState, seg: &Arc<Segment>, durable: Lsn) -> Result<()> {
+        debug_assert!(durable <= io.synced, "watermark {durable} recorded before its sync returned");
         let sh = &self.shared;
         let mut s = sh.lock();
         if durable <= s.written {
@@ -105,7 +116,7 @@ impl Watermarks {
         let due = s.last_write.is_none_or(|t| t.elapsed() >= sh.interval);
         if due {
             s.pending = None;
-            return sh.write(&mut s, seg, durable);
+            return sh.write(io, &mut s, seg, durable);
         }
         // With a watermark already pending the thread is awake or timed to
         // wake, and takes the newest pending one then: no need to wake it.
@@ -121,8 +132,8 @@ impl Watermarks {
     /// Write the slot for `durable` now, whatever the interval and whether
     /// or not it was written before (for `sync_watermark`, which syncs it:
     /// a slot written earlier may have been lost with a failed sync).
-    /// Call with the log's I/O lock held.
-    pub(super) fn write_now(&self, seg: &Segment, durable: Lsn) -> Result<()> {
+    /// Call with the log's I/O lock held (`io`).
+    pub(super) fn write_now(&self, io: &IoState, seg: &Segment, durable: Lsn) -> Result<()> {
         let mut s = self.shared.lock();
         if s.pending.as_ref().is_some_and(|(_, d)| *d <= durable) {
             s.pending = None;
@@ -131,7 +142,7 @@ impl Watermarks {
             return Ok(());
         }
         let durable = durable.max(s.written);
-        self.shared.write(&mut s, seg, durable)
+        self.shared.write(io, &mut s, seg, durable)
     }
 
     fn start_thread(&self) {
@@ -176,7 +187,7 @@ fn run(sh: &Shared) {
         s = sh.lock();
         if let Some((seg, durable)) = s.pending.take() {
             if durable > s.written && !s.shutdown {
-                let _ = sh.write(&mut s, &seg, durable);
+                let _ = sh.write(&io, &mut s, &seg, durable);
             }
         }
         drop(io);
@@ -192,5 +203,45 @@ impl Drop for Watermarks {
         if let Some(h) = self.thread.get_mut().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = h.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::HEADER_PAGE;
+    use crate::storage::{MemStorage, OpenOptions};
+    use std::path::Path;
+
+    /// A log's watermark writer over one segment on a simulated disk, with
+    /// `synced` as the LSN the last returned sync covered.
+    fn writer(synced: Lsn) -> (Watermarks, Arc<Mutex<IoState>>, Arc<Segment>) {
+        let storage = MemStorage::new().shared();
+        let dir = Path::new("/log");
+        storage.create_dir_all(dir).expect("mkdir");
+        let path = dir.join("segment");
+        let file = storage.open(&path, OpenOptions::create()).expect("create");
+        file.write_all_at(&[0; 2 * HEADER_PAGE as usize], 0).expect("write");
+        let seg = Arc::new(Segment::new(path, file, 1, 1, 2 * HEADER_PAGE, Vec::new()).expect("segment"));
+        let io = Arc::new(Mutex::new(IoState { unsynced: Vec::new(), synced }));
+        let w = Watermarks::new(Duration::ZERO, WriteMode::Pwrite, io.clone(), Arc::new(Poison::default()));
+        (w, io, seg)
+    }
+
+    #[test]
+    fn a_slot_up_to_the_synced_lsn_is_written() {
+        let (w, io, seg) = writer(5);
+        let io = lock(&io);
+        w.record(&io, &seg, 5).expect("record");
+        w.write_now(&io, &seg, 5).expect("write now");
+        assert_eq!(w.shared.lock().written, 5);
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "before its sync returned")]
+    fn a_slot_above_the_synced_lsn_fails_the_debug_assertion() {
+        let (w, io, seg) = writer(5);
+        let _ = w.write_now(&lock(&io), &seg, 6);
     }
 }
