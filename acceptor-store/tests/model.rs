@@ -7,6 +7,8 @@
 //! later durable write carried (marking chosen is lazy by contract).
 
 use paxos_acceptor_store::*;
+use paxos_store_testkit::invariants::{self, Acknowledged};
+use paxos_store_testkit::store::{read_state, GroupState as KitGroup, StoreState};
 use paxos_wal::storage::{CrashKind, MemStorage};
 use proptest::prelude::*;
 use rand::SeedableRng;
@@ -197,7 +199,29 @@ fn out_of(o: Outcome) -> MOut {
     }
 }
 
+/// The model as the test kit's state, for its invariant checker.
+fn kit_state(model: &Model) -> StoreState {
+    model
+        .groups
+        .iter()
+        .map(|(g, mg)| {
+            let gs = KitGroup {
+                promised: mg.promised,
+                first_live: Slot(mg.first_live),
+                slots: mg.slots.iter().map(|(s, (b, v, c))| (Slot(*s), (*b, v.clone(), *c))).collect(),
+                meta: mg.meta.clone(),
+            };
+            (*g, gs)
+        })
+        .collect()
+}
+
 fn check_state(store: &AcceptorStore, model: &Model, after_power_loss: bool) -> Result<(), TestCaseError> {
+    // The invariants, by the one checker the simulator uses too (the exact
+    // comparison below is stronger; this names what broke).
+    let got = read_state(store).map_err(|e| TestCaseError::fail(format!("reading the store: {e}")))?;
+    let bad = invariants::check(&got, &Acknowledged::exactly(&kit_state(model)));
+    prop_assert!(bad.is_empty(), "{}", bad.join("; "));
     for (gid, mg) in &model.groups {
         let promised = store.promised(*gid).unwrap_or(Ballot::ZERO);
         prop_assert_eq!(promised, mg.promised, "I1: promised ballot of {}", gid);

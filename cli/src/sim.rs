@@ -32,9 +32,9 @@
 //! (replies it actually sent); after every chosen value, agreement (I6): no
 //! slot is ever chosen with two values.
 
-use paxos_acceptor_store::{
-    AcceptOutcome, AcceptorStore, Ballot, GroupId, Op, PromiseOutcome, Slot, SlotRead, StoreOptions,
-};
+use paxos_acceptor_store::{AcceptOutcome, AcceptorStore, Ballot, GroupId, Op, PromiseOutcome, Slot, StoreOptions};
+use paxos_store_testkit::invariants::{self, Acknowledged};
+use paxos_store_testkit::store::read_state;
 use paxos_wal::storage::{CrashKind, DiskModel, FaultCounts, MemStorage, Storage};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -291,14 +291,9 @@ enum Msg {
 }
 
 /// What one acceptor acknowledged (replies it sent) and attempted.
-#[derive(Default)]
-struct Acked {
-    promised: BTreeMap<GroupId, Ballot>,
-    accepted: BTreeMap<(GroupId, Slot), (Ballot, Value)>,
-    written: BTreeSet<(GroupId, Slot, Ballot, Value)>,
-    truncated: BTreeMap<GroupId, Slot>,
-    truncate_attempted: BTreeMap<GroupId, Slot>,
-}
+/// What an acceptor acknowledged and what was written to it: the test
+/// kit's bounds, which its invariant checker judges recoveries against.
+type Acked = Acknowledged;
 
 struct Acceptor {
     mem: MemStorage,
@@ -489,43 +484,16 @@ impl Sim {
         Some(Damage { class, file: segments[i].clone(), last: i == last })
     }
 
-    /// I1-I5 for acceptor `a` against what it acknowledged.
+    /// I1-I3 and I5 for acceptor `a` against what it acknowledged (the
+    /// test kit's checker; I4 is checked on every reply as it is made).
     fn check(&mut self, a: usize) {
         let Some(store) = self.acceptors[a].store.clone() else { return };
-        let mut bad = Vec::new();
-        let acked = &self.acceptors[a].acked;
-        for (g, b) in &acked.promised {
-            let now = store.promised(*g).unwrap_or(Ballot::ZERO);
-            if now < *b {
-                bad.push(format!("I1: acceptor {a} {g} promised {now} < acknowledged {b}"));
-            }
-        }
-        for ((g, s), (b, v)) in &acked.accepted {
-            let attempted = acked.truncate_attempted.get(g).copied().unwrap_or_default();
-            match store.accepted(*g, *s) {
-                Ok(SlotRead::Accepted { ballot, value, .. }) => {
-                    if ballot < *b || (ballot == *b && &*value != v.as_slice()) {
-                        bad.push(format!("I2: acceptor {a} {g} {s}: has {ballot}, acknowledged {b}"));
-                    }
-                }
-                Ok(SlotRead::Truncated { .. }) if *s < attempted => {}
-                other => bad.push(format!("I2: acceptor {a} {g} {s}: acknowledged {b}, now {other:?}")),
-            }
-        }
-        for g in store.groups() {
-            let entries = store.accepted_from(g, Slot(0)).unwrap_or_default();
-            for e in entries {
-                if !acked.written.contains(&(g, e.slot, e.ballot, e.value.to_vec())) {
-                    bad.push(format!("I3: acceptor {a} {g} {} holds {} that was never written", e.slot, e.ballot));
-                }
-            }
-            let t = acked.truncated.get(&g).copied().unwrap_or_default();
-            if store.first_live_slot(g).unwrap_or_default() < t {
-                bad.push(format!("I5: acceptor {a} {g} resurrected slots below {t}"));
-            }
-        }
+        let bad = match read_state(&store) {
+            Ok(state) => invariants::check(&state, &self.acceptors[a].acked),
+            Err(e) => vec![format!("I2: acceptor {a} cannot read its state back: {e}")],
+        };
         for b in bad {
-            self.violation(b);
+            self.violation(format!("acceptor {a}: {b}"));
         }
     }
 

@@ -9,6 +9,8 @@
 //! (`paxos_acceptor_store::fuzzing`: the private codecs) and is re-exported
 //! here.
 //!
+//! - [`invariants`]: the acceptor invariants I1-I3 and I5, checked in one
+//!   place (the simulator, the ops fuzz target and the model test call it).
 //! - [`wal`]: the log's targets ([`wal::check_format_decoders`],
 //!   [`wal::check_open_damaged_log`]), [`wal::Violation`], [`wal::FuzzInput`],
 //!   [`wal::DiskImage`] and [`wal::Mutation`], the seed helpers.
@@ -17,5 +19,6 @@
 //!   the acceptor rules they check replies and recoveries against.
 #![warn(missing_docs)]
 
+pub mod invariants;
 pub mod store;
 pub mod wal;
