@@ -108,7 +108,7 @@ impl AcceptorStore {
                 // here. Later locations are all after `older.position`.
                 let pinned = lock(&shared.pins).iter().min().copied();
                 let upto = pinned.map_or(older.position + 1, |p| p.min(older.position + 1));
-                segments_removed = shared.wal.truncate_prefix(upto)?;
+                segments_removed = shared.wal.delete_segments_before(upto)?;
             }
         }
         let took = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);

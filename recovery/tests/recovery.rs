@@ -126,7 +126,7 @@ fn a_damaged_snapshot_with_the_log_truncated_past_it_is_a_clear_error() {
     {
         let mut kv = Kv::default();
         let r = recover(WAL, SNAP, opts(&mem), &mut kv).unwrap();
-        assert!(r.wal.truncate_prefix(501).unwrap() > 0);
+        assert!(r.wal.delete_segments_before(501).unwrap() > 0);
         assert!(r.wal.first_lsn() > 101);
     }
     let newest = Path::new(SNAP).join(format!("snap-{:020}.snap", 500));
@@ -197,7 +197,7 @@ proptest! {
                 }
                 Step::Truncate => {
                     if let Some(newest) = r.snapshots.list().unwrap().first() {
-                        r.wal.truncate_prefix(newest.position + 1).unwrap();
+                        r.wal.delete_segments_before(newest.position + 1).unwrap();
                     }
                 }
                 Step::PowerLoss(_) | Step::Crash => {

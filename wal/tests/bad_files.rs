@@ -245,7 +245,7 @@ fn misuse_gets_typed_answers() {
     let (image, all) = three_segments();
     let mem = load_image(&image);
     let (wal, _) = open(&mem, TOLERATE).unwrap();
-    assert_eq!(wal.truncate_prefix(103).unwrap(), 2);
+    assert_eq!(wal.delete_segments_before(103).unwrap(), 2);
     assert_eq!(wal.first_lsn(), 103);
     for lsn in [0, 1, 51, 102, 151, u64::MAX] {
         assert!(wal.read(lsn).unwrap().is_none(), "lsn {lsn}");

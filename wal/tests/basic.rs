@@ -44,7 +44,7 @@ fn records_survive_reopen_across_many_segments() {
 }
 
 #[test]
-fn truncate_prefix_removes_whole_segments_only() {
+fn delete_segments_before_removes_whole_segments_only() {
     let dir = tempfile::tempdir().unwrap();
     let (wal, _) = Wal::open(dir.path(), small_fs()).unwrap();
     for i in 1..=400u64 {
@@ -52,7 +52,7 @@ fn truncate_prefix_removes_whole_segments_only() {
     }
     wal.sync().unwrap();
     let before = wal.segment_count();
-    let removed = wal.truncate_prefix(300).unwrap();
+    let removed = wal.delete_segments_before(300).unwrap();
     assert!(removed > 0);
     assert_eq!(wal.segment_count(), before - removed);
     let first = wal.first_lsn();
@@ -64,7 +64,7 @@ fn truncate_prefix_removes_whole_segments_only() {
     assert_eq!(report.first_lsn, first);
     assert_eq!(wal.iter_from(0).unwrap().next().unwrap().unwrap().lsn(), first);
     // Truncating everything keeps the active segment.
-    wal.truncate_prefix(u64::MAX).unwrap();
+    wal.delete_segments_before(u64::MAX).unwrap();
     assert_eq!(wal.segment_count(), 1);
     assert_eq!(&*wal.read(400).unwrap().unwrap(), &payload(400)[..]);
 }
@@ -146,7 +146,7 @@ fn a_failed_sync_poisons_the_log_and_reopen_recovers() {
     assert_eq!(wal.durable_lsn(), 1);
     assert!(matches!(wal.append(b"three"), Err(Error::Poisoned { .. })));
     assert!(matches!(wal.sync(), Err(Error::Poisoned { .. })));
-    assert!(matches!(wal.truncate_prefix(1), Err(Error::Poisoned { .. })));
+    assert!(matches!(wal.delete_segments_before(1), Err(Error::Poisoned { .. })));
     // The failed sync dropped the page: a power loss now loses "two", never "one".
     drop(wal);
     mem.crash(paxos_wal::storage::CrashKind::PowerLoss, &mut rand::rng());

@@ -188,7 +188,7 @@ fn every_caller_waiting_on_a_failed_sync_gets_the_error() {
     assert_poisoned(wal.append_durable(b"later"), "append_durable");
     assert_poisoned(wal.sync(), "sync");
     assert_poisoned(wal.wait_durable(wal.last_lsn()), "wait_durable");
-    assert_poisoned(wal.truncate_prefix(5), "truncate_prefix");
+    assert_poisoned(wal.delete_segments_before(5), "delete_segments_before");
     assert!(wal.wait_durable(durable).is_ok(), "what was durable before stays durable");
 
     drop(Arc::try_unwrap(wal).expect("all threads joined"));
@@ -316,7 +316,7 @@ fn a_leader_behind_a_failed_write_out_is_not_told_durable() {
 /// A failed directory sync while truncating the log's prefix poisons the log
 /// like any failed sync (contract rule 2; audit finding 8).
 #[test]
-fn a_failed_directory_sync_in_truncate_prefix_poisons_the_log() {
+fn a_failed_directory_sync_in_delete_segments_before_poisons_the_log() {
     let mem = MemStorage::new();
     let storage = Arc::new(GateStorage::new(mem.clone(), Arc::default()));
     let opts = WalOptions { segment_size: 16 << 10, ..WalOptions::small(storage.clone()) };
@@ -326,7 +326,7 @@ fn a_failed_directory_sync_in_truncate_prefix_poisons_the_log() {
     }
     assert!(wal.segment_count() > 2);
     storage.fail_dir_sync.store(true, Ordering::SeqCst);
-    assert!(wal.truncate_prefix(wal.last_lsn()).is_err());
+    assert!(wal.delete_segments_before(wal.last_lsn()).is_err());
     assert!(wal.is_poisoned(), "a failed directory sync left the log writable");
     assert_poisoned(wal.append_durable(b"after"), "append after the failed directory sync");
 }

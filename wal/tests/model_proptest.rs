@@ -255,7 +255,7 @@ impl Harness {
                 let span = m.next() - m.first;
                 let lsn = m.first + span * *at as u64 / 255;
                 let old_first = m.first;
-                let removed = self.wal().truncate_prefix(lsn).expect("truncate_prefix");
+                let removed = self.wal().delete_segments_before(lsn).expect("delete_segments_before");
                 let first = self.wal().first_lsn();
                 assert!(
                     first >= old_first && first <= lsn.max(old_first),

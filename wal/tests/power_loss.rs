@@ -6,7 +6,7 @@
 //! nothing. Then, on fresh copies of that same disk, recovery is killed after
 //! each possible number of its file-system operations, the power fails again,
 //! and a clean recovery must give exactly the records a clean first recovery
-//! gave. Last, `truncate_prefix` is killed at each of its steps.
+//! gave. Last, `delete_segments_before` is killed at each of its steps.
 
 mod common;
 
@@ -101,11 +101,11 @@ fn power_loss_keeps_every_synced_record_and_a_crashed_recovery_recovers_the_same
     );
 }
 
-/// A crash at each step of `truncate_prefix` (unlinks, directory sync),
+/// A crash at each step of `delete_segments_before` (unlinks, directory sync),
 /// then a process crash or a power loss: the log is always a contiguous
 /// suffix of what was there, starting at a segment boundary between the old
 /// first LSN and the truncation point, with every record intact; once
-/// `truncate_prefix` has returned, the truncated segments never come back.
+/// `delete_segments_before` has returned, the truncated segments never come back.
 #[test]
 fn crash_during_truncation_leaves_a_contiguous_suffix() {
     let mem = MemStorage::new();
@@ -121,7 +121,7 @@ fn crash_during_truncation_leaves_a_contiguous_suffix() {
             let m = load_image(&image);
             let (wal, _) = Wal::open(dir(), opts(&m, TOLERATE)).unwrap();
             m.crash_after_ops(k);
-            let returned = wal.truncate_prefix(target).is_ok();
+            let returned = wal.delete_segments_before(target).is_ok();
             drop(wal);
             m.crash(kind, &mut rng(seed));
             let (wal, report) = Wal::open(dir(), opts(&m, TOLERATE))

@@ -580,7 +580,7 @@ impl Wal {
     /// active segment is never deleted. Returns how many were deleted. The
     /// caller must already have made durable whatever replaces those records
     /// (a snapshot or checkpoint).
-    pub fn truncate_prefix(&self, lsn: Lsn) -> Result<usize> {
+    pub fn delete_segments_before(&self, lsn: Lsn) -> Result<usize> {
         self.check_poison()?;
         let removed: Vec<Arc<Segment>> = {
             let mut segs = self.segments.write().unwrap_or_else(|e| e.into_inner());
