@@ -10,7 +10,8 @@ use std::io::Write;
 
 fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
-    let opts = StoreOptions { segment_size: 4 << 20, ..Default::default() };
+    let mut opts = StoreOptions::default();
+    opts.log.segment_size = 4 << 20;
     let (store, _) = AcceptorStore::open(dir.path(), opts.clone())?;
     let log = GroupId(1);
 

@@ -69,7 +69,8 @@ impl LwtAcceptor {
 
 fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
-    let opts = StoreOptions { segment_size: 4 << 20, ..Default::default() };
+    let mut opts = StoreOptions::default();
+    opts.log.segment_size = 4 << 20;
     let (store, _) = AcceptorStore::open(dir.path(), opts.clone())?;
     let acceptor = LwtAcceptor { store };
     let (b1, b2) = (Ballot::new(1, 1), Ballot::new(2, 2));

@@ -148,7 +148,7 @@ mod tests {
     fn checkpoints_keep_pinned_records() {
         let mem = MemStorage::new();
         let mut opts = StoreOptions::small(mem.shared());
-        opts.segment_size = 16 << 10;
+        opts.log.segment_size = 16 << 10;
         let (s, _) = AcceptorStore::open("/pin", opts).unwrap();
         let b = Ballot::new(1, 1);
         let mut slot = 0;

@@ -71,7 +71,8 @@
 //! ```
 //! use paxos_acceptor_store::*;
 //! let dir = tempfile::tempdir()?;
-//! let opts = StoreOptions { segment_size: 1 << 20, ..Default::default() };
+//! let mut opts = StoreOptions::default();
+//! opts.log.segment_size = 1 << 20; // the log's options are nested: `opts.log`
 //! let (store, _) = AcceptorStore::open(dir.path(), opts)?;
 //! let g = GroupId(1);
 //! // A log of three entries and a register, then the suffix from slot 1
@@ -141,7 +142,8 @@
 //! ```
 //! use paxos_acceptor_store::*;
 //! let dir = tempfile::tempdir()?;
-//! let opts = StoreOptions { segment_size: 1 << 20, ..Default::default() };
+//! let mut opts = StoreOptions::default();
+//! opts.log.segment_size = 1 << 20; // the log's options are nested: `opts.log`
 //! let (store, _report) = AcceptorStore::open(dir.path(), opts.clone())?;
 //! let g = GroupId(7);
 //! let b1 = Ballot::new(1, 1);

@@ -1,20 +1,29 @@
 //! The store's options and the figures it reports.
 
-use paxos_wal::storage::{FsStorage, Storage};
-use paxos_wal::{CorruptionPolicy, Lsn, StallHook, WalOptions, WalStats, WriteMode};
+use paxos_wal::storage::Storage;
+use paxos_wal::{Lsn, WalOptions, WalStats};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Options for [`AcceptorStore::open`](crate::AcceptorStore::open).
+/// Options for [`AcceptorStore::open`](crate::AcceptorStore::open): the
+/// log's own options, nested, and the store's.
+///
+/// ```
+/// # use paxos_acceptor_store::StoreOptions;
+/// let mut opts = StoreOptions::default();
+/// opts.log.segment_size = 16 << 20; // the log's: segment size, write mode, policy, storage...
+/// opts.checkpoint_after_segments = Some(8); // the store's
+/// ```
 #[derive(Clone, Debug)]
 pub struct StoreOptions {
-    /// Size of each log segment (default 64 MiB).
-    pub segment_size: u64,
-    /// How the log writes and syncs (default `pwrite` + `fdatasync`).
-    pub write_mode: WriteMode,
-    /// What opening does about damaged records (default: cut a torn tail,
-    /// fail on damage to acknowledged records).
-    pub policy: CorruptionPolicy,
+    /// The log's options (`paxos_wal::WalOptions`): segment size (default
+    /// 64 MiB), how it writes and syncs (default `pwrite` + `fdatasync`),
+    /// what opening does about damage (default: cut a torn tail, fail on
+    /// damage to acknowledged records), background pre-zeroing of the next
+    /// segment, the durable-watermark interval, the file system, and a
+    /// stall hook (report syncs slower than a threshold, e.g. to hold off
+    /// elections; [`StoreStats::wal`] counts them as `slow_syncs`).
+    pub log: WalOptions,
     /// Largest value accepted (default 1 MiB, at most what a segment holds).
     pub max_value_size: usize,
     /// Take a checkpoint (in the background) once the log holds more than
@@ -23,50 +32,36 @@ pub struct StoreOptions {
     /// Checkpoints kept (default 2: the log is kept back to the older one,
     /// so a damaged newest checkpoint can fall back to it).
     pub keep_checkpoints: usize,
-    /// Pre-zero the next segment on a background thread (default true).
-    pub background_prepare: bool,
-    /// Least time between two writes of the log's durable-watermark slot
-    /// (default 5 ms; zero: after every sync, no thread). See
-    /// `paxos_wal::WalOptions::watermark_interval`.
-    pub watermark_interval: Duration,
-    /// The file system (default: the real one).
-    pub storage: Arc<dyn Storage>,
-    /// Report log syncs slower than a threshold (default none): a consensus
-    /// library can hold off elections while the disk stalls. See
-    /// [`StallHook`]; [`StoreStats::wal`] counts them (`slow_syncs`).
-    pub stall: Option<StallHook>,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
-            segment_size: 64 << 20,
-            write_mode: WriteMode::Pwrite,
-            policy: CorruptionPolicy::TolerateTornTail,
+            log: WalOptions::default(),
             max_value_size: 1 << 20,
             checkpoint_after_segments: Some(4),
             keep_checkpoints: 2,
-            background_prepare: true,
-            watermark_interval: WalOptions::default().watermark_interval,
-            storage: FsStorage::shared(),
-            stall: None,
         }
     }
 }
 
 impl StoreOptions {
-    /// Small segments, no background threads: for tests and simulations on
-    /// the given storage.
+    /// Small segments (64 KiB), small values (16 KiB), no background
+    /// threads, no automatic checkpoints: for tests and simulations on the
+    /// given storage.
     pub fn small(storage: Arc<dyn Storage>) -> Self {
         StoreOptions {
-            segment_size: 64 << 10,
+            log: WalOptions::small(storage),
             max_value_size: 16 << 10,
             checkpoint_after_segments: None,
-            background_prepare: false,
-            watermark_interval: Duration::ZERO,
-            storage,
             ..Default::default()
         }
+    }
+
+    /// These options on another file system (a simulated disk, say).
+    pub fn with_storage(mut self, storage: Arc<dyn Storage>) -> Self {
+        self.log.storage = storage;
+        self
     }
 }
 

@@ -14,7 +14,7 @@ use paxos_recovery::{recover, RecoveryOptions, RecoveryReport};
 use paxos_snapshot::{SnapshotOptions, SnapshotStore};
 use paxos_wal::format::MANIFEST_FILE;
 use paxos_wal::storage::{OpenOptions, Storage};
-use paxos_wal::{Lsn, Wal, WalOptions};
+use paxos_wal::{Lsn, Wal};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -121,22 +121,13 @@ impl AcceptorStore {
     /// recovering from the newest usable checkpoint and the log after it.
     pub fn open(dir: impl AsRef<Path>, opts: StoreOptions) -> Result<(AcceptorStore, RecoveryReport)> {
         let dir = dir.as_ref().to_path_buf();
-        let wal_opts = WalOptions {
-            segment_size: opts.segment_size,
-            write_mode: opts.write_mode,
-            policy: opts.policy,
-            background_prepare: opts.background_prepare,
-            max_record_size: None,
-            watermark_interval: opts.watermark_interval,
-            storage: opts.storage.clone(),
-            stall: opts.stall.clone(),
-        };
-        let snap_opts = SnapshotOptions { keep: opts.keep_checkpoints.max(1), storage: opts.storage.clone() };
+        let wal_opts = opts.log.clone();
+        let snap_opts = SnapshotOptions { keep: opts.keep_checkpoints.max(1), storage: opts.log.storage.clone() };
         // Once a store lived here, a missing log is a lost one (fault case
         // 15): check before recovery, which would create a new, empty log.
         let marker = dir.join(STORE_MARKER);
-        let had_marker = exists(&*opts.storage, &marker)?;
-        if had_marker && !exists(&*opts.storage, &dir.join("wal").join(MANIFEST_FILE))? {
+        let had_marker = exists(&*opts.log.storage, &marker)?;
+        if had_marker && !exists(&*opts.log.storage, &dir.join("wal").join(MANIFEST_FILE))? {
             return Err(StoreError::LogLost { dir });
         }
         let mut sm = Rebuild::default();
@@ -147,7 +138,7 @@ impl AcceptorStore {
             &mut sm,
         )?;
         if !had_marker {
-            write_marker(&*opts.storage, &dir, &marker)?;
+            write_marker(&*opts.log.storage, &dir, &marker)?;
         }
         let damaged = rec.report.damage.iter().any(|d| d.lsns.is_some());
         // Headers of one record holding one accept: 8 + 48 bytes.
@@ -442,7 +433,7 @@ impl AcceptorStore {
     }
 
     pub(crate) fn storage(&self) -> &Arc<dyn Storage> {
-        &self.shared.opts.storage
+        &self.shared.opts.log.storage
     }
 
     pub(crate) fn check_value(&self, value: &[u8]) -> Result<()> {

@@ -16,7 +16,9 @@ type State = BTreeMap<u64, (Ballot, Slot, Vec<(u64, Ballot, Vec<u8>, bool)>)>;
 const ROOT: &str = "/flip";
 
 fn opts(mem: &MemStorage) -> StoreOptions {
-    StoreOptions { segment_size: 16 << 10, ..StoreOptions::small(mem.shared()) }
+    let mut o = StoreOptions::small(mem.shared());
+    o.log.segment_size = 16 << 10;
+    o
 }
 
 fn state(s: &AcceptorStore) -> State {
@@ -115,7 +117,11 @@ fn sweep(stride: usize) -> Counts {
                 Err(_) => c.refused += 1,
             }
             let mem = open_copy(&files, (fi, off));
-            let salvage = StoreOptions { policy: CorruptionPolicy::Salvage, ..opts(&mem) };
+            let salvage = {
+                let mut o = opts(&mem);
+                o.log.policy = CorruptionPolicy::Salvage;
+                o
+            };
             if let Ok((s, report)) = AcceptorStore::open(ROOT, salvage) {
                 if state(&s) != want {
                     assert!(

@@ -5,7 +5,9 @@
 use paxos_acceptor_store::{AcceptorStore, Ballot, GroupId, PromiseOutcome, Slot, StoreError, StoreOptions};
 
 fn opts() -> StoreOptions {
-    StoreOptions { segment_size: 1 << 20, ..Default::default() }
+    let mut o = StoreOptions::default();
+    o.log.segment_size = 1 << 20;
+    o
 }
 
 #[test]

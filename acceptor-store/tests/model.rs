@@ -270,7 +270,7 @@ fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
     let mem = MemStorage::new();
     let root = Path::new("/m");
     let mut opts = StoreOptions::small(mem.shared());
-    opts.segment_size = 16 << 10;
+    opts.log.segment_size = 16 << 10;
     let (mut store, _) = AcceptorStore::open(root, opts.clone()).unwrap();
     let mut model = Model::default();
     for step in steps {

@@ -74,7 +74,7 @@ fn other_callers_go_on_while_a_promise_reply_waits_for_a_write_out() {
     let mem = MemStorage::new();
     let mut opts = StoreOptions::small(mem.shared());
     let hook_gate = gate.clone();
-    opts.stall = Some(StallHook::new(Duration::ZERO, move |_| {
+    opts.log.stall = Some(StallHook::new(Duration::ZERO, move |_| {
         if hook_gate.armed.swap(false, Ordering::AcqRel) {
             hook_gate.entered.lock().unwrap().send(()).unwrap();
             hook_gate.release.lock().unwrap().recv().unwrap();

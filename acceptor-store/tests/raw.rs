@@ -15,7 +15,9 @@ fn slots(store: &AcceptorStore, g: GroupId) -> Vec<(u64, Ballot, Vec<u8>)> {
 /// Small options with 16 KiB segments: a batch of a few large values is
 /// cut into several records.
 fn split_opts(mem: &MemStorage) -> StoreOptions {
-    StoreOptions { segment_size: 16 << 10, ..StoreOptions::small(mem.shared()) }
+    let mut o = StoreOptions::small(mem.shared());
+    o.log.segment_size = 16 << 10;
+    o
 }
 
 fn meta(store: &AcceptorStore, g: GroupId) -> Vec<(u64, Vec<u8>)> {
@@ -156,11 +158,16 @@ fn salvage_never_applies_part_of_a_batch_around_a_damaged_record() {
     assert_eq!(store.stats().records, 3);
     store.close().unwrap();
     let wal = root.join("wal");
-    let mut segs: Vec<String> = opts.storage.list(&wal).unwrap().into_iter().filter(|n| n.ends_with(".wal")).collect();
+    let mut segs: Vec<String> =
+        opts.log.storage.list(&wal).unwrap().into_iter().filter(|n| n.ends_with(".wal")).collect();
     segs.sort();
     // The middle record: the first record of the second segment.
     mem.corrupt(&wal.join(&segs[1]), 4096 + 40 + 200, 0x08).unwrap();
-    let salvage = StoreOptions { policy: CorruptionPolicy::Salvage, ..opts };
+    let salvage = {
+        let mut o = opts;
+        o.log.policy = CorruptionPolicy::Salvage;
+        o
+    };
     let (store, report) = AcceptorStore::open(root, salvage).unwrap();
     assert!(!report.damage.is_empty(), "the flip is reported: {report}");
     let got: Vec<u64> = store.accepted_from(g, Slot(0)).unwrap().into_iter().map(|e| e.slot.0).collect();

@@ -21,7 +21,11 @@ fn damaged() -> (MemStorage, StoreOptions) {
     }
     drop(s);
     mem.corrupt(Path::new("/v/wal/00000000000000000001.wal"), 4096 + 40 + 20, 0x08).unwrap();
-    (mem, StoreOptions { policy: CorruptionPolicy::Salvage, ..opts })
+    (mem, {
+        let mut o = opts;
+        o.log.policy = CorruptionPolicy::Salvage;
+        o
+    })
 }
 
 #[test]

@@ -45,11 +45,12 @@ fn store_reports_poisoned_time_and_passes_the_stall_hook_on() {
     let seen = stalls.clone();
     // Threshold zero: every sync counts as a stall, so the hook is seen to
     // reach the log without a slow disk (the slow-disk case is the log's test).
-    let opts = StoreOptions {
-        stall: Some(StallHook::new(Duration::ZERO, move |_| {
+    let opts = {
+        let mut o = StoreOptions::small(mem.shared());
+        o.log.stall = Some(StallHook::new(Duration::ZERO, move |_| {
             seen.fetch_add(1, Ordering::Relaxed);
-        })),
-        ..StoreOptions::small(mem.shared())
+        }));
+        o
     };
     let (s, _) = AcceptorStore::open(Path::new("/s"), opts).unwrap();
     let g = GroupId(1);

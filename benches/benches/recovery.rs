@@ -32,14 +32,20 @@ const VALUE: usize = 4096;
 const GROUPS: u64 = 1024;
 
 fn store_opts() -> StoreOptions {
-    StoreOptions { checkpoint_after_segments: None, background_prepare: false, ..Default::default() }
+    let mut o = StoreOptions { checkpoint_after_segments: None, ..Default::default() };
+    o.log.background_prepare = false;
+    o
 }
 
 /// Fill a store with `bytes` of 4 KiB accepted values, in 64-accept batches
 /// over `GROUPS` groups; checkpoint at the end if asked.
 fn build_store(path: &Path, bytes: u64, checkpoint: bool) {
-    let (store, _) =
-        AcceptorStore::open(path, StoreOptions { background_prepare: true, ..store_opts() }).expect("open");
+    let (store, _) = AcceptorStore::open(path, {
+        let mut o = store_opts();
+        o.log.background_prepare = true;
+        o
+    })
+    .expect("open");
     let ballot = Ballot::new(1, 1);
     for g in 0..GROUPS {
         store.promise(GroupId(g), ballot, Slot(0)).expect("promise");

@@ -140,7 +140,12 @@ fn raw_fsync(dir: &Path, size: usize, ops: u64) -> std::io::Result<(Duration, Ve
 
 fn store_accepts(dir: &Path, size: usize, callers: usize, ops: u64) -> Result<(Duration, Vec<Duration>), String> {
     let sdir = dir.join(format!("store-{size}-{callers}"));
-    let opts = StoreOptions { segment_size: 64 << 20, checkpoint_after_segments: None, ..Default::default() };
+    let opts = {
+        let mut o = StoreOptions::default();
+        o.log.segment_size = 64 << 20;
+        o.checkpoint_after_segments = None;
+        o
+    };
     let (store, _) = AcceptorStore::open(&sdir, opts).map_err(|e| e.to_string())?;
     let value = vec![0x3Cu8; size];
     let per = ops / callers as u64;
@@ -179,7 +184,12 @@ fn store_accepts(dir: &Path, size: usize, callers: usize, ops: u64) -> Result<(D
 
 fn store_batches(dir: &Path, size: usize, ops: u64) -> Result<(Duration, Vec<Duration>), String> {
     let sdir = dir.join(format!("store-batch-{size}"));
-    let opts = StoreOptions { segment_size: 64 << 20, checkpoint_after_segments: None, ..Default::default() };
+    let opts = {
+        let mut o = StoreOptions::default();
+        o.log.segment_size = 64 << 20;
+        o.checkpoint_after_segments = None;
+        o
+    };
     let (store, _) = AcceptorStore::open(&sdir, opts).map_err(|e| e.to_string())?;
     let value = vec![0x3Cu8; size];
     let mut lat = Vec::new();

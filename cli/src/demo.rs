@@ -57,7 +57,9 @@ pub const ACCEPTORS: usize = 3;
 const N: usize = ACCEPTORS;
 
 fn options() -> StoreOptions {
-    StoreOptions { segment_size: 16 << 20, checkpoint_after_segments: Some(4), ..Default::default() }
+    let mut o = StoreOptions { checkpoint_after_segments: Some(4), ..Default::default() };
+    o.log.segment_size = 16 << 20;
+    o
 }
 
 fn open(dir: &Path) -> Result<(AcceptorStore, RecoveryReport), paxos_acceptor_store::StoreError> {

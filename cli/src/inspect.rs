@@ -195,7 +195,11 @@ pub fn inspect(dir: &Path, with_records: bool) -> Result<Inspection, String> {
     }
     drop(wal);
     let snaps = snapshots(&mem, &l)?;
-    let opts = StoreOptions { policy: CorruptionPolicy::Salvage, ..StoreOptions::small(mem.shared()) };
+    let opts = {
+        let mut o = StoreOptions::small(mem.shared());
+        o.log.policy = CorruptionPolicy::Salvage;
+        o
+    };
     let (store, _) = AcceptorStore::open(dir, opts).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut groups = Vec::new();
     for g in store.groups() {
@@ -322,7 +326,11 @@ pub fn verify(dir: &Path) -> Result<Verification, String> {
             problems.push(format!("checkpoint {}: {p}", s.path.display()));
         }
     }
-    let opts = StoreOptions { policy: CorruptionPolicy::Salvage, ..StoreOptions::small(mem.shared()) };
+    let opts = {
+        let mut o = StoreOptions::small(mem.shared());
+        o.log.policy = CorruptionPolicy::Salvage;
+        o
+    };
     let groups = match AcceptorStore::open(dir, opts) {
         Ok((store, _)) => {
             let groups = store.groups();

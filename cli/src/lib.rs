@@ -16,7 +16,7 @@
 //! use paxos_acceptor_store::{AcceptorStore, Ballot, GroupId, Slot, StoreOptions};
 //!
 //! let dir = tempfile::tempdir()?;
-//! let opts = StoreOptions { segment_size: 64 << 10, ..StoreOptions::default() };
+//! let opts = { let mut o = StoreOptions::default(); o.log.segment_size = 64 << 10; o };
 //! let (store, _) = AcceptorStore::open(dir.path(), opts)?;
 //! store.promise(GroupId(7), Ballot::new(1, 0), Slot(0))?;
 //! store.accept(GroupId(7), Slot(0), Ballot::new(1, 0), b"x = 1")?;

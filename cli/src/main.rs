@@ -576,7 +576,8 @@ fn recover(dir: &Path, policy: Policy, json: bool) -> ExitCode {
         Policy::TolerateTornTail => paxos_acceptor_store::CorruptionPolicy::TolerateTornTail,
         Policy::Salvage => paxos_acceptor_store::CorruptionPolicy::Salvage,
     };
-    let opts = paxos_acceptor_store::StoreOptions { policy, checkpoint_after_segments: None, ..Default::default() };
+    let mut opts = paxos_acceptor_store::StoreOptions { checkpoint_after_segments: None, ..Default::default() };
+    opts.log.policy = policy;
     match paxos_acceptor_store::AcceptorStore::open(dir, opts) {
         Ok((store, report)) => {
             if json {

@@ -340,7 +340,7 @@ const ROOT: &str = "/node";
 
 fn options(mem: &MemStorage) -> StoreOptions {
     let mut o = StoreOptions::small(mem.shared());
-    o.segment_size = 16 << 10;
+    o.log.segment_size = 16 << 10;
     o.max_value_size = 1024;
     o
 }

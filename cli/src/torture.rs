@@ -86,7 +86,10 @@ pub fn store_dir(dir: &Path) -> PathBuf {
 }
 
 fn options() -> StoreOptions {
-    StoreOptions { segment_size: 1 << 20, checkpoint_after_segments: Some(3), ..Default::default() }
+    let mut o = StoreOptions::default();
+    o.log.segment_size = 1 << 20;
+    o.checkpoint_after_segments = Some(3);
+    o
 }
 
 /// Check a recovered store against what was acknowledged; returns the problems.

@@ -40,7 +40,11 @@ fn snapshot_payload(file: &[u8]) -> Vec<u8> {
 /// Log records and a checkpoint image of a small store, written through the API.
 fn store_bytes() -> (Vec<Vec<u8>>, Vec<u8>, Vec<u8>) {
     let mem = MemStorage::new();
-    let opts = StoreOptions { segment_size: 8 << 10, ..StoreOptions::small(mem.shared()) };
+    let opts = {
+        let mut o = StoreOptions::small(mem.shared());
+        o.log.segment_size = 8 << 10;
+        o
+    };
     let (s, _) = AcceptorStore::open("/s", opts).unwrap();
     let empty = snapshot_payload(&{
         let info = s.checkpoint().unwrap();

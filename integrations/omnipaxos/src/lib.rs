@@ -75,7 +75,7 @@
 //! its newest usable checkpoint and the log after it.
 //!
 //! Disk follows the live state, not history: once the values written since
-//! the last checkpoint exceed both [`StoreOptions::checkpoint_min_bytes`]
+//! the last checkpoint exceed both [`OmniPaxosOptions::checkpoint_min_bytes`]
 //! and the last checkpoint's size, the writer that crossed the line takes
 //! the acceptor store's checkpoint (every group's state) and the log
 //! segments before the *previous* checkpoint are deleted (kept so a damaged
@@ -133,6 +133,6 @@ mod store;
 
 pub use error::{Error, Result};
 pub use paxos_acceptor_store::RecoveryReport;
-pub use paxos_wal::WriteMode;
+pub use paxos_wal::{WalOptions, WriteMode};
 pub use storage::OmniPaxosStorage;
-pub use store::{CheckpointInfo, PaxosStore, StoreOptions, StoreStats};
+pub use store::{CheckpointInfo, OmniPaxosOptions, PaxosStore, StoreStats};

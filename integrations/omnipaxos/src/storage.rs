@@ -2,7 +2,7 @@
 //! of a [`PaxosStore`].
 
 use crate::error::Result;
-use crate::store::{PaxosStore, Shared, StoreOptions};
+use crate::store::{OmniPaxosOptions, PaxosStore, Shared};
 use omnipaxos::ballot_leader_election::Ballot;
 use omnipaxos::storage::{Entry, StopSign, Storage, StorageOp, StorageResult};
 use serde::de::DeserializeOwned;
@@ -44,11 +44,11 @@ where
     /// Open (or create) a store of its own in `dir`, with the default
     /// (small) options, and return the storage of its group 0.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
-        Self::open_with(dir, StoreOptions::default())
+        Self::open_with(dir, OmniPaxosOptions::default())
     }
 
     /// Like [`OmniPaxosStorage::open`] with options.
-    pub fn open_with(dir: impl AsRef<Path>, opts: StoreOptions) -> Result<Self> {
+    pub fn open_with(dir: impl AsRef<Path>, opts: OmniPaxosOptions) -> Result<Self> {
         PaxosStore::open_with(dir, opts)?.group(0)
     }
 

@@ -6,74 +6,58 @@ use crate::layout;
 use crate::state::GroupState;
 use crate::storage::OmniPaxosStorage;
 use omnipaxos::storage::{Entry, StorageOp};
-use paxos_acceptor_store::{AcceptorStore, CorruptionPolicy, RecoveryReport};
-use paxos_wal::storage::{FsStorage, Storage};
-use paxos_wal::{Lsn, StallHook, WalOptions, WriteMode};
+use paxos_acceptor_store::{AcceptorStore, RecoveryReport};
+use paxos_wal::storage::Storage;
+use paxos_wal::{Lsn, WalOptions};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
-/// Options for [`PaxosStore::open_with`] and [`OmniPaxosStorage::open_with`].
+/// Options for [`PaxosStore::open_with`] and [`OmniPaxosStorage::open_with`]:
+/// the log's own options, nested, and the adapter's checkpoint policy.
 ///
 /// The defaults are small, so that a process can hold tens of stores (one
 /// per simulated node): 1 MiB log segments (a fresh store writes two: the
 /// active one and the next one, pre-zeroed in the background) and a
 /// checkpoint once 4 MiB of log has been written since the last one.
 #[derive(Clone, Debug)]
-pub struct StoreOptions {
-    /// Size of each log segment (default 1 MiB; at least 8 KiB, a multiple of
-    /// 4 KiB). A batch larger than a segment is split over several records;
-    /// one entry must fit in a segment (a snapshot need not: it is chunked).
-    pub segment_size: u64,
-    /// How the log writes and syncs (default `pwrite` + `fdatasync`).
-    pub write_mode: WriteMode,
-    /// Pre-zero the next segment on a background thread (default true).
-    pub background_prepare: bool,
-    /// Least time between two writes of the log's durable-watermark slot
-    /// (default 5 ms; zero: after every sync, no thread). See
-    /// `paxos_wal::WalOptions::watermark_interval`.
-    pub watermark_interval: Duration,
+pub struct OmniPaxosOptions {
+    /// The log's options (`paxos_wal::WalOptions`): segment size (default
+    /// here 1 MiB; at least 8 KiB, a multiple of 4 KiB; a batch larger than
+    /// a segment is split over several records, one entry must fit in a
+    /// segment, a snapshot need not: it is chunked), write mode (default
+    /// `pwrite` + `fdatasync`), what opening does about damage (default:
+    /// cut a torn tail, fail on damage to acknowledged records), background
+    /// pre-zeroing, the durable-watermark interval, the file system, and a
+    /// stall hook (report syncs slower than a threshold, e.g. to hold off
+    /// elections while the disk stalls).
+    pub log: WalOptions,
     /// Take a checkpoint once the log written since the last one exceeds
     /// both this many bytes and the size of the last checkpoint (so the cost
     /// of checkpoints stays proportional to what is written); `None` turns
     /// checkpoints off and the log grows without bound. Default 4 MiB.
     pub checkpoint_min_bytes: Option<u64>,
-    /// The file system (default: the real one).
-    pub storage: Arc<dyn Storage>,
-    /// Report log syncs slower than a threshold (default none), e.g. to hold
-    /// off elections while the disk stalls. See [`StallHook`].
-    pub stall: Option<StallHook>,
 }
 
-impl Default for StoreOptions {
+impl Default for OmniPaxosOptions {
     fn default() -> Self {
-        StoreOptions {
-            segment_size: 1 << 20,
-            write_mode: WriteMode::Pwrite,
-            background_prepare: true,
-            watermark_interval: WalOptions::default().watermark_interval,
+        OmniPaxosOptions {
+            log: WalOptions { segment_size: 1 << 20, ..WalOptions::default() },
             checkpoint_min_bytes: Some(4 << 20),
-            storage: FsStorage::shared(),
-            stall: None,
         }
     }
 }
 
-impl StoreOptions {
+impl OmniPaxosOptions {
     /// Tiny segments and checkpoints, no background thread: for tests and
     /// simulations on the given storage (e.g. a `MemStorage`).
     pub fn small(storage: Arc<dyn Storage>) -> Self {
-        StoreOptions {
-            segment_size: 16 << 10,
-            background_prepare: false,
-            watermark_interval: Duration::ZERO,
+        OmniPaxosOptions {
+            log: WalOptions { segment_size: 16 << 10, ..WalOptions::small(storage) },
             checkpoint_min_bytes: Some(32 << 10),
-            storage,
-            ..Default::default()
         }
     }
 }
@@ -137,7 +121,7 @@ pub(crate) struct Shared<T: Entry> {
     noop_writes: AtomicU64,
     checkpoints_taken: AtomicU64,
     checkpoint_errors: AtomicU64,
-    opts: StoreOptions,
+    opts: OmniPaxosOptions,
     dir: PathBuf,
     report: RecoveryReport,
 }
@@ -180,31 +164,25 @@ where
 {
     /// Open (or create) the store in `dir` with the default options.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
-        Self::open_with(dir, StoreOptions::default())
+        Self::open_with(dir, OmniPaxosOptions::default())
     }
 
     /// Open (or create) the store in `dir` (an acceptor store: `dir/wal`,
     /// `dir/checkpoints`): the newest usable checkpoint, then every batch in
     /// the log after it. A torn tail (a batch whose sync never returned) is
     /// cut; damage to acknowledged records is an error, never silently dropped.
-    pub fn open_with(dir: impl AsRef<Path>, opts: StoreOptions) -> Result<Self> {
+    pub fn open_with(dir: impl AsRef<Path>, opts: OmniPaxosOptions) -> Result<Self> {
         let dir = dir.as_ref().to_path_buf();
         if opts.checkpoint_min_bytes == Some(0) {
             return Err(Error::InvalidOptions("checkpoint_min_bytes must be positive".into()));
         }
         let store_opts = paxos_acceptor_store::StoreOptions {
-            segment_size: opts.segment_size,
-            write_mode: opts.write_mode,
-            policy: CorruptionPolicy::TolerateTornTail,
+            log: opts.log.clone(),
             // Bounded by what one record holds; a snapshot is chunked to it.
             max_value_size: usize::MAX,
             // Checkpoints are taken here, synchronously (see maybe_checkpoint).
             checkpoint_after_segments: None,
             keep_checkpoints: 2,
-            background_prepare: opts.background_prepare,
-            watermark_interval: opts.watermark_interval,
-            storage: opts.storage.clone(),
-            stall: opts.stall.clone(),
         };
         let (store, report) = AcceptorStore::open(&dir, store_opts)?;
         let mut groups = HashMap::new();
@@ -269,7 +247,7 @@ where
     }
 
     /// Take a checkpoint now (they are also taken automatically, see
-    /// [`StoreOptions::checkpoint_min_bytes`]).
+    /// [`OmniPaxosOptions::checkpoint_min_bytes`]).
     pub fn checkpoint(&self) -> Result<CheckpointInfo> {
         self.shared.checkpoint()
     }

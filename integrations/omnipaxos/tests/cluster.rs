@@ -16,7 +16,7 @@ use omnipaxos::storage::{StopSign, Storage, StorageOp, StorageResult};
 use omnipaxos::util::{LogEntry, NodeId};
 use omnipaxos::{ClusterConfig, OmniPaxos, OmniPaxosConfig, ServerConfig};
 use omnipaxos_storage::memory_storage::MemoryStorage;
-use paxos_store_omnipaxos::{OmniPaxosStorage, StoreOptions};
+use paxos_store_omnipaxos::{OmniPaxosOptions, OmniPaxosStorage};
 use paxos_wal::storage::{CrashKind, FsStorage, MemStorage};
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
@@ -230,11 +230,8 @@ impl Cluster {
         };
         // Small segments and checkpoints, so the log rolls over and is
         // checkpointed and truncated during the test.
-        let opts = StoreOptions {
-            segment_size: 64 << 10,
-            checkpoint_min_bytes: Some(96 << 10),
-            ..StoreOptions::small(storage)
-        };
+        let mut opts = OmniPaxosOptions { checkpoint_min_bytes: Some(96 << 10), ..OmniPaxosOptions::small(storage) };
+        opts.log.segment_size = 64 << 10;
         let real = OmniPaxosStorage::open_with(&s.dir, opts).expect("open the node's store");
         let storage = Shadowed { real, shadow: s.shadow.clone() };
         storage.verify();

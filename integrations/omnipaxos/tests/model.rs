@@ -15,7 +15,7 @@ use omnipaxos::ballot_leader_election::Ballot;
 use omnipaxos::storage::{StopSign, Storage, StorageOp};
 use omnipaxos::ClusterConfig;
 use omnipaxos_storage::memory_storage::MemoryStorage;
-use paxos_store_omnipaxos::{OmniPaxosStorage, StoreOptions};
+use paxos_store_omnipaxos::{OmniPaxosOptions, OmniPaxosStorage};
 use paxos_wal::storage::{CrashKind, MemStorage};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -283,7 +283,7 @@ fn open(disk: &Disk, dir: &PathBuf) -> OmniPaxosStorage<E> {
         Disk::Real(_) => paxos_wal::storage::FsStorage::shared(),
         Disk::Mem(m) => m.shared(),
     };
-    OmniPaxosStorage::open_with(dir, StoreOptions::small(storage)).expect("reopen")
+    OmniPaxosStorage::open_with(dir, OmniPaxosOptions::small(storage)).expect("reopen")
 }
 
 #[derive(Default, Debug)]

@@ -13,7 +13,7 @@ use omnipaxos::ballot_leader_election::Ballot;
 use omnipaxos::storage::{StopSign, Storage, StorageOp, StorageResult};
 use omnipaxos::ClusterConfig;
 use omnipaxos_storage::memory_storage::MemoryStorage;
-use paxos_store_omnipaxos::{OmniPaxosStorage, StoreOptions};
+use paxos_store_omnipaxos::{OmniPaxosOptions, OmniPaxosStorage};
 use paxos_wal::storage::{CrashKind, MemStorage};
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
@@ -22,7 +22,7 @@ const DIR: &str = "/node";
 const TRIM: usize = 3;
 
 fn open(ms: &MemStorage) -> OmniPaxosStorage<E> {
-    OmniPaxosStorage::open_with(DIR, StoreOptions::small(ms.shared())).expect("open")
+    OmniPaxosStorage::open_with(DIR, OmniPaxosOptions::small(ms.shared())).expect("open")
 }
 
 fn stopsign(id: u32) -> StopSign {

@@ -10,7 +10,7 @@ mod common;
 
 use common::E;
 use omnipaxos::storage::Storage;
-use paxos_store_omnipaxos::{OmniPaxosStorage, StoreOptions};
+use paxos_store_omnipaxos::{OmniPaxosOptions, OmniPaxosStorage};
 use paxos_wal::storage::{CrashKind, MemStorage, OpenOptions};
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
@@ -18,7 +18,7 @@ use std::path::Path;
 
 const DIR: &str = "/node";
 /// Short runs, each far below one checkpoint's worth of values: 150 entries
-/// of about 110 bytes (16 KiB) against the 32 KiB of `StoreOptions::small`.
+/// of about 110 bytes (16 KiB) against the 32 KiB of `OmniPaxosOptions::small`.
 const RUNS: usize = 200;
 const WRITES_PER_RUN: usize = 150;
 /// Every this many entries the node decides and trims, keeping `KEEP`
@@ -28,7 +28,7 @@ const TRIM_EVERY: u64 = 50;
 const KEEP: u64 = 20;
 
 fn open(ms: &MemStorage) -> OmniPaxosStorage<E> {
-    OmniPaxosStorage::open_with(DIR, StoreOptions::small(ms.shared())).expect("open")
+    OmniPaxosStorage::open_with(DIR, OmniPaxosOptions::small(ms.shared())).expect("open")
 }
 
 /// Write entry `id` (and, every `TRIM_EVERY`, decide and trim).

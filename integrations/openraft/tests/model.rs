@@ -207,7 +207,7 @@ struct Node {
 
 fn open(mem: &MemStorage) -> Node {
     let mut opts = StoreOptions::small(mem.shared());
-    opts.segment_size = 32 << 10;
+    opts.log.segment_size = 32 << 10;
     let store = RaftStore::<Config>::open_with(Path::new("/node"), opts).expect("open");
     let logs = GROUPS.iter().map(|&g| (g, store.group(g).expect("group"))).collect();
     Node { store, logs }

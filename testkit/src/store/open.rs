@@ -59,7 +59,10 @@ struct BaseStore {
 }
 
 fn options(mem: &MemStorage, policy: CorruptionPolicy) -> StoreOptions {
-    StoreOptions { segment_size: 8 << 10, policy, ..StoreOptions::small(mem.shared()) }
+    let mut o = StoreOptions::small(mem.shared());
+    o.log.segment_size = 8 << 10;
+    o.log.policy = policy;
+    o
 }
 
 fn value(g: u64, s: u64, round: u64) -> Vec<u8> {

@@ -373,7 +373,9 @@ struct Run {
 }
 
 fn options(mem: &MemStorage) -> StoreOptions {
-    StoreOptions { segment_size: 8 << 10, ..StoreOptions::small(mem.shared()) }
+    let mut o = StoreOptions::small(mem.shared());
+    o.log.segment_size = 8 << 10;
+    o
 }
 
 /// Errors a fired fault explains: the log's or the checkpoint store's I/O.
