@@ -69,7 +69,8 @@
 mod report;
 
 pub use paxos_wal::CorruptionPolicy;
-pub use report::{DamagedRange, RecoveryReport, SkippedSnapshot, SnapshotUsed, Timings, TornTailCut};
+pub use paxos_wal::{Damage, DamageKind, TornTail};
+pub use report::{RecoveryReport, SkippedSnapshot, SnapshotUsed, Timings};
 
 use paxos_snapshot::format::parse_snapshot_name;
 use paxos_snapshot::{SnapshotOptions, SnapshotStore};
@@ -292,7 +293,7 @@ pub fn recover<S: StateMachine + ?Sized>(
     let replay = t.elapsed();
 
     let report = RecoveryReport {
-        policy: format!("{policy:?}"),
+        policy,
         snapshot: used.map(|m| SnapshotUsed { path: m.path, position: m.position, payload_len: m.payload_len }),
         skipped_snapshots: skipped,
         records_replayed: records,
@@ -302,8 +303,8 @@ pub fn recover<S: StateMachine + ?Sized>(
         log_last_lsn: wal.last_lsn(),
         durable_watermark: open.durable_watermark,
         segments: open.segments.len(),
-        torn_tail: open.torn_tail.as_ref().map(TornTailCut::from),
-        damage: open.damage.iter().map(DamagedRange::from).collect(),
+        torn_tail: open.torn_tail.clone(),
+        damage: open.damage.clone(),
         removed_temp_files: open.removed_temp_files.clone(),
         ignored_files: open.ignored_files.clone(),
         dropped_empty_segment: open.dropped_empty_segment.clone(),

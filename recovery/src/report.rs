@@ -1,7 +1,7 @@
 //! The recovery report: what was found and done, for humans (`Display`) and
 //! tools (serde).
 
-use paxos_wal::{Damage, Lsn, TornTail};
+use paxos_wal::{CorruptionPolicy, Damage, Lsn, TornTail};
 use serde::Serialize;
 use std::fmt;
 use std::path::PathBuf;
@@ -27,78 +27,32 @@ pub struct SkippedSnapshot {
     pub reason: String,
 }
 
-/// The torn tail that opening the log cut.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct TornTailCut {
-    /// Segment of the cut.
-    pub segment: PathBuf,
-    /// Byte offset of the cut.
-    pub offset: u64,
-    /// First LSN no longer in the log.
-    pub lsn: Lsn,
-    /// Non-zero bytes erased.
-    pub bytes_discarded: u64,
-    /// Later segments removed.
-    pub segments_removed: usize,
-}
-
-impl From<&TornTail> for TornTailCut {
-    fn from(t: &TornTail) -> Self {
-        TornTailCut {
-            segment: t.segment.clone(),
-            offset: t.offset,
-            lsn: t.lsn,
-            bytes_discarded: t.bytes_discarded,
-            segments_removed: t.segments_removed.len(),
-        }
-    }
-}
-
-/// A damaged range of acknowledged records (found under `Salvage`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct DamagedRange {
-    /// Segment file.
-    pub segment: PathBuf,
-    /// Byte offset.
-    pub offset: u64,
-    /// Bytes affected.
-    pub len: u64,
-    /// First and last LSN lost, if any record was.
-    pub lsns: Option<(Lsn, Lsn)>,
-    /// Kind of damage (`Checksum`, `Misdirected`, `Missing`, `ReadError`).
-    pub kind: String,
-}
-
-impl From<&Damage> for DamagedRange {
-    fn from(d: &Damage) -> Self {
-        DamagedRange {
-            segment: d.segment.clone(),
-            offset: d.offset,
-            len: d.len,
-            lsns: d.lsns,
-            kind: format!("{:?}", d.kind),
-        }
-    }
-}
-
-/// How long each phase took.
+/// How long each phase took (serialised as milliseconds: `open_log_ms`, ...).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Timings {
     /// Opening and validating the log.
+    #[serde(rename = "open_log_ms", serialize_with = "as_ms")]
     pub open_log: Duration,
     /// Choosing, verifying and restoring the snapshot.
+    #[serde(rename = "snapshot_ms", serialize_with = "as_ms")]
     pub snapshot: Duration,
     /// Replaying the log after it.
+    #[serde(rename = "replay_ms", serialize_with = "as_ms")]
     pub replay: Duration,
     /// All of it.
+    #[serde(rename = "total_ms", serialize_with = "as_ms")]
     pub total: Duration,
+}
+
+fn as_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64() * 1e3)
 }
 
 /// What [`crate::recover`] found and did.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RecoveryReport {
     /// The corruption policy in force.
-    pub policy: String,
+    pub policy: CorruptionPolicy,
     /// The snapshot used, if any.
     pub snapshot: Option<SnapshotUsed>,
     /// Newer (or unusable) snapshots skipped, and why.
@@ -118,9 +72,9 @@ pub struct RecoveryReport {
     /// Live log segments.
     pub segments: usize,
     /// The unacknowledged torn tail that was cut, if any.
-    pub torn_tail: Option<TornTailCut>,
+    pub torn_tail: Option<TornTail>,
     /// Damaged acknowledged records skipped (only under `Salvage`).
-    pub damage: Vec<DamagedRange>,
+    pub damage: Vec<Damage>,
     /// Temporary files from an interrupted segment preparation, removed.
     pub removed_temp_files: Vec<String>,
     /// Unrelated files in the log directory, left alone.
@@ -137,7 +91,7 @@ fn ms(d: Duration) -> f64 {
 
 impl fmt::Display for RecoveryReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "recovery ({} policy) in {:.1} ms", self.policy, ms(self.timings.total))?;
+        writeln!(f, "recovery ({:?} policy) in {:.1} ms", self.policy, ms(self.timings.total))?;
         match &self.snapshot {
             Some(s) => writeln!(
                 f,
@@ -172,12 +126,19 @@ impl fmt::Display for RecoveryReport {
                 t.offset,
                 t.lsn,
                 t.bytes_discarded,
-                t.segments_removed
+                t.segments_removed.len()
             )?,
             None => writeln!(f, "  torn tail:  none")?,
         }
         for d in &self.damage {
-            write!(f, "  DAMAGE:     {} in {} at offset {} ({} bytes)", d.kind, d.segment.display(), d.offset, d.len)?;
+            write!(
+                f,
+                "  DAMAGE:     {:?} in {} at offset {} ({} bytes)",
+                d.kind,
+                d.segment.display(),
+                d.offset,
+                d.len
+            )?;
             match d.lsns {
                 Some((a, b)) => writeln!(f, ", lsns {a}..={b} lost")?,
                 None => writeln!(f, ", no record lost")?,

@@ -246,3 +246,31 @@ fn a_lost_log_and_a_damaged_snapshot_are_refused_not_opened_empty() {
         other => panic!("state acknowledged through lsn 200 must not open as empty: {other:?}"),
     }
 }
+
+/// Tools read the report as JSON with typed fields: the policy and the
+/// torn tail are the log's own types (no stringified mirror), durations are
+/// milliseconds.
+#[test]
+fn the_report_serialises_its_policy_torn_tail_and_timings_as_typed_fields() {
+    let mem = MemStorage::new();
+    build(&mem, 20, &[]);
+    {
+        // Two records that never get synced, then the power fails.
+        let mut kv = Kv::default();
+        let r = recover(WAL, SNAP, opts(&mem), &mut kv).unwrap();
+        r.wal.append(&rec(1, 21)).unwrap();
+        r.wal.append(&rec(2, 22)).unwrap();
+    }
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    mem.crash(CrashKind::PowerLoss, &mut rng);
+    let mut kv = Kv::default();
+    let r = recover(WAL, SNAP, opts(&mem), &mut kv).unwrap();
+    let json: serde_json::Value = serde_json::to_value(&r.report).unwrap();
+    assert_eq!(json["policy"], "TolerateTornTail", "{json}");
+    assert!(json["timings"]["total_ms"].is_f64(), "{json}");
+    if let Some(t) = &r.report.torn_tail {
+        assert_eq!(json["torn_tail"]["lsn"], t.lsn, "{json}");
+        assert!(json["torn_tail"]["segments_removed"].is_array(), "{json}");
+    }
+    assert!(r.report.to_string().contains("(TolerateTornTail policy)"));
+}

@@ -150,6 +150,7 @@ pub const LOCK_FILE: &str = "LOCK";
 
 /// What opening a log does about damaged records.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum CorruptionPolicy {
     /// Any damage, even an unacknowledged torn tail, is an error, and no
     /// record is cut or erased. (Housekeeping still happens: unfinished

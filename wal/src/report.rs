@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 /// What is wrong with a damaged range.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum DamageKind {
     /// Bytes that do not form valid records (checksum, magic or length wrong).
     Checksum,
@@ -21,6 +22,7 @@ pub enum DamageKind {
 
 /// A damaged range of acknowledged records.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Damage {
     /// The segment file.
     pub segment: PathBuf,
@@ -51,6 +53,7 @@ impl fmt::Display for Damage {
 
 /// An unacknowledged tail that was cut off.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct TornTail {
     /// The segment where the cut was made.
     pub segment: PathBuf,
