@@ -106,10 +106,20 @@ pub(crate) const CONTINUATION: u8 = 2;
 pub(crate) struct StoredOp {
     pub kind: Kind,
     pub group: GroupId,
+    /// The slot; for [`Kind::SetMeta`], the metadata key (the on-disk
+    /// format has one 8-byte field for both: read it with [`StoredOp::key`]).
     pub slot: Slot,
     pub ballot: Ballot,
     /// Offset and length of the value inside the record payload.
     pub value: (u32, u32),
+}
+
+impl StoredOp {
+    /// The metadata key of a [`Kind::SetMeta`] operation.
+    pub fn key(&self) -> u64 {
+        debug_assert_eq!(self.kind, Kind::SetMeta, "only a metadata op has a key");
+        self.slot.0
+    }
 }
 
 /// Builds the payload of one record.
@@ -291,7 +301,7 @@ pub fn decode_ops(payload: &[u8]) -> Result<Vec<crate::types::Op>, DecodeError> 
                     Op::Put { group: g, from: s, ballot: b, values: expand(&o, payload).map(|v| value(&v)).collect() }
                 }
                 Kind::DropFrom => Op::DropFrom { group: g, slot: s },
-                Kind::SetMeta => Op::SetMeta { group: g, key: s.0, value: value(&o) },
+                Kind::SetMeta => Op::SetMeta { group: g, key: o.key(), value: value(&o) },
                 Kind::Repair => return None,
             })
         })

@@ -263,9 +263,9 @@ impl Groups {
             Kind::SetMeta => {
                 let g = self.group_mut(op.group, &mut undo);
                 let loc = ValueLoc::Log { lsn, off: op.value.0, len: op.value.1 };
-                let before = g.set_meta(op.slot.0, Some(loc));
+                let before = g.set_meta(op.key(), Some(loc));
                 if let Some(u) = undo {
-                    u.push(Undo::Meta { group: op.group, key: op.slot.0, before });
+                    u.push(Undo::Meta { group: op.group, key: op.key(), before });
                 }
             }
             Kind::RemoveGroup => {
