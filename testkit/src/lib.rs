@@ -9,6 +9,8 @@
 //! (`paxos_acceptor_store::fuzzing`: the private codecs) and is re-exported
 //! here.
 //!
+//! - [`hooked`]: a storage whose syncs, writes and directory syncs call a
+//!   test's hooks first (slow disks, gates, failures).
 //! - [`invariants`]: the acceptor invariants I1-I3 and I5, checked in one
 //!   place (the simulator, the ops fuzz target and the model test call it).
 //! - [`wal`]: the log's targets ([`wal::check_format_decoders`],
@@ -19,6 +21,7 @@
 //!   the acceptor rules they check replies and recoveries against.
 #![warn(missing_docs)]
 
+pub mod hooked;
 pub mod invariants;
 pub mod store;
 pub mod wal;

@@ -6,7 +6,8 @@
 mod common;
 
 use common::{dir, payload, records, rng};
-use paxos_wal::storage::{CrashKind, Mapping, MemStorage, OpenOptions, Storage, StorageFile};
+use paxos_store_testkit::hooked::{Hooked, Hooks};
+use paxos_wal::storage::{CrashKind, MemStorage};
 use paxos_wal::{CorruptionPolicy, Error, Lsn, Wal, WalOptions};
 use std::collections::HashSet;
 use std::fmt::Debug;
@@ -49,9 +50,10 @@ impl Gate {
     }
 }
 
+/// The hooks of the tests' storage (a `Hooked` over the simulated disk).
 #[derive(Debug)]
-struct GateStorage {
-    inner: MemStorage,
+struct Gates {
+    /// Every file sync stops here while it is armed.
     gate: Arc<Gate>,
     /// Once armed, the next `write_all_at` stops at this gate until
     /// released, then fails with EIO.
@@ -60,71 +62,29 @@ struct GateStorage {
     fail_dir_sync: AtomicBool,
 }
 
-impl GateStorage {
-    fn new(inner: MemStorage, gate: Arc<Gate>) -> Self {
-        GateStorage { inner, gate, write_gate: Arc::default(), fail_dir_sync: AtomicBool::new(false) }
+impl Gates {
+    fn new(gate: Arc<Gate>) -> Self {
+        Gates { gate, write_gate: Arc::default(), fail_dir_sync: AtomicBool::new(false) }
     }
 }
 
-#[derive(Debug)]
-struct GateFile {
-    inner: Arc<dyn StorageFile>,
-    gate: Arc<Gate>,
-    write_gate: Arc<Gate>,
-}
-
-impl Storage for GateStorage {
-    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        self.inner.create_dir_all(dir)
+impl Hooks for Gates {
+    fn before_sync(&self, _all: bool) -> io::Result<()> {
+        self.gate.pass();
+        Ok(())
     }
-    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
-        self.inner.list(dir)
-    }
-    fn open(&self, path: &Path, opts: OpenOptions) -> io::Result<Arc<dyn StorageFile>> {
-        let inner = self.inner.open(path, opts)?;
-        Ok(Arc::new(GateFile { inner, gate: self.gate.clone(), write_gate: self.write_gate.clone() }))
-    }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        self.inner.rename(from, to)
-    }
-    fn remove(&self, path: &Path) -> io::Result<()> {
-        self.inner.remove(path)
-    }
-    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        if self.fail_dir_sync.load(Ordering::SeqCst) {
-            return Err(io::Error::from_raw_os_error(libc::EIO));
-        }
-        self.inner.sync_dir(dir)
-    }
-    fn lock(&self, path: &Path) -> io::Result<Box<dyn Debug + Send + Sync>> {
-        self.inner.lock(path)
-    }
-}
-
-impl StorageFile for GateFile {
-    fn len(&self) -> io::Result<u64> {
-        self.inner.len()
-    }
-    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        self.inner.read_exact_at(buf, offset)
-    }
-    fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+    fn before_write(&self) -> io::Result<()> {
         if self.write_gate.armed.load(Ordering::SeqCst) {
             self.write_gate.pass();
             return Err(io::Error::from_raw_os_error(libc::EIO));
         }
-        self.inner.write_all_at(buf, offset)
+        Ok(())
     }
-    fn sync_data(&self) -> io::Result<()> {
-        self.gate.pass();
-        self.inner.sync_data()
-    }
-    fn sync_all(&self) -> io::Result<()> {
-        self.gate.pass();
-        self.inner.sync_all()
-    }
-    fn map(&self, len: usize) -> io::Result<Arc<dyn Mapping>> {
-        self.inner.map(len)
+    fn before_sync_dir(&self, _dir: &Path) -> io::Result<()> {
+        if self.fail_dir_sync.load(Ordering::SeqCst) {
+            return Err(io::Error::from_raw_os_error(libc::EIO));
+        }
+        Ok(())
     }
 }
 
@@ -139,7 +99,7 @@ fn every_caller_waiting_on_a_failed_sync_gets_the_error() {
     const WAITERS: usize = 32;
     let mem = MemStorage::new();
     let gate = Arc::new(Gate::default());
-    let storage = Arc::new(GateStorage::new(mem.clone(), gate.clone()));
+    let storage = Hooked::new(mem.shared(), Gates::new(gate.clone()));
     let opts = WalOptions { segment_size: 1 << 20, ..WalOptions::small(storage) };
     let (wal, _) = Wal::open(dir(), opts).unwrap();
     let wal = Arc::new(wal);
@@ -281,8 +241,8 @@ fn concurrent_writers_when_a_sync_fails_are_never_acknowledged_past_the_durable_
 #[test]
 fn a_leader_behind_a_failed_write_out_is_not_told_durable() {
     let mem = MemStorage::new();
-    let storage = Arc::new(GateStorage::new(mem.clone(), Arc::default()));
-    let write_gate = storage.write_gate.clone();
+    let storage = Hooked::new(mem.shared(), Gates::new(Arc::default()));
+    let write_gate = storage.hooks().write_gate.clone();
     let (wal, _) = Wal::open(dir(), WalOptions::small(storage)).unwrap();
     let wal = Arc::new(wal);
     wal.append_durable(&payload(1, 0, 100)).unwrap();
@@ -318,14 +278,14 @@ fn a_leader_behind_a_failed_write_out_is_not_told_durable() {
 #[test]
 fn a_failed_directory_sync_in_delete_segments_before_poisons_the_log() {
     let mem = MemStorage::new();
-    let storage = Arc::new(GateStorage::new(mem.clone(), Arc::default()));
+    let storage = Hooked::new(mem.shared(), Gates::new(Arc::default()));
     let opts = WalOptions { segment_size: 16 << 10, ..WalOptions::small(storage.clone()) };
     let (wal, _) = Wal::open(dir(), opts).unwrap();
     for lsn in 1..=40 {
         wal.append_durable(&payload(lsn, 0, 1000)).unwrap();
     }
     assert!(wal.segment_count() > 2);
-    storage.fail_dir_sync.store(true, Ordering::SeqCst);
+    storage.hooks().fail_dir_sync.store(true, Ordering::SeqCst);
     assert!(wal.delete_segments_before(wal.last_lsn()).is_err());
     assert!(wal.is_poisoned(), "a failed directory sync left the log writable");
     assert_poisoned(wal.append_durable(b"after"), "append after the failed directory sync");

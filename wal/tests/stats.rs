@@ -5,11 +5,11 @@
 mod common;
 
 use common::dir;
-use paxos_wal::storage::{Mapping, MemStorage, OpenOptions, Storage, StorageFile};
+use paxos_store_testkit::hooked::{Hooked, Hooks};
+use paxos_wal::storage::MemStorage;
 use paxos_wal::{StallHook, Wal, WalOptions};
 use std::fmt::Debug;
 use std::io;
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -42,73 +42,26 @@ fn stats_count_syncs_bytes_and_records_per_sync() {
     assert_eq!(wal.stats().syncs, 10);
 }
 
-/// A storage whose data syncs sleep for `delay` (0: no sleep).
+/// Data syncs sleep for `delay` (0: no sleep); `sync_all` does not.
 #[derive(Debug)]
-struct SlowStorage {
-    inner: MemStorage,
+struct Slow {
     delay: Arc<Mutex<Duration>>,
 }
 
-#[derive(Debug)]
-struct SlowFile {
-    inner: Arc<dyn StorageFile>,
-    delay: Arc<Mutex<Duration>>,
-}
-
-impl Storage for SlowStorage {
-    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        self.inner.create_dir_all(dir)
-    }
-    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
-        self.inner.list(dir)
-    }
-    fn open(&self, path: &Path, opts: OpenOptions) -> io::Result<Arc<dyn StorageFile>> {
-        let inner = self.inner.open(path, opts)?;
-        Ok(Arc::new(SlowFile { inner, delay: self.delay.clone() }))
-    }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        self.inner.rename(from, to)
-    }
-    fn remove(&self, path: &Path) -> io::Result<()> {
-        self.inner.remove(path)
-    }
-    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        self.inner.sync_dir(dir)
-    }
-    fn lock(&self, path: &Path) -> io::Result<Box<dyn Debug + Send + Sync>> {
-        self.inner.lock(path)
-    }
-}
-
-impl StorageFile for SlowFile {
-    fn len(&self) -> io::Result<u64> {
-        self.inner.len()
-    }
-    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        self.inner.read_exact_at(buf, offset)
-    }
-    fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
-        self.inner.write_all_at(buf, offset)
-    }
-    fn sync_data(&self) -> io::Result<()> {
+impl Hooks for Slow {
+    fn before_sync(&self, all: bool) -> io::Result<()> {
         let d = *self.delay.lock().unwrap();
-        if !d.is_zero() {
+        if !all && !d.is_zero() {
             thread::sleep(d);
         }
-        self.inner.sync_data()
-    }
-    fn sync_all(&self) -> io::Result<()> {
-        self.inner.sync_all()
-    }
-    fn map(&self, len: usize) -> io::Result<Arc<dyn Mapping>> {
-        self.inner.map(len)
+        Ok(())
     }
 }
 
 #[test]
 fn stall_hook_fires_for_a_slow_sync_and_not_for_fast_ones() {
     let delay = Arc::new(Mutex::new(Duration::ZERO));
-    let storage = Arc::new(SlowStorage { inner: MemStorage::new(), delay: delay.clone() });
+    let storage = Hooked::new(MemStorage::new().shared(), Slow { delay: delay.clone() });
     let calls = Arc::new(Mutex::new(Vec::new()));
     let seen = calls.clone();
     let opts = WalOptions {
@@ -142,7 +95,7 @@ fn stall_hook_fires_for_a_slow_sync_and_not_for_fast_ones() {
 #[test]
 fn no_hook_counts_no_stalls() {
     let delay = Arc::new(Mutex::new(Duration::from_millis(20)));
-    let storage = Arc::new(SlowStorage { inner: MemStorage::new(), delay });
+    let storage = Hooked::new(MemStorage::new().shared(), Slow { delay });
     let (wal, _) = Wal::open(dir(), WalOptions::small(storage)).unwrap();
     wal.append_durable(b"x").unwrap();
     let s = wal.stats();

@@ -21,6 +21,7 @@ use openraft::raft::{
 };
 use openraft::{BasicNode, Raft, ServerState};
 use paxos_store_openraft::{RaftStore, StoreOptions};
+use paxos_store_testkit::hooked::Hooked;
 use paxos_wal::storage::{CrashKind, MemStorage};
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
@@ -107,7 +108,7 @@ impl Cluster {
         let node = self.nodes.get_mut(&id).unwrap();
         // Syncs take SYNC_MS, as on a real disk: an append acknowledged
         // before its sync would have that long to be lost by a power cut.
-        let disk = Arc::new(SlowSync { inner: node.mem.shared(), delay: Duration::from_millis(SYNC_MS) });
+        let disk = Hooked::new(node.mem.shared(), SlowSync { delay: Duration::from_millis(SYNC_MS) });
         let store = RaftStore::<Config>::open_with(Path::new("/node"), StoreOptions::small(disk))
             .expect("open the node's store");
         let log = store.group(1).unwrap();
