@@ -1,6 +1,7 @@
 //! Group commit: waiting for durability, and the sync round one waiter leads.
 
-use super::{lock, Chunk, IoState, Wal, WriteMode, BYTES, RECORDS_SYNCED, SLOW_SYNCS, SYNCS};
+use super::stats::{BYTES, RECORDS_SYNCED, SLOW_SYNCS, SYNCS};
+use super::{lock, Chunk, IoState, Wal, WriteMode};
 use crate::error::{Error, Result};
 use crate::format::{Lsn, HEADER_PAGE};
 use crate::segment::{Segment, Via};

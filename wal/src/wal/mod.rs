@@ -6,152 +6,36 @@ use crate::manifest::{self, Manifest};
 use crate::open::recover;
 use crate::report::OpenReport;
 use crate::segment::{activate, prepare, Prepared, Segment};
-use crate::storage::{FsStorage, Storage};
-use crate::{CorruptionPolicy, LOCK_FILE};
+use crate::storage::Storage;
+use crate::LOCK_FILE;
 use std::fmt::Debug;
 use std::io;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
-use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 mod commit;
+mod options;
 mod read;
+mod rollover;
 mod stats;
 mod watermark;
 
 use commit::Waiter;
+pub use options::{WalOptions, WriteMode};
 pub use read::{Iter, Record};
-use stats::AtomicHistogram;
-pub use stats::{StallHook, SyncHistogram, SYNC_BUCKETS};
+use rollover::Spare;
+use stats::{AtomicHistogram, APPENDS};
+pub use stats::{StallHook, SyncHistogram, WalStats, SYNC_BUCKETS};
 use watermark::Watermarks;
-
-/// How records reach the disk.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum WriteMode {
-    /// `pwrite` into the (mapped) segment file, then `fdatasync`. The default:
-    /// on the measured machines it was the fastest durable path for small
-    /// records (writing through the mapping takes a page fault per written-back
-    /// page; see `benches/`).
-    #[default]
-    Pwrite,
-    /// `pwrite` on a file opened with `O_DSYNC`: every write is durable when it
-    /// returns, no separate sync.
-    Dsync,
-    /// `memcpy` into the shared mapping, then `msync(MS_SYNC)` of the range.
-    Mmap,
-}
-
-/// Options for [`Wal::open`].
-#[derive(Clone, Debug)]
-pub struct WalOptions {
-    /// Size of every segment file (default 64 MiB; at least 8 KiB, a multiple of 4 KiB, below 4 GiB).
-    pub segment_size: u64,
-    /// How records are written and synced.
-    pub write_mode: WriteMode,
-    /// What to do about damage found on open.
-    pub policy: CorruptionPolicy,
-    /// Pre-zero the next segment on a background thread (default true). Turn
-    /// off for deterministic tests: it is then prepared at roll-over.
-    pub background_prepare: bool,
-    /// Largest payload accepted (default: what a segment can hold).
-    pub max_record_size: Option<usize>,
-    /// Least time between two writes of the durable-watermark slot (default
-    /// 5 ms). The slot proves the newest acknowledged records were durable
-    /// (fault model case 7) where no later record does; writing it after
-    /// every sync makes every sync carry a second page. A round within the
-    /// interval leaves its watermark to a small thread that writes it when
-    /// the interval has passed. Zero writes it after every round, on the
-    /// caller's thread (deterministic; no thread).
-    pub watermark_interval: Duration,
-    /// The file system (default: the real one).
-    pub storage: Arc<dyn Storage>,
-    /// Report syncs slower than a threshold (default none). See [`StallHook`].
-    pub stall: Option<StallHook>,
-}
-
-impl Default for WalOptions {
-    fn default() -> Self {
-        WalOptions {
-            segment_size: 64 << 20,
-            write_mode: WriteMode::default(),
-            policy: CorruptionPolicy::default(),
-            background_prepare: true,
-            max_record_size: None,
-            watermark_interval: Duration::from_millis(5),
-            storage: FsStorage::shared(),
-            stall: None,
-        }
-    }
-}
-
-impl WalOptions {
-    /// Options for a small log on the given storage, for tests and
-    /// simulations: 64 KiB segments, and no background threads.
-    pub fn small(storage: Arc<dyn Storage>) -> Self {
-        WalOptions {
-            segment_size: 64 << 10,
-            background_prepare: false,
-            watermark_interval: Duration::ZERO,
-            storage,
-            ..Default::default()
-        }
-    }
-}
-
-/// Counters of what the log did since it was opened ([`Wal::stats`]).
-/// Each is read on its own, so with concurrent writers they may be from
-/// slightly different moments.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct WalStats {
-    /// Records appended.
-    pub appends: u64,
-    /// Group-commit rounds that wrote and synced (each one sync per segment touched).
-    pub syncs: u64,
-    /// Segments activated by roll-over.
-    pub rollovers: u64,
-    /// Roll-overs that had to prepare a segment on the spot (no spare ready).
-    pub stalled_rollovers: u64,
-    /// Bytes of records (frames: headers and payloads) written to segments.
-    pub bytes_written: u64,
-    /// Records made durable by the group-commit rounds counted in `syncs`
-    /// (see [`WalStats::records_per_sync`]).
-    pub records_synced: u64,
-    /// How long each data sync took (`fdatasync`, `msync`).
-    pub fsync: SyncHistogram,
-    /// Syncs slower than the [`WalOptions::stall`] threshold (0 without a hook).
-    pub slow_syncs: u64,
-    /// How long ago the log was poisoned by a failed write or sync (`None`:
-    /// it is healthy). Writing stays refused from then on until a reopen.
-    pub poisoned_for: Option<Duration>,
-}
-
-impl WalStats {
-    /// Records per group-commit round, on average: how much group commit is
-    /// sharing syncs (0.0 before the first round).
-    pub fn records_per_sync(&self) -> f64 {
-        if self.syncs == 0 {
-            0.0
-        } else {
-            self.records_synced as f64 / self.syncs as f64
-        }
-    }
-}
 
 struct Chunk {
     seg: Arc<Segment>,
     offset: u64,
     bytes: Vec<u8>,
     last_lsn: Lsn,
-}
-
-enum Spare {
-    None,
-    Building(JoinHandle<Result<Prepared>>),
-    /// Prepared already (by an earlier run, found on open).
-    Ready(Prepared),
 }
 
 struct State {
@@ -240,14 +124,6 @@ impl Debug for Wal {
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
-
-const APPENDS: usize = 0;
-const SYNCS: usize = 1;
-const ROLLOVERS: usize = 2;
-const STALLS: usize = 3;
-const BYTES: usize = 4;
-const RECORDS_SYNCED: usize = 5;
-const SLOW_SYNCS: usize = 6;
 
 impl Wal {
     /// Open (or create) the log in `dir`, recovering from whatever a crash
@@ -478,68 +354,6 @@ impl Wal {
         e
     }
 
-    /// A pre-zeroed segment file for the next roll-over: the spare prepared
-    /// in the background, or one prepared now (called with the state lock held).
-    fn take_spare(&self, st: &mut State) -> Result<Prepared> {
-        Ok(match std::mem::replace(&mut st.spare, Spare::None) {
-            Spare::Building(h) => match h.join() {
-                Ok(r) => r?,
-                Err(_) => {
-                    return Err(Error::Io {
-                        op: "preparing segment",
-                        path: self.dir.clone(),
-                        source: io::Error::other("preparer thread panicked"),
-                    })
-                }
-            },
-            Spare::Ready(prepared) => prepared,
-            Spare::None => {
-                self.stats[STALLS].fetch_add(1, Ordering::Relaxed);
-                st.prepare_id += 1;
-                prepare(&self.storage, &self.dir, st.prepare_id, self.opts.segment_size)?
-            }
-        })
-    }
-
-    /// Activate `prepared` as the next segment (called with the state lock held).
-    fn roll(&self, st: &mut State, prepared: Prepared) -> Result<()> {
-        let dsync = self.opts.write_mode == WriteMode::Dsync;
-        let durable = self.durable.load(Ordering::Acquire);
-        let seg = activate(
-            &self.storage,
-            &self.dir,
-            prepared,
-            st.next_seq,
-            st.next_lsn,
-            self.opts.segment_size,
-            durable,
-            dsync,
-            self.log_id,
-        )?;
-        // The new segment is in place: name it in the manifest before any
-        // record goes into it, so that losing it is damage, never a shorter
-        // log. (A crash before this leaves it beyond the manifest, empty,
-        // and the next open removes it.)
-        let m = Manifest { log_id: self.log_id, last_seq: seg.seq, last_first_lsn: seg.first_lsn, erase: None };
-        manifest::write(&*self.storage, &self.dir, &m)?;
-        let seg = Arc::new(seg);
-        st.next_seq += 1;
-        self.segments.write().unwrap_or_else(|e| e.into_inner()).push(seg.clone());
-        st.active = seg;
-        st.offset = HEADER_PAGE;
-        self.stats[ROLLOVERS].fetch_add(1, Ordering::Relaxed);
-        if self.opts.background_prepare && matches!(st.spare, Spare::None) {
-            self.start_prepare(st);
-        }
-        Ok(())
-    }
-
-    fn start_prepare(&self, st: &mut State) {
-        st.prepare_id += 1;
-        let (storage, dir, id, size) = (self.storage.clone(), self.dir.clone(), st.prepare_id, self.opts.segment_size);
-        st.spare = Spare::Building(thread::spawn(move || prepare(&storage, &dir, id, size)));
-    }
-
     /// The first LSN still in the log.
     pub fn first_lsn(&self) -> Lsn {
         self.segments.read().unwrap_or_else(|e| e.into_inner())[0].first_lsn
@@ -553,22 +367,6 @@ impl Wal {
     /// Every LSN at or below this one is durable.
     pub fn durable_lsn(&self) -> Lsn {
         self.durable.load(Ordering::Acquire)
-    }
-
-    /// What the log did since it was opened.
-    pub fn stats(&self) -> WalStats {
-        let g = |i: usize| self.stats[i].load(Ordering::Relaxed);
-        WalStats {
-            appends: g(APPENDS),
-            syncs: g(SYNCS),
-            rollovers: g(ROLLOVERS),
-            stalled_rollovers: g(STALLS),
-            bytes_written: g(BYTES),
-            records_synced: g(RECORDS_SYNCED),
-            fsync: self.fsync.snapshot(),
-            slow_syncs: g(SLOW_SYNCS),
-            poisoned_for: self.poison.1.get().map(|t| t.elapsed()),
-        }
     }
 
     /// Number of live segment files.

@@ -2,6 +2,7 @@
 //! histogram, and the stall hook. Everything on the sync path is a relaxed
 //! atomic add on a fixed array: no allocation, no lock.
 
+use super::Wal;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -202,6 +203,72 @@ impl StallHook {
 impl fmt::Debug for StallHook {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StallHook").field("threshold", &self.threshold).finish_non_exhaustive()
+    }
+}
+
+/// Counters of what the log did since it was opened ([`Wal::stats`]).
+/// Each is read on its own, so with concurrent writers they may be from
+/// slightly different moments.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WalStats {
+    /// Records appended.
+    pub appends: u64,
+    /// Group-commit rounds that wrote and synced (each one sync per segment touched).
+    pub syncs: u64,
+    /// Segments activated by roll-over.
+    pub rollovers: u64,
+    /// Roll-overs that had to prepare a segment on the spot (no spare ready).
+    pub stalled_rollovers: u64,
+    /// Bytes of records (frames: headers and payloads) written to segments.
+    pub bytes_written: u64,
+    /// Records made durable by the group-commit rounds counted in `syncs`
+    /// (see [`WalStats::records_per_sync`]).
+    pub records_synced: u64,
+    /// How long each data sync took (`fdatasync`, `msync`).
+    pub fsync: SyncHistogram,
+    /// Syncs slower than the [`WalOptions::stall`](super::WalOptions::stall) threshold (0 without a hook).
+    pub slow_syncs: u64,
+    /// How long ago the log was poisoned by a failed write or sync (`None`:
+    /// it is healthy). Writing stays refused from then on until a reopen.
+    pub poisoned_for: Option<Duration>,
+}
+
+impl WalStats {
+    /// Records per group-commit round, on average: how much group commit is
+    /// sharing syncs (0.0 before the first round).
+    pub fn records_per_sync(&self) -> f64 {
+        if self.syncs == 0 {
+            0.0
+        } else {
+            self.records_synced as f64 / self.syncs as f64
+        }
+    }
+}
+
+// Indices of the log's counters (`Wal::stats`, the field).
+pub(super) const APPENDS: usize = 0;
+pub(super) const SYNCS: usize = 1;
+pub(super) const ROLLOVERS: usize = 2;
+pub(super) const STALLS: usize = 3;
+pub(super) const BYTES: usize = 4;
+pub(super) const RECORDS_SYNCED: usize = 5;
+pub(super) const SLOW_SYNCS: usize = 6;
+
+impl Wal {
+    /// What the log did since it was opened.
+    pub fn stats(&self) -> WalStats {
+        let g = |i: usize| self.stats[i].load(Ordering::Relaxed);
+        WalStats {
+            appends: g(APPENDS),
+            syncs: g(SYNCS),
+            rollovers: g(ROLLOVERS),
+            stalled_rollovers: g(STALLS),
+            bytes_written: g(BYTES),
+            records_synced: g(RECORDS_SYNCED),
+            fsync: self.fsync.snapshot(),
+            slow_syncs: g(SLOW_SYNCS),
+            poisoned_for: self.poison.1.get().map(|t| t.elapsed()),
+        }
     }
 }
 
