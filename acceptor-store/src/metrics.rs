@@ -18,7 +18,7 @@
 //! | `paxos_wal_appends_total` | counter | count | records appended |
 //! | `paxos_wal_records_synced_total` | counter | count | records made durable by those rounds (divide by `paxos_wal_syncs_total` for records per sync) |
 //! | `paxos_wal_bytes_written_total` | counter | bytes | record bytes written |
-//! | `paxos_wal_slow_syncs_total` | counter | count | syncs above the stall threshold ([`StoreOptions::stall`](crate::StoreOptions::stall)) |
+//! | `paxos_wal_slow_syncs_total` | counter | count | syncs above the stall threshold (`StoreOptions::log.stall`, [`StallHook`](crate::StallHook)) |
 //! | `paxos_wal_rollovers_total` | counter | count | segments activated |
 //! | `paxos_wal_stalled_rollovers_total` | counter | count | roll-overs that prepared a segment on the spot |
 //! | `paxos_wal_poisoned_seconds` | gauge | seconds | time since a failed write or sync poisoned the log (0: healthy) |
