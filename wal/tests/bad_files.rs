@@ -286,3 +286,34 @@ fn a_damaged_missing_or_replaced_manifest_is_a_typed_error() {
         assert!(matches!(err, Error::BadManifest { .. }), "{policy:?}: {err}");
     }
 }
+
+/// Garbage after the last record of a segment that is not the last one
+/// (where the next segment continues the LSNs) costs no record, but it is
+/// damage the log never wrote: like the same bytes between two records
+/// (case 6), `Strict` refuses it and the other policies report it, with no
+/// LSN lost and every record kept. (Recovery used to keep it silently under
+/// every policy.)
+#[test]
+fn garbage_after_the_last_record_of_a_middle_segment_is_reported() {
+    let (mut image, all) = three_segments();
+    let s1 = segment_name(1);
+    let file = file_mut(&mut image, &s1);
+    let end = common::frames(file).last().map(|f| f.span().end).expect("records");
+    let len = file.len();
+    assert!(end as usize + 16 < len, "room after the last record: {end} of {len}");
+    file[end as usize + 8..len].fill(0xA5);
+    match open(&load_image(&image), CorruptionPolicy::Strict) {
+        Err(Error::Corruption { damage }) => {
+            assert_eq!(damage.len(), 1, "{damage:?}");
+            assert_eq!((damage[0].segment.clone(), damage[0].lsns), (seg_path(1), None));
+            assert!(damage[0].offset >= end, "{damage:?}");
+        }
+        other => panic!("Strict: expected the garbage refused, got {other:?}"),
+    }
+    for policy in [TOLERATE, SALVAGE] {
+        let (wal, report) = open(&load_image(&image), policy).unwrap();
+        assert_eq!(report.damage.len(), 1, "{policy:?}: {:?}", report.damage);
+        assert_eq!(report.damage[0].lsns, None);
+        assert_eq!(records(&wal), all, "{policy:?}: every record kept");
+    }
+}

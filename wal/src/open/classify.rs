@@ -228,11 +228,10 @@ pub(super) const fn row(f: Finding) -> Row {
         F::WatermarkBeyondEnd => all(&[7, 15], Refuse(BadSegment)),
         F::Misdirected => Row { cases: &[4, 5], strict: Refuse(Corruption), tolerate: Report, salvage: Report },
         F::StrayBytes => Row { cases: &[6], strict: Refuse(Corruption), tolerate: Report, salvage: Report },
-        // Unlike `StrayBytes` (the same bytes between two records) and a
-        // dirty end of the last segment (a torn tail), not even `Strict`
-        // refuses or reports these. Kept as recovery did when the table was
-        // written; an open question, not a decision.
-        F::TrailingBytes => all(&[6], Keep),
+        // As `StrayBytes` (the same bytes between two records): no record is
+        // lost, but the log never writes there, so it is damage: `Strict`
+        // refuses it, the others report it.
+        F::TrailingBytes => Row { cases: &[6], strict: Refuse(Corruption), tolerate: Report, salvage: Report },
         F::DamagedAcked => {
             Row { cases: &[1, 3, 6, 7, 8], strict: Refuse(Corruption), tolerate: Refuse(Corruption), salvage: Hole }
         }
@@ -349,7 +348,7 @@ mod tests {
     fn expected(f: Finding) -> [Action; 3] {
         let every = |a| [a, a, a];
         match f {
-            F::LogFile | F::ManifestNotYetWritten | F::CleanEnd | F::TrailingBytes => every(Keep),
+            F::LogFile | F::ManifestNotYetWritten | F::CleanEnd => every(Keep),
             F::Spare => every(KeepAsSpare),
             F::UnfinishedTemp | F::BeyondManifest | F::AbandonedSegment => every(Remove),
             F::ForeignFile => every(Ignore),
@@ -365,7 +364,7 @@ mod tests {
             F::EraseInProgress => every(RedoErase),
             F::ManifestMissing => every(Refuse(MissingManifest)),
             F::NoSegment => every(Create),
-            F::Misdirected | F::StrayBytes => [Refuse(Corruption), Report, Report],
+            F::Misdirected | F::StrayBytes | F::TrailingBytes => [Refuse(Corruption), Report, Report],
             F::DamagedAcked => [Refuse(Corruption), Refuse(Corruption), Hole],
             F::LostAckedTail => [Refuse(Corruption), Refuse(Corruption), HoleAndEraseTail],
             F::TornTail => [Refuse(TornTail), Cut, Cut],

@@ -96,10 +96,14 @@ pub(super) fn walk(found: &[Found], watermark: Lsn, policy: CorruptionPolicy) ->
     'segments: for (i, seg) in found.iter().enumerate() {
         if i > 0 && seg.first_lsn == expected && dirty_after(&found[i - 1], w.ends[i - 1]) {
             // The next segment continues the LSNs: bytes after the last
-            // record of the one before cost none.
-            match decide(Finding::TrailingBytes, policy) {
-                Action::Keep => {}
-                a => unexpected(Finding::TrailingBytes, a),
+            // record of the one before cost no record, but the log never
+            // writes there: damage, reported (or refused, as the table says).
+            let (prev, end) = (&found[i - 1], w.ends[i - 1]);
+            for (r, kind) in prev.scan.spans.iter().filter(|(r, _)| r.end > end) {
+                let start = r.start.max(end);
+                let d =
+                    Damage { segment: prev.path.clone(), offset: start, len: r.end - start, lsns: None, kind: *kind };
+                w.damage.push((Finding::TrailingBytes, d));
             }
         }
         if i > 0 && seg.first_lsn != expected {
