@@ -98,8 +98,15 @@ pub enum Error {
         /// Every damaged range found.
         damage: Vec<Damage>,
     },
-    /// Under [`crate::CorruptionPolicy::Strict`], a torn tail is an error too.
-    #[error("torn tail under the strict policy: {0}")]
+    /// Under [`crate::CorruptionPolicy::Strict`], a torn tail is an error
+    /// too. Nothing was cut: the [`TornTail`] says where a cut would be.
+    #[error(
+        "torn tail under the strict policy, left as it is: {} from offset {} (lsn {} on), {} later segment(s)",
+        .0.segment.display(),
+        .0.offset,
+        .0.lsn,
+        .0.segments_removed.len()
+    )]
     TornTail(TornTail),
     /// The LSN was never appended.
     #[error("lsn {lsn} was never appended (last is {last})")]

@@ -317,3 +317,18 @@ fn garbage_after_the_last_record_of_a_middle_segment_is_reported() {
         assert_eq!(records(&wal), all, "{policy:?}: every record kept");
     }
 }
+
+/// Strict refuses a torn tail and says so without claiming a cut it did
+/// not make (the message used to read "cut ... (0 bytes erased ...)").
+#[test]
+fn strict_names_a_torn_tail_without_claiming_to_cut_it() {
+    let (mut image, _) = three_segments();
+    let s3 = segment_name(103);
+    let file = file_mut(&mut image, &s3);
+    let end = common::frames(file).last().map(|f| f.span().end).expect("records") as usize;
+    file[end..end + 10].fill(0x5A); // a torn frame after the last record
+    let e = open(&load_image(&image), CorruptionPolicy::Strict).unwrap_err();
+    assert!(matches!(e, Error::TornTail(_)), "{e:?}");
+    let msg = e.to_string();
+    assert!(msg.contains("left as it is") && !msg.contains("cut "), "{msg}");
+}
