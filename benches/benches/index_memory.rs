@@ -16,29 +16,10 @@
 //! `cargo bench -- group_commit` does not run it).
 
 use paxos_acceptor_store::{AcceptorStore, Ballot, GroupId, Op, Slot, StoreOptions};
+use paxos_store_benches::counting::{self, Counting};
 use paxos_store_benches::{dir, quiet};
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::Path;
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
-
-struct Counting;
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: forwards every call to the system allocator unchanged; it only
-// counts the bytes of live allocations.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
-        // SAFETY: the caller upholds GlobalAlloc::alloc's contract.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE.fetch_sub(l.size() as isize, Ordering::Relaxed);
-        // SAFETY: p was allocated by System with layout l.
-        unsafe { System.dealloc(p, l) }
-    }
-}
 
 #[global_allocator]
 static A: Counting = Counting;
@@ -59,10 +40,10 @@ fn settled_live(dir: &Path) -> isize {
         std::thread::sleep(Duration::from_millis(5));
     }
     quiet(dir);
-    let mut last = LIVE.load(Ordering::Relaxed);
+    let mut last = counting::live();
     for _ in 0..100 {
         std::thread::sleep(Duration::from_millis(20));
-        let now = LIVE.load(Ordering::Relaxed);
+        let now = counting::live();
         if now == last {
             break;
         }

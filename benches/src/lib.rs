@@ -51,10 +51,12 @@
 #![warn(missing_docs)]
 
 pub mod aligned;
+pub mod counting;
 pub mod dir;
 #[cfg(feature = "peers")]
 pub mod peers;
 pub mod raw;
+pub mod stats;
 pub mod threads;
 
 use std::time::Duration;

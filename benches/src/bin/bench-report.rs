@@ -14,6 +14,7 @@
 //! the median of the rounds printed, with the range. Default: the latest
 //! run (`new`) under `$CARGO_TARGET_DIR/criterion` or `target/criterion`.
 
+use paxos_store_benches::stats::median;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -57,16 +58,6 @@ fn read_one(dir: &Path) -> Option<(Key, Result1)> {
         bytes: thr["Bytes"].as_f64(),
     };
     Some((key, r))
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
 }
 
 fn fmt_ratio(v: &[f64]) -> String {

@@ -29,6 +29,7 @@
 
 use paxos_acceptor_store::{AcceptOutcome, AcceptorStore, Ballot, GroupId, Slot, StoreOptions};
 use paxos_store_benches::raw::{RawLog, RawMode};
+use paxos_store_benches::stats::pct;
 use paxos_store_benches::threads::{run_threads, split};
 use paxos_store_benches::{dir, payload, quiet, SEGMENT_SIZE};
 use paxos_wal::{Wal, WalOptions, WriteMode};
@@ -54,10 +55,6 @@ impl Subject {
             }
         }
     }
-}
-
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

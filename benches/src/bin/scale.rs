@@ -22,29 +22,12 @@
 //!    what recovery read.
 
 use paxos_acceptor_store::{AcceptorStore, Ballot, GroupId, Op, Slot, StoreOptions};
+use paxos_store_benches::counting::{self, Counting};
 use paxos_store_benches::dir;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
+use paxos_store_benches::stats::pct;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-struct Counting;
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: forwards every call to the system allocator unchanged; it only
-// counts the bytes of live allocations.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
-        // SAFETY: the caller upholds GlobalAlloc::alloc's contract.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE.fetch_sub(l.size() as isize, Ordering::Relaxed);
-        // SAFETY: p was allocated by System with layout l.
-        unsafe { System.dealloc(p, l) }
-    }
-}
 
 #[global_allocator]
 static A: Counting = Counting;
@@ -85,13 +68,6 @@ fn next(x: &mut u64) -> u64 {
     *x
 }
 
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let a = args()?;
     println!(
@@ -102,7 +78,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("| --: | --: | --: | --: | --: | --: | --: | --: | --: |");
     for &groups in &a.groups {
         let tmp = dir::bench_dir("scale")?;
-        let heap_before = LIVE.load(Ordering::Relaxed);
+        let heap_before = counting::live();
         let (store, _) = AcceptorStore::open(tmp.path(), StoreOptions::default())?;
         let value = vec![7u8; a.size];
         let first = Ballot::new(1, 0);
@@ -153,7 +129,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         lat.sort_unstable();
         // Let a background checkpoint finish before the heap is read.
         std::thread::sleep(Duration::from_millis(200));
-        let heap = LIVE.load(Ordering::Relaxed) - heap_before;
+        let heap = counting::live() - heap_before;
         let segments = store.stats().segments;
         store.close()?;
         let t0 = Instant::now();

@@ -19,6 +19,7 @@
 use futures::executor::block_on;
 use futures::stream::{FuturesUnordered, StreamExt};
 use paxos_acceptor_store::{AcceptOutcome, AcceptorStore, Ballot, GroupId, Op, Outcome, Slot, StoreOptions};
+use paxos_store_benches::stats::pct;
 use paxos_store_benches::threads::{run_threads, split};
 use paxos_store_benches::{dir, payload, quiet};
 use std::sync::Mutex;
@@ -43,10 +44,6 @@ impl Subject {
 
 fn arg(args: &[String], name: &str) -> Option<String> {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
-}
-
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

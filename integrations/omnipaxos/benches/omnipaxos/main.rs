@@ -48,6 +48,7 @@ use omnipaxos::messages::Message;
 use omnipaxos::storage::Storage;
 use omnipaxos::util::NodeId;
 use omnipaxos::{ClusterConfig, OmniPaxos, OmniPaxosConfig, ServerConfig};
+use paxos_store_benches::stats::median;
 use serde::{Deserialize, Serialize};
 #[cfg(feature = "rocksdb")]
 use setup::Rocks;
@@ -363,16 +364,6 @@ fn rows() -> Vec<(&'static str, RowFn<'static>)> {
         row("RocksDB sync_writes OFF (not durable), thread/node", Rocks { sync: false }, true),
     ]);
     v
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
 }
 
 fn main() {

@@ -65,6 +65,7 @@ use openraft::raft::{
 };
 use openraft::storage::RaftLogStorage;
 use openraft::{BasicNode, Raft, ServerState, SnapshotPolicy};
+use paxos_store_benches::stats::median;
 use paxos_store_openraft::{RaftStore, StoreOptions};
 use sm::{Config, Request, StateMachine};
 use std::collections::BTreeSet;
@@ -304,16 +305,6 @@ fn rows() -> Vec<(&'static str, RowFn)> {
     ]);
     v.push(row("in-memory log, NOT durable (openraft's ceiling)", Memory));
     v
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
 }
 
 fn main() {
