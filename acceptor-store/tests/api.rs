@@ -123,11 +123,8 @@ fn a_batch_that_was_never_synced_is_lost_whole_or_kept_whole() {
 #[test]
 fn concurrent_accepts_never_both_win_against_one_promise() {
     let dir = tempfile::tempdir().unwrap();
-    let opts = {
-        let mut o = StoreOptions::default();
-        o.log.segment_size = 1 << 20;
-        o
-    };
+    let mut opts = StoreOptions::default();
+    opts.log.segment_size = 1 << 20;
     let (s, _) = AcceptorStore::open(dir.path(), opts).unwrap();
     let g = GroupId(3);
     let (b1, b2) = (Ballot::new(1, 1), Ballot::new(2, 2));
@@ -162,12 +159,8 @@ fn concurrent_accepts_never_both_win_against_one_promise() {
 #[test]
 fn misuse_gets_typed_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let opts = {
-        let mut o = StoreOptions::default();
-        o.log.segment_size = 1 << 20;
-        o.max_value_size = 1000;
-        o
-    };
+    let mut opts = StoreOptions { max_value_size: 1000, ..Default::default() };
+    opts.log.segment_size = 1 << 20;
     let (s, _) = AcceptorStore::open(dir.path(), opts.clone()).unwrap();
     assert!(matches!(
         s.accept(GroupId(1), Slot(0), Ballot::new(1, 1), &[0; 1001]),
@@ -231,11 +224,8 @@ fn checkpoints_bound_the_log_and_keep_every_value() {
 #[test]
 fn close_makes_everything_durable_with_its_watermark() {
     let (mem, opts) = mem_store();
-    let opts = {
-        let mut o = opts;
-        o.log.watermark_interval = std::time::Duration::from_secs(3600);
-        o
-    };
+    let mut opts = opts;
+    opts.log.watermark_interval = std::time::Duration::from_secs(3600);
     let root = Path::new("/close");
     let (s, _) = AcceptorStore::open(root, opts.clone()).unwrap();
     let (g, b) = (GroupId(5), Ballot::new(2, 1));

@@ -117,11 +117,8 @@ fn sweep(stride: usize) -> Counts {
                 Err(_) => c.refused += 1,
             }
             let mem = open_copy(&files, (fi, off));
-            let salvage = {
-                let mut o = opts(&mem);
-                o.log.policy = CorruptionPolicy::Salvage;
-                o
-            };
+            let mut salvage = opts(&mem);
+            salvage.log.policy = CorruptionPolicy::Salvage;
             if let Ok((s, report)) = AcceptorStore::open(ROOT, salvage) {
                 if state(&s) != want {
                     assert!(

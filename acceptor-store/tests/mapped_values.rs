@@ -72,12 +72,9 @@ fn a_value_changed_under_the_open_store_is_a_typed_error_and_the_group_needs_rep
 #[test]
 fn a_store_whose_segment_is_truncated_under_it_answers_with_a_typed_error() {
     let dir = tempfile::tempdir().unwrap();
-    let opts = {
-        let mut o = StoreOptions::default();
-        o.log.segment_size = 1 << 20;
-        o.log.background_prepare = false;
-        o
-    };
+    let mut opts = StoreOptions::default();
+    opts.log.segment_size = 1 << 20;
+    opts.log.background_prepare = false;
     let (s, _) = AcceptorStore::open(dir.path(), opts).unwrap();
     let g = GroupId(7);
     let b1 = Ballot::new(1, 1);

@@ -163,11 +163,8 @@ fn salvage_never_applies_part_of_a_batch_around_a_damaged_record() {
     segs.sort();
     // The middle record: the first record of the second segment.
     mem.corrupt(&wal.join(&segs[1]), 4096 + 40 + 200, 0x08).unwrap();
-    let salvage = {
-        let mut o = opts;
-        o.log.policy = CorruptionPolicy::Salvage;
-        o
-    };
+    let mut salvage = opts;
+    salvage.log.policy = CorruptionPolicy::Salvage;
     let (store, report) = AcceptorStore::open(root, salvage).unwrap();
     assert!(!report.damage.is_empty(), "the flip is reported: {report}");
     let got: Vec<u64> = store.accepted_from(g, Slot(0)).unwrap().into_iter().map(|e| e.slot.0).collect();

@@ -21,11 +21,9 @@ fn damaged() -> (MemStorage, StoreOptions) {
     }
     drop(s);
     mem.corrupt(Path::new("/v/wal/00000000000000000001.wal"), 4096 + 40 + 20, 0x08).unwrap();
-    (mem, {
-        let mut o = opts;
-        o.log.policy = CorruptionPolicy::Salvage;
-        o
-    })
+    let mut salvage = opts;
+    salvage.log.policy = CorruptionPolicy::Salvage;
+    (mem, salvage)
 }
 
 #[test]

@@ -31,11 +31,8 @@ fn damage_is_named_and_salvage_makes_groups_abstain_until_repaired() {
         }
         Ok(_) => panic!("damage to an acknowledged record must not open under the default policy"),
     }
-    let salvage = {
-        let mut o = opts;
-        o.log.policy = CorruptionPolicy::Salvage;
-        o
-    };
+    let mut salvage = opts;
+    salvage.log.policy = CorruptionPolicy::Salvage;
     let (s, report) = AcceptorStore::open(Path::new("/v"), salvage.clone()).unwrap();
     assert_eq!(report.damage.len(), 1, "{report}");
     assert_eq!(report.damage[0].lsns, Some((1, 1)));

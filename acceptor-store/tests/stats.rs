@@ -45,13 +45,10 @@ fn store_reports_poisoned_time_and_passes_the_stall_hook_on() {
     let seen = stalls.clone();
     // Threshold zero: every sync counts as a stall, so the hook is seen to
     // reach the log without a slow disk (the slow-disk case is the log's test).
-    let opts = {
-        let mut o = StoreOptions::small(mem.shared());
-        o.log.stall = Some(StallHook::new(Duration::ZERO, move |_| {
-            seen.fetch_add(1, Ordering::Relaxed);
-        }));
-        o
-    };
+    let mut opts = StoreOptions::small(mem.shared());
+    opts.log.stall = Some(StallHook::new(Duration::ZERO, move |_| {
+        seen.fetch_add(1, Ordering::Relaxed);
+    }));
     let (s, _) = AcceptorStore::open(Path::new("/s"), opts).unwrap();
     let g = GroupId(1);
     s.accept(g, Slot(0), Ballot::new(1, 1), b"v").unwrap();

@@ -40,12 +40,9 @@ fn store_opts() -> StoreOptions {
 /// Fill a store with `bytes` of 4 KiB accepted values, in 64-accept batches
 /// over `GROUPS` groups; checkpoint at the end if asked.
 fn build_store(path: &Path, bytes: u64, checkpoint: bool) {
-    let (store, _) = AcceptorStore::open(path, {
-        let mut o = store_opts();
-        o.log.background_prepare = true;
-        o
-    })
-    .expect("open");
+    let mut opts = store_opts();
+    opts.log.background_prepare = true;
+    let (store, _) = AcceptorStore::open(path, opts).expect("open");
     let ballot = Ballot::new(1, 1);
     for g in 0..GROUPS {
         store.promise(GroupId(g), ballot, Slot(0)).expect("promise");

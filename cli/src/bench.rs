@@ -140,12 +140,8 @@ fn raw_fsync(dir: &Path, size: usize, ops: u64) -> std::io::Result<(Duration, Ve
 
 fn store_accepts(dir: &Path, size: usize, callers: usize, ops: u64) -> Result<(Duration, Vec<Duration>), String> {
     let sdir = dir.join(format!("store-{size}-{callers}"));
-    let opts = {
-        let mut o = StoreOptions::default();
-        o.log.segment_size = 64 << 20;
-        o.checkpoint_after_segments = None;
-        o
-    };
+    let mut opts = StoreOptions { checkpoint_after_segments: None, ..Default::default() };
+    opts.log.segment_size = 64 << 20;
     let (store, _) = AcceptorStore::open(&sdir, opts).map_err(|e| e.to_string())?;
     let value = vec![0x3Cu8; size];
     let per = ops / callers as u64;
@@ -184,12 +180,8 @@ fn store_accepts(dir: &Path, size: usize, callers: usize, ops: u64) -> Result<(D
 
 fn store_batches(dir: &Path, size: usize, ops: u64) -> Result<(Duration, Vec<Duration>), String> {
     let sdir = dir.join(format!("store-batch-{size}"));
-    let opts = {
-        let mut o = StoreOptions::default();
-        o.log.segment_size = 64 << 20;
-        o.checkpoint_after_segments = None;
-        o
-    };
+    let mut opts = StoreOptions { checkpoint_after_segments: None, ..Default::default() };
+    opts.log.segment_size = 64 << 20;
     let (store, _) = AcceptorStore::open(&sdir, opts).map_err(|e| e.to_string())?;
     let value = vec![0x3Cu8; size];
     let mut lat = Vec::new();

@@ -195,11 +195,8 @@ pub fn inspect(dir: &Path, with_records: bool) -> Result<Inspection, String> {
     }
     drop(wal);
     let snaps = snapshots(&mem, &l)?;
-    let opts = {
-        let mut o = StoreOptions::small(mem.shared());
-        o.log.policy = CorruptionPolicy::Salvage;
-        o
-    };
+    let mut opts = StoreOptions::small(mem.shared());
+    opts.log.policy = CorruptionPolicy::Salvage;
     let (store, _) = AcceptorStore::open(dir, opts).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut groups = Vec::new();
     for g in store.groups() {
@@ -326,11 +323,8 @@ pub fn verify(dir: &Path) -> Result<Verification, String> {
             problems.push(format!("checkpoint {}: {p}", s.path.display()));
         }
     }
-    let opts = {
-        let mut o = StoreOptions::small(mem.shared());
-        o.log.policy = CorruptionPolicy::Salvage;
-        o
-    };
+    let mut opts = StoreOptions::small(mem.shared());
+    opts.log.policy = CorruptionPolicy::Salvage;
     let groups = match AcceptorStore::open(dir, opts) {
         Ok((store, _)) => {
             let groups = store.groups();

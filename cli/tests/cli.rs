@@ -161,11 +161,8 @@ fn a_locked_store_is_named_by_recover_and_demo() {
     use paxos_acceptor_store::{AcceptorStore, StoreOptions};
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let opts = {
-        let mut o = StoreOptions::default();
-        o.log.segment_size = 64 << 10;
-        o
-    };
+    let mut opts = StoreOptions::default();
+    opts.log.segment_size = 64 << 10;
     let (store, _) = AcceptorStore::open(d.join("s"), opts).unwrap();
     refused(d, &["recover", "s"], 1, "error: s: locked (another process has this store open)");
     let (other, _) = AcceptorStore::open(d.join("D/acceptor-0"), StoreOptions::default()).unwrap();

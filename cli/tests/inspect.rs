@@ -17,12 +17,8 @@ fn snapshot_of(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 }
 
 fn build(dir: &Path) {
-    let opts = {
-        let mut o = StoreOptions::default();
-        o.log.segment_size = 64 << 10;
-        o.checkpoint_after_segments = None;
-        o
-    };
+    let mut opts = StoreOptions { checkpoint_after_segments: None, ..Default::default() };
+    opts.log.segment_size = 64 << 10;
     let (s, _) = AcceptorStore::open(dir, opts).unwrap();
     for g in 0..3u64 {
         s.promise(GroupId(g), Ballot::new(2, g), Slot(0)).unwrap();

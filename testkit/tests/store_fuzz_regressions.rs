@@ -152,11 +152,8 @@ fn an_operation_header_copied_over_another_is_caught_by_the_log() {
         }
         other => panic!("expected the damaged record reported as corruption, got {:?}", other.map(|(_, r)| r)),
     }
-    let salvage = {
-        let mut o = opts;
-        o.log.policy = CorruptionPolicy::Salvage;
-        o
-    };
+    let mut salvage = opts;
+    salvage.log.policy = CorruptionPolicy::Salvage;
     let (s, report) = AcceptorStore::open(dir, salvage).unwrap();
     assert!(!report.to_string().is_empty());
     // The undamaged records are back; the damaged one is a reported hole.

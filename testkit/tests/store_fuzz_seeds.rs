@@ -40,11 +40,8 @@ fn snapshot_payload(file: &[u8]) -> Vec<u8> {
 /// Log records and a checkpoint image of a small store, written through the API.
 fn store_bytes() -> (Vec<Vec<u8>>, Vec<u8>, Vec<u8>) {
     let mem = MemStorage::new();
-    let opts = {
-        let mut o = StoreOptions::small(mem.shared());
-        o.log.segment_size = 8 << 10;
-        o
-    };
+    let mut opts = StoreOptions::small(mem.shared());
+    opts.log.segment_size = 8 << 10;
     let (s, _) = AcceptorStore::open("/s", opts).unwrap();
     let empty = snapshot_payload(&{
         let info = s.checkpoint().unwrap();

@@ -16,11 +16,8 @@ impl StoreBuilder<Config, LogStore<Config>, StateMachine, TempDir> for Builder {
     async fn build(&self) -> Result<(TempDir, LogStore<Config>, StateMachine), StorageError<u64>> {
         let dir = tempfile::tempdir().expect("a temporary directory");
         // Small segments: 35 stores are opened, each writes two.
-        let opts = {
-            let mut o = StoreOptions::default();
-            o.log.segment_size = 1 << 20;
-            o
-        };
+        let mut opts = StoreOptions::default();
+        opts.log.segment_size = 1 << 20;
         let store = RaftStore::<Config>::open_with(dir.path(), opts).expect("open the store");
         let log = store.group(1).expect("the group's log storage");
         Ok((dir, log, StateMachine::default()))
