@@ -1,6 +1,9 @@
 //! The acceptor rules, durability of each call, truncation, batches,
 //! concurrency and the typed answers to misuse.
 
+mod common;
+
+use common::granted;
 use paxos_acceptor_store::*;
 use paxos_wal::storage::{CrashKind, MemStorage};
 use rand::SeedableRng;
@@ -11,15 +14,6 @@ fn mem_store() -> (MemStorage, StoreOptions) {
     let mem = MemStorage::new();
     let opts = StoreOptions::small(mem.shared());
     (mem, opts)
-}
-
-fn granted(p: PromiseOutcome) -> Vec<(u64, Ballot, Vec<u8>)> {
-    match p {
-        PromiseOutcome::Granted { accepted, .. } => {
-            accepted.into_iter().map(|e| (e.slot.0, e.ballot, e.value.to_vec())).collect()
-        }
-        other => panic!("expected a grant, got {other:?}"),
-    }
 }
 
 #[test]

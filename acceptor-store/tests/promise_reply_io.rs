@@ -4,6 +4,9 @@
 //! for the write-out (behind a sync that holds the log's I/O) every other
 //! caller goes on.
 
+mod common;
+
+use common::granted;
 use paxos_acceptor_store::*;
 use paxos_wal::storage::{CrashKind, MemStorage};
 use paxos_wal::StallHook;
@@ -13,15 +16,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-fn granted(p: PromiseOutcome) -> Vec<(u64, Ballot, Vec<u8>)> {
-    match p {
-        PromiseOutcome::Granted { accepted, .. } => {
-            accepted.into_iter().map(|e| (e.slot.0, e.ballot, e.value.to_vec())).collect()
-        }
-        other => panic!("expected a grant, got {other:?}"),
-    }
-}
 
 #[test]
 fn a_promise_reply_with_an_unwritten_value_has_its_bytes() {

@@ -3,6 +3,9 @@
 //! writes nothing, reads of it find nothing, and only `repair_all` repairs
 //! every group.
 
+mod common;
+
+use common::four_groups;
 use paxos_acceptor_store::*;
 use paxos_wal::storage::MemStorage;
 use std::io::Write;
@@ -12,14 +15,7 @@ const RESERVED: GroupId = GroupId(u64::MAX);
 
 /// A store of four groups whose first record (group 0's promise) is damaged.
 fn damaged() -> (MemStorage, StoreOptions) {
-    let mem = MemStorage::new();
-    let opts = StoreOptions::small(mem.shared());
-    let (s, _) = AcceptorStore::open(Path::new("/v"), opts.clone()).unwrap();
-    for g in 0..4u64 {
-        s.promise(GroupId(g), Ballot::new(5, g), Slot(0)).unwrap();
-        s.accept(GroupId(g), Slot(0), Ballot::new(5, g), b"value").unwrap();
-    }
-    drop(s);
+    let (mem, opts) = four_groups();
     mem.corrupt(Path::new("/v/wal/00000000000000000001.wal"), 4096 + 40 + 20, 0x08).unwrap();
     let mut salvage = opts;
     salvage.log.policy = CorruptionPolicy::Salvage;

@@ -3,24 +3,15 @@
 //! from voting until repaired (an acceptor that may have forgotten a promise
 //! must not vote as if it had not made one).
 
-use paxos_acceptor_store::*;
-use paxos_wal::storage::MemStorage;
-use std::path::Path;
+mod common;
 
-fn build() -> (MemStorage, StoreOptions) {
-    let mem = MemStorage::new();
-    let opts = StoreOptions::small(mem.shared());
-    let (s, _) = AcceptorStore::open(Path::new("/v"), opts.clone()).unwrap();
-    for g in 0..4u64 {
-        s.promise(GroupId(g), Ballot::new(5, g), Slot(0)).unwrap();
-        s.accept(GroupId(g), Slot(0), Ballot::new(5, g), b"value").unwrap();
-    }
-    (mem, opts)
-}
+use common::four_groups;
+use paxos_acceptor_store::*;
+use std::path::Path;
 
 #[test]
 fn damage_is_named_and_salvage_makes_groups_abstain_until_repaired() {
-    let (mem, opts) = build();
+    let (mem, opts) = four_groups();
     let seg = Path::new("/v/wal/00000000000000000001.wal");
     // Inside the payload of the first record (group 0's promise).
     mem.corrupt(seg, 4096 + 40 + 20, 0x08).unwrap();
