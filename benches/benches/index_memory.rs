@@ -17,7 +17,7 @@
 
 use paxos_acceptor_store::{AcceptorStore, Ballot, GroupId, Op, Slot, StoreOptions};
 use paxos_store_benches::counting::{self, Counting};
-use paxos_store_benches::{dir, quiet};
+use paxos_store_benches::{apply_in_batches, dir, quiet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -78,18 +78,7 @@ fn heap_growth(
     ops: impl Iterator<Item = Op>,
 ) -> paxos_acceptor_store::Result<isize> {
     let before = settled_live(dir);
-    let mut batch = Vec::with_capacity(1000);
-    for op in ops {
-        batch.push(op);
-        if batch.len() == 1000 {
-            store.apply_batch(&batch)?;
-            batch.clear();
-        }
-    }
-    if !batch.is_empty() {
-        store.apply_batch(&batch)?;
-    }
-    drop(batch);
+    apply_in_batches(store, ops, 1000)?;
     Ok(settled_live(dir) - before)
 }
 

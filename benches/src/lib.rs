@@ -89,6 +89,27 @@ pub fn quiet(dir: &std::path::Path) {
     dir::settle(dir, SEGMENT_SIZE, Duration::from_secs(60)).expect("settle the bench directory");
 }
 
+/// Apply `ops` to `store` in batches of `batch` operations (each one
+/// `apply_batch`: one record, one sync): how the benchmarks fill a store.
+pub fn apply_in_batches(
+    store: &paxos_acceptor_store::AcceptorStore,
+    ops: impl Iterator<Item = paxos_acceptor_store::Op>,
+    batch: usize,
+) -> paxos_acceptor_store::Result<()> {
+    let mut pending = Vec::with_capacity(batch);
+    for op in ops {
+        pending.push(op);
+        if pending.len() == batch {
+            store.apply_batch(&pending)?;
+            pending.clear();
+        }
+    }
+    if !pending.is_empty() {
+        store.apply_batch(&pending)?;
+    }
+    Ok(())
+}
+
 /// Whether `$PAXOS_BENCH_BIG` asks for the large (1 GiB) recovery cases.
 pub fn big_runs() -> bool {
     std::env::var_os("PAXOS_BENCH_BIG").is_some_and(|v| !v.is_empty() && v != "0")

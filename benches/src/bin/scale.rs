@@ -23,8 +23,8 @@
 
 use paxos_acceptor_store::{AcceptorStore, Ballot, GroupId, Op, Slot, StoreOptions};
 use paxos_store_benches::counting::{self, Counting};
-use paxos_store_benches::dir;
 use paxos_store_benches::stats::pct;
+use paxos_store_benches::{apply_in_batches, dir};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -82,18 +82,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let (store, _) = AcceptorStore::open(tmp.path(), StoreOptions::default())?;
         let value = vec![7u8; a.size];
         let first = Ballot::new(1, 0);
-        let mut batch = Vec::with_capacity(1000);
-        for g in 0..groups {
-            batch.push(Op::Accept { group: GroupId(g), slot: Slot(0), ballot: first, value: value.clone() });
-            if batch.len() == 1000 {
-                store.apply_batch(&batch)?;
-                batch.clear();
-            }
-        }
-        if !batch.is_empty() {
-            store.apply_batch(&batch)?;
-        }
-        drop(batch);
+        let accepts =
+            (0..groups).map(|g| Op::Accept { group: GroupId(g), slot: Slot(0), ballot: first, value: value.clone() });
+        apply_in_batches(&store, accepts, 1000)?;
         let checkpoints_before = store.stats().checkpoints;
         let stop = Arc::new(AtomicBool::new(false));
         let latencies = Arc::new(Mutex::new(Vec::new()));
