@@ -57,12 +57,6 @@ impl StoreOptions {
             ..Default::default()
         }
     }
-
-    /// These options on another file system (a simulated disk, say).
-    pub fn with_storage(mut self, storage: Arc<dyn Storage>) -> Self {
-        self.log.storage = storage;
-        self
-    }
 }
 
 /// What a checkpoint did.
