@@ -128,7 +128,9 @@ where
     /// Forget raft group `group` entirely (its log, vote and purge point),
     /// durably. Refused while the group's log storage is open.
     pub fn remove_group(&self, group: u64) -> Result<()> {
-        if lock(&self.shared.open_groups).contains(&group) {
+        // Held across the removal, so the group cannot be opened meanwhile.
+        let open = lock(&self.shared.open_groups);
+        if open.contains(&group) {
             return Err(Error::GroupInUse(group));
         }
         self.shared.store.remove_group(GroupId(group))?;
