@@ -3,24 +3,39 @@
 //! and an idle group never pins old segments.
 //!
 //! ```text
-//! image  = magic "PXACKP01" groups:u64 group{groups}
-//! group  = id:u64 promised_round:u64 promised_node:u64 promised_from:u64
-//!          first_live:u64 slots:u32 metas:u32 slot{slots} meta{metas}
-//! slot   = slot:u64 round:u64 node:u64 chosen:u8 reserved[3] value_len:u32 value
-//! meta   = key:u64 value_len:u32 reserved:u32 value
+//! image   = magic "PXACKP02" group{groups} trailer
+//! trailer = position{shards}:u64 shards:u32 reserved:u32 groups:u64
+//! group   = id:u64 promised_round:u64 promised_node:u64 promised_from:u64
+//!           first_live:u64 slots:u32 metas:u32 slot{slots} meta{metas}
+//! slot    = slot:u64 round:u64 node:u64 chosen:u8 reserved[3] value_len:u32 value
+//! meta    = key:u64 value_len:u32 reserved:u32 value
 //! ```
-//! (little-endian). The snapshot file around it carries the checksums. No
-//! group has the reserved id `u64::MAX`: an image naming it does not decode.
+//! (little-endian). The snapshot file around it carries the checksums.
+//!
+//! A checkpoint copies the groups out one shard at a time
+//! ([`crate::state::shard_of`]), so the shards are captured at different
+//! points of the log: `position[i]` is the last log record shard `i`'s
+//! groups include. Groups are in shard order, and by id within a shard;
+//! positions never decrease from one shard to the next. Replay starts after
+//! the snapshot's position (the first shard's) and skips, for a group, the
+//! records at or below its shard's position: they are in the image already.
+//!
+//! Version 1 (magic "PXACKP01", `groups:u64` after the magic, no trailer,
+//! groups by id) was captured whole at the snapshot's position; it still
+//! decodes. No group has the reserved id `u64::MAX`: an image naming it
+//! does not decode.
 
 use crate::codec::DecodeError;
-use crate::state::{Group, Groups, SlotEntry, ValueLoc};
+use crate::state::{shard_of, Group, Groups, SlotEntry, ValueLoc, SHARDS};
 use crate::types::{Ballot, GroupId, Slot};
 use crate::value::Value;
+use paxos_wal::Lsn;
 use std::sync::Arc;
 use zerocopy::little_endian::{U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
-const MAGIC: &[u8; 8] = b"PXACKP01";
+const MAGIC_V1: &[u8; 8] = b"PXACKP01";
+const MAGIC: &[u8; 8] = b"PXACKP02";
 
 #[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
 #[repr(C)]
@@ -53,27 +68,67 @@ struct SlotRec {
     value_len: U32,
 }
 
-/// Serialise every group; `value` resolves a slot's value bytes.
-pub(crate) fn encode(groups: &Groups, value: impl Fn(&ValueLoc) -> Option<Value>) -> Result<Vec<u8>, GroupId> {
-    let mut out = Vec::new();
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&(groups.map.len() as u64).to_le_bytes());
-    let mut ids: Vec<&GroupId> = groups.map.keys().collect();
-    ids.sort();
-    for id in ids {
-        let g = &groups.map[id];
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+struct TrailerEnd {
+    shards: U32,
+    reserved: U32,
+    groups: U64,
+}
+
+/// A group's scalar fields.
+pub(crate) struct Head {
+    pub id: GroupId,
+    pub promised: Ballot,
+    pub promised_from: Slot,
+    pub first_live: Slot,
+}
+
+/// Writes an image a group at a time, in shard order.
+pub(crate) struct Encoder {
+    out: Vec<u8>,
+    groups: u64,
+}
+
+impl Encoder {
+    pub fn new() -> Self {
+        Encoder { out: MAGIC.to_vec(), groups: 0 }
+    }
+
+    /// Append group `id`; `value` resolves a slot's value bytes (`None`:
+    /// it could not, and the group is the error).
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub fn group(
+        &mut self,
+        id: GroupId,
+        g: &Group,
+        value: impl FnMut(&ValueLoc) -> Option<Value>,
+    ) -> Result<(), GroupId> {
+        let head = Head { id, promised: g.promised, promised_from: g.promised_from, first_live: g.first_live };
+        self.group_parts(&head, &g.slots, g.meta(), value)
+    }
+
+    /// [`Encoder::group`] from its parts.
+    pub fn group_parts(
+        &mut self,
+        g: &Head,
+        slots: &[SlotEntry],
+        meta: &[(u64, ValueLoc)],
+        mut value: impl FnMut(&ValueLoc) -> Option<Value>,
+    ) -> Result<(), GroupId> {
+        let out = &mut self.out;
         let rec = GroupRec {
-            id: id.0.into(),
+            id: g.id.0.into(),
             round: g.promised.round.into(),
             node: g.promised.node.into(),
             promised_from: g.promised_from.0.into(),
             first_live: g.first_live.0.into(),
-            slots: (g.slots.len() as u32).into(),
-            metas: (g.meta().len() as u32).into(),
+            slots: (slots.len() as u32).into(),
+            metas: (meta.len() as u32).into(),
         };
         out.extend_from_slice(rec.as_bytes());
-        for e in &g.slots {
-            let v = value(&e.value).ok_or(*id)?;
+        for e in slots {
+            let v = value(&e.value).ok_or(g.id)?;
             let rec = SlotRec {
                 slot: e.slot.0.into(),
                 round: e.ballot.round.into(),
@@ -85,28 +140,110 @@ pub(crate) fn encode(groups: &Groups, value: impl Fn(&ValueLoc) -> Option<Value>
             out.extend_from_slice(rec.as_bytes());
             out.extend_from_slice(&v);
         }
-        for (key, loc) in g.meta() {
-            let v = value(loc).ok_or(*id)?;
+        for (key, loc) in meta {
+            let v = value(loc).ok_or(g.id)?;
             let rec = MetaRec { key: (*key).into(), value_len: (v.len() as u32).into(), reserved: 0.into() };
             out.extend_from_slice(rec.as_bytes());
             out.extend_from_slice(&v);
         }
+        self.groups += 1;
+        Ok(())
     }
-    Ok(out)
+
+    /// The image, with each shard's position (`positions.len() == SHARDS`).
+    pub fn finish(mut self, positions: &[Lsn]) -> Vec<u8> {
+        debug_assert_eq!(positions.len(), SHARDS);
+        for p in positions {
+            self.out.extend_from_slice(&p.to_le_bytes());
+        }
+        let end =
+            TrailerEnd { shards: (positions.len() as u32).into(), reserved: 0.into(), groups: self.groups.into() };
+        self.out.extend_from_slice(end.as_bytes());
+        self.out
+    }
 }
 
-/// Rebuild the groups from an image; values point into the image.
-pub(crate) fn decode(image: Arc<Vec<u8>>) -> Result<Groups, DecodeError> {
-    let bytes: &[u8] = &image;
-    if bytes.len() < 16 || &bytes[..8] != MAGIC {
-        return Err(DecodeError("not a checkpoint image"));
+/// Serialise every group, all captured at `position`; `value` resolves a
+/// slot's value bytes.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn encode(
+    groups: &Groups,
+    positions: &[Lsn],
+    value: impl Fn(&ValueLoc) -> Option<Value>,
+) -> Result<Vec<u8>, GroupId> {
+    let mut ids = groups.map.keys();
+    ids.sort_by_key(|id| (shard_of(*id), *id));
+    let mut enc = Encoder::new();
+    for id in ids {
+        enc.group(id, &groups.map.shard_of(id)[&id], &value)?;
     }
-    let count = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes"));
-    let mut off = 16usize;
-    let mut groups = Groups::default();
-    for _ in 0..count {
+    Ok(enc.finish(positions))
+}
+
+/// Reads an image a group at a time.
+pub(crate) struct Reader {
+    image: Arc<Vec<u8>>,
+    off: usize,
+    /// Where the groups end (the trailer starts).
+    end: usize,
+    left: u64,
+    /// Each shard's position (`None`: a version-1 image, captured whole).
+    positions: Option<Vec<Lsn>>,
+    /// The order key of the last group read.
+    last: Option<(usize, GroupId)>,
+}
+
+impl Reader {
+    pub fn new(image: Arc<Vec<u8>>) -> Result<Self, DecodeError> {
+        let bytes: &[u8] = &image;
+        let magic = bytes.get(..8).ok_or(DecodeError("not a checkpoint image"))?;
+        let (off, end, left, positions) = if magic == MAGIC_V1 {
+            let count = bytes.get(8..16).ok_or(DecodeError("not a checkpoint image"))?;
+            (16, bytes.len(), u64::from_le_bytes(count.try_into().expect("8 bytes")), None)
+        } else if magic == MAGIC {
+            let tail = bytes.len().checked_sub(std::mem::size_of::<TrailerEnd>()).filter(|t| *t >= 8);
+            let tail = tail.ok_or(DecodeError("no room for the trailer"))?;
+            let (t, _) = TrailerEnd::read_from_prefix(&bytes[tail..]).map_err(|_| DecodeError("no trailer"))?;
+            if t.shards.get() as usize != SHARDS || t.reserved.get() != 0 {
+                return Err(DecodeError("a trailer for another shard count"));
+            }
+            let end = tail.checked_sub(SHARDS * 8).filter(|e| *e >= 8).ok_or(DecodeError("no room for positions"))?;
+            let positions: Vec<Lsn> =
+                bytes[end..tail].chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))).collect();
+            if positions.windows(2).any(|w| w[0] > w[1]) {
+                return Err(DecodeError("shard positions out of order"));
+            }
+            (8, end, t.groups.get(), Some(positions))
+        } else {
+            return Err(DecodeError("not a checkpoint image"));
+        };
+        Ok(Reader { image, off, end, left, positions, last: None })
+    }
+
+    /// The next group; `None` after the last (and then every byte was read).
+    pub fn next_group(&mut self) -> Result<Option<(GroupId, Group)>, DecodeError> {
+        if self.left == 0 {
+            return if self.off == self.end {
+                Ok(None)
+            } else {
+                Err(DecodeError("trailing bytes after the last group"))
+            };
+        }
+        self.left -= 1;
+        let image = &self.image;
+        let bytes: &[u8] = &image[..self.end];
+        let mut off = self.off;
         let (g, _) = GroupRec::read_from_prefix(&bytes[off..]).map_err(|_| DecodeError("truncated group"))?;
         off += std::mem::size_of::<GroupRec>();
+        let id = GroupId(g.id.get());
+        if id == crate::state::ALL_GROUPS {
+            return Err(DecodeError("the reserved group id"));
+        }
+        let key = if self.positions.is_some() { (shard_of(id), id) } else { (0, id) };
+        if self.last.is_some_and(|last| last >= key) {
+            return Err(DecodeError("groups out of order"));
+        }
+        self.last = Some(key);
         let n = g.slots.get() as usize;
         if n > (bytes.len() - off) / std::mem::size_of::<SlotRec>() {
             return Err(DecodeError("more slots than bytes"));
@@ -159,32 +296,96 @@ pub(crate) fn decode(image: Arc<Vec<u8>>) -> Result<Groups, DecodeError> {
             off += len as usize;
         }
         group.meta = (!meta.is_empty()).then(|| meta.into_boxed_slice());
-        if g.id.get() == crate::state::ALL_GROUPS.0 {
-            return Err(DecodeError("the reserved group id"));
-        }
-        if groups.map.insert(GroupId(g.id.get()), group).is_some() {
+        self.off = off;
+        Ok(Some((id, group)))
+    }
+}
+
+/// A whole decoded image.
+pub(crate) struct Image {
+    pub groups: Groups,
+    /// Each shard's position (`None`: a version-1 image).
+    pub positions: Option<Vec<Lsn>>,
+}
+
+/// Rebuild the groups from an image; values point into the image.
+pub(crate) fn decode(image: Arc<Vec<u8>>) -> Result<Image, DecodeError> {
+    let mut r = Reader::new(image)?;
+    let groups = Groups::default();
+    while let Some((id, g)) = r.next_group()? {
+        if groups.map.insert(id, g).is_some() {
             return Err(DecodeError("group listed twice"));
         }
     }
-    if off != bytes.len() {
-        return Err(DecodeError("trailing bytes after the last group"));
-    }
-    Ok(groups)
+    Ok(Image { groups, positions: r.positions })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn one_group(id: GroupId) -> Groups {
+        let groups = Groups::default();
+        groups.map.insert(id, Group { first_live: Slot(3), ..Group::default() });
+        groups
+    }
+
     #[test]
     fn an_image_naming_the_reserved_group_does_not_decode() {
-        let image = |id: GroupId| {
-            let mut groups = Groups::default();
-            groups.map.insert(id, Group { first_live: Slot(3), ..Group::default() });
-            encode(&groups, |_| None).unwrap()
-        };
+        let image = |id: GroupId| encode(&one_group(id), &[0; SHARDS], |_| None).unwrap();
         let ok = decode(Arc::new(image(GroupId(u64::MAX - 1)))).unwrap();
-        assert_eq!(ok.map[&GroupId(u64::MAX - 1)].first_live, Slot(3));
+        assert_eq!(ok.groups.map.get(GroupId(u64::MAX - 1), |g| g.first_live), Some(Slot(3)));
         assert!(decode(Arc::new(image(crate::state::ALL_GROUPS))).is_err());
+    }
+
+    /// Stores written before shards were captured one at a time still open.
+    #[test]
+    fn a_version_1_image_still_decodes() {
+        let mut v1 = MAGIC_V1.to_vec();
+        v1.extend_from_slice(&1u64.to_le_bytes());
+        for field in [5u64, 2, 1, 0, 3] {
+            v1.extend_from_slice(&field.to_le_bytes());
+        }
+        v1.extend_from_slice(&1u32.to_le_bytes());
+        v1.extend_from_slice(&0u32.to_le_bytes());
+        for field in [4u64, 2, 1] {
+            v1.extend_from_slice(&field.to_le_bytes());
+        }
+        v1.extend_from_slice(&[1, 0, 0, 0]);
+        v1.extend_from_slice(&3u32.to_le_bytes());
+        v1.extend_from_slice(b"abc");
+        let image = decode(Arc::new(v1)).unwrap();
+        assert!(image.positions.is_none());
+        let shard = image.groups.map.shard_of(GroupId(5));
+        let g = &shard[&GroupId(5)];
+        assert_eq!((g.promised, g.first_live, g.slots.len()), (Ballot::new(2, 1), Slot(3), 1));
+        assert!(g.slots[0].chosen && g.slots[0].slot == Slot(4) && g.slots[0].ballot == Ballot::new(2, 1));
+    }
+
+    #[test]
+    fn positions_and_group_order_are_checked() {
+        let groups = one_group(GroupId(1));
+        groups.map.insert(GroupId(2), Group::default());
+        let positions: Vec<Lsn> = (0..SHARDS as u64).map(|i| 10 + i).collect();
+        let image = encode(&groups, &positions, |_| None).unwrap();
+        let ok = decode(Arc::new(image.clone())).unwrap();
+        assert_eq!((ok.groups.map.len(), ok.positions), (2, Some(positions.clone())));
+
+        let mut backwards = positions.clone();
+        backwards.swap(7, 8);
+        assert!(decode(Arc::new(encode(&groups, &backwards, |_| None).unwrap())).is_err());
+
+        // The same two groups, swapped.
+        let (a, b) = ((GroupId(1), Group { first_live: Slot(3), ..Group::default() }), (GroupId(2), Group::default()));
+        let (first, second) = if (shard_of(a.0), a.0) < (shard_of(b.0), b.0) { (b, a) } else { (a, b) };
+        let mut enc = Encoder::new();
+        enc.group(first.0, &first.1, |_| None).unwrap();
+        enc.group(second.0, &second.1, |_| None).unwrap();
+        assert!(decode(Arc::new(enc.finish(&positions))).is_err());
+
+        let mut trailing = image.clone();
+        trailing.insert(8, 0);
+        assert!(decode(Arc::new(trailing)).is_err());
+        assert!(decode(Arc::new(image[..image.len() - 1].to_vec())).is_err());
     }
 }

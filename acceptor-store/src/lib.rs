@@ -119,10 +119,19 @@
 //! flusher (started by the first ticket polled or callback submitted: it
 //! waits for the covering sync and fires callbacks, after letting go of the
 //! store); a checkpoint thread while an automatic checkpoint runs. Lock
-//! order: the checkpoint lock, then the store lock (`inner`), then the set
-//! of damaged values, then the pins; the log's locks are taken below all of
-//! them. No write or sync runs under the store lock except the one append
-//! of a batch (a reply's values are read after it is released).
+//! order: the checkpoint lock, then the store lock (`inner`), then one of
+//! the 4096 shards of groups, then the set of damaged values, then the
+//! pins; the log's locks are taken below all of them. No write or sync runs
+//! under the store lock except the one append of a batch (a reply's values
+//! are read after it is released).
+//!
+//! Checkpoints stay off the write path: a checkpoint takes the store lock
+//! only to pick the next shard up (and the log position it is at), copies
+//! that shard's groups (locations, not values) under the shard's own lock,
+//! and reads values, encodes, writes and syncs with no lock held; it points
+//! the values at the new image a shard at a time, again under the shard's
+//! lock only. Callers wait for a shard only if they touch the one being
+//! copied at that moment.
 //!
 //! ## Damage
 //! Under [`CorruptionPolicy::Salvage`], if acknowledged records were lost the

@@ -10,7 +10,7 @@ use crate::codec::{Kind, StoredOp};
 use crate::types::{Ballot, GroupId, Slot};
 use paxos_wal::Lsn;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Where a value lives.
 #[derive(Clone, Debug)]
@@ -135,10 +135,116 @@ pub(crate) enum Undo {
     Repair { all: bool, group: Option<GroupId>, was: bool },
 }
 
+/// Groups are kept in this many shards, by a fixed hash of their id
+/// ([`shard_of`]), so that a checkpoint can copy them out a shard at a time,
+/// taking the store lock for a few microseconds each (see
+/// [`crate::AcceptorStore::checkpoint`]). The shard of a group is part of
+/// the checkpoint format: changing it changes the image's version.
+pub(crate) const SHARD_BITS: u32 = 12;
+pub(crate) const SHARDS: usize = 1 << SHARD_BITS;
+
+/// The shard of `id` (a Fibonacci hash: ids that are consecutive, as most
+/// users number their groups, spread evenly).
+pub(crate) fn shard_of(id: GroupId) -> usize {
+    (id.0.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - SHARD_BITS)) as usize
+}
+
+/// The groups of one shard (it derefs to them).
+#[derive(Debug, Default)]
+pub(crate) struct Shard {
+    groups: HashMap<GroupId, Group>,
+    /// A write was applied here whose record is not appended yet (it may
+    /// still be undone): a checkpoint does not point this shard's values at
+    /// its image meanwhile, or an undo could bring back a location it
+    /// already moved. Set by [`Groups::apply`] with an undo log, cleared by
+    /// [`Groups::settle`] or [`Groups::undo`].
+    pub unsettled: bool,
+}
+
+impl std::ops::Deref for Shard {
+    type Target = HashMap<GroupId, Group>;
+    fn deref(&self) -> &Self::Target {
+        &self.groups
+    }
+}
+
+impl std::ops::DerefMut for Shard {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.groups
+    }
+}
+
+/// Every group, in [`SHARDS`] hash maps, each behind its own lock.
+///
+/// Every change and every read of the store goes through the store lock
+/// first, so these locks are never contended by callers: only a checkpoint
+/// takes one without the store lock (it copies a shard out, or points a
+/// shard's values at its image, while callers go on with the other 4095).
+/// Lock order: the store lock, then at most one shard; never the store
+/// lock while holding a shard. Cloning the map clones the handle.
+#[derive(Clone, Debug)]
+pub(crate) struct GroupMap {
+    shards: Arc<[Mutex<Shard>]>,
+}
+
+impl Default for GroupMap {
+    fn default() -> Self {
+        GroupMap { shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect() }
+    }
+}
+
+impl GroupMap {
+    /// The shard holding `id`, locked.
+    pub fn shard_of(&self, id: GroupId) -> MutexGuard<'_, Shard> {
+        self.shard(shard_of(id))
+    }
+
+    /// Shard `i`, locked.
+    pub fn shard(&self, i: usize) -> MutexGuard<'_, Shard> {
+        self.shards[i].lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `f` of group `id`, if it exists.
+    pub fn get<R>(&self, id: GroupId, f: impl FnOnce(&Group) -> R) -> Option<R> {
+        self.shard_of(id).get(&id).map(f)
+    }
+
+    pub fn insert(&self, id: GroupId, group: Group) -> Option<Group> {
+        self.shard_of(id).insert(id, group)
+    }
+
+    /// How many groups (sums the shards).
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        (0..SHARDS).map(|i| self.shard(i).len()).sum()
+    }
+
+    /// Every group id, in no particular order.
+    pub fn keys(&self) -> Vec<GroupId> {
+        (0..SHARDS).flat_map(|i| self.shard(i).keys().copied().collect::<Vec<_>>()).collect()
+    }
+}
+
+impl Undo {
+    /// The group whose shard the undone write changed (none for a repair).
+    fn group(&self) -> Option<GroupId> {
+        match self {
+            Undo::Created(group)
+            | Undo::Scalars { group, .. }
+            | Undo::Slot { group, .. }
+            | Undo::Drained { group, .. }
+            | Undo::DroppedTail { group, .. }
+            | Undo::Meta { group, .. }
+            | Undo::Removed { group, .. } => Some(*group),
+            Undo::Repair { .. } => None,
+        }
+    }
+}
+
 /// Every group.
 #[derive(Debug, Default)]
 pub(crate) struct Groups {
-    pub map: HashMap<GroupId, Group>,
+    pub map: GroupMap,
     /// Groups repaired after damage (see [`crate::AcceptorStore::repair_group`]).
     pub repaired: std::collections::HashSet<GroupId>,
     /// Every group was repaired.
@@ -151,40 +257,51 @@ pub(crate) struct Groups {
 /// no real group can have it.
 pub(crate) const ALL_GROUPS: GroupId = GroupId(u64::MAX);
 
-impl Groups {
-    fn group_mut(&mut self, id: GroupId, undo: &mut Option<&mut Vec<Undo>>) -> &mut Group {
-        use std::collections::hash_map::Entry;
-        match self.map.entry(id) {
-            Entry::Occupied(e) => {
-                if let Some(u) = undo {
-                    let g = e.get();
-                    u.push(Undo::Scalars {
-                        group: id,
-                        promised: g.promised,
-                        promised_from: g.promised_from,
-                        promise_lsn: g.promise_lsn,
-                        first_live: g.first_live,
-                        first_live_lsn: g.first_live_lsn,
-                    });
-                }
-                e.into_mut()
+fn group_mut<'a>(
+    map: &'a mut HashMap<GroupId, Group>,
+    id: GroupId,
+    undo: &mut Option<&mut Vec<Undo>>,
+) -> &'a mut Group {
+    use std::collections::hash_map::Entry;
+    match map.entry(id) {
+        Entry::Occupied(e) => {
+            if let Some(u) = undo {
+                let g = e.get();
+                u.push(Undo::Scalars {
+                    group: id,
+                    promised: g.promised,
+                    promised_from: g.promised_from,
+                    promise_lsn: g.promise_lsn,
+                    first_live: g.first_live,
+                    first_live_lsn: g.first_live_lsn,
+                });
             }
-            Entry::Vacant(e) => {
-                if let Some(u) = undo {
-                    u.push(Undo::Created(id));
-                }
-                e.insert(Group::default())
+            e.into_mut()
+        }
+        Entry::Vacant(e) => {
+            if let Some(u) = undo {
+                u.push(Undo::Created(id));
             }
+            e.insert(Group::default())
         }
     }
+}
 
+impl Groups {
     /// Apply one operation that was written in record `lsn` (already checked
     /// against the acceptor rules when it was written). With `undo`, record
     /// how to take it back.
     pub fn apply(&mut self, op: &StoredOp, lsn: Lsn, mut undo: Option<&mut Vec<Undo>>) {
+        if op.kind == Kind::Repair {
+            self.repair(op.group, undo);
+            return;
+        }
+        let mut shard = self.map.shard_of(op.group);
+        let undone_before = undo.as_ref().map_or(0, |u| u.len());
+        let map = &mut shard.groups;
         match op.kind {
             Kind::Promise => {
-                let g = self.group_mut(op.group, &mut undo);
+                let g = group_mut(map, op.group, &mut undo);
                 if op.ballot >= g.promised {
                     g.promised = op.ballot;
                     g.promised_from = op.slot;
@@ -195,7 +312,7 @@ impl Groups {
             // put does neither.
             Kind::Accept | Kind::Put => {
                 let accept = op.kind == Kind::Accept;
-                let g = self.group_mut(op.group, &mut undo);
+                let g = group_mut(map, op.group, &mut undo);
                 if op.slot < g.first_live {
                     return;
                 }
@@ -226,14 +343,14 @@ impl Groups {
                         None
                     }
                 };
-                if let Some(u) = undo {
+                if let Some(u) = undo.as_mut() {
                     u.push(Undo::Slot { group: op.group, slot: op.slot, before });
                 }
             }
             Kind::MarkChosen => {
-                if let Some(g) = self.map.get_mut(&op.group) {
+                if let Some(g) = map.get_mut(&op.group) {
                     if let Ok(i) = g.find(op.slot) {
-                        if let Some(u) = undo {
+                        if let Some(u) = undo.as_mut() {
                             u.push(Undo::Slot { group: op.group, slot: op.slot, before: Some(g.slots[i].clone()) });
                         }
                         g.slots[i].chosen = true;
@@ -241,65 +358,82 @@ impl Groups {
                 }
             }
             Kind::TruncateBelow => {
-                let g = self.group_mut(op.group, &mut undo);
+                let g = group_mut(map, op.group, &mut undo);
                 if op.slot > g.first_live {
                     g.first_live = op.slot;
                     g.first_live_lsn = lsn;
                     let n = g.index_at_or_after(op.slot);
                     let drained: Vec<SlotEntry> = g.slots.drain(..n).collect();
-                    if let Some(u) = undo {
+                    if let Some(u) = undo.as_mut() {
                         u.push(Undo::Drained { group: op.group, slots: drained });
                     }
                 }
             }
             Kind::DropFrom => {
-                let g = self.group_mut(op.group, &mut undo);
+                let g = group_mut(map, op.group, &mut undo);
                 let n = g.index_at_or_after(op.slot);
                 let dropped: Vec<SlotEntry> = g.slots.drain(n..).collect();
-                if let Some(u) = undo {
+                if let Some(u) = undo.as_mut() {
                     u.push(Undo::DroppedTail { group: op.group, slots: dropped });
                 }
             }
             Kind::SetMeta => {
-                let g = self.group_mut(op.group, &mut undo);
+                let g = group_mut(map, op.group, &mut undo);
                 let loc = ValueLoc::Log { lsn, off: op.value.0, len: op.value.1 };
                 let before = g.set_meta(op.key(), Some(loc));
-                if let Some(u) = undo {
+                if let Some(u) = undo.as_mut() {
                     u.push(Undo::Meta { group: op.group, key: op.key(), before });
                 }
             }
             Kind::RemoveGroup => {
-                if let Some(state) = self.map.remove(&op.group) {
-                    if let Some(u) = undo {
+                if let Some(state) = map.remove(&op.group) {
+                    if let Some(u) = undo.as_mut() {
                         u.push(Undo::Removed { group: op.group, state });
                     }
                 }
             }
-            Kind::Repair => {
-                if op.group == ALL_GROUPS {
-                    if let Some(u) = undo {
-                        u.push(Undo::Repair { all: true, group: None, was: self.repaired_all });
-                    }
-                    self.repaired_all = true;
-                } else {
-                    let was = !self.repaired.insert(op.group);
-                    if let Some(u) = undo {
-                        u.push(Undo::Repair { all: false, group: Some(op.group), was });
-                    }
-                }
+            Kind::Repair => {} // above
+        }
+        if undo.is_some_and(|u| u.len() > undone_before) {
+            shard.unsettled = true;
+        }
+    }
+
+    fn repair(&mut self, group: GroupId, undo: Option<&mut Vec<Undo>>) {
+        if group == ALL_GROUPS {
+            if let Some(u) = undo {
+                u.push(Undo::Repair { all: true, group: None, was: self.repaired_all });
+            }
+            self.repaired_all = true;
+        } else {
+            let was = !self.repaired.insert(group);
+            if let Some(u) = undo {
+                u.push(Undo::Repair { all: false, group: Some(group), was });
+            }
+        }
+    }
+
+    /// The records of the writes in `undo` were appended: nothing of them
+    /// will be undone.
+    pub fn settle(&self, undo: &[Undo]) {
+        for u in undo {
+            if let Some(group) = u.group() {
+                self.map.shard_of(group).unsettled = false;
             }
         }
     }
 
     /// Take back operations, newest first.
     pub fn undo(&mut self, undo: Vec<Undo>) {
+        let groups: Vec<GroupId> = undo.iter().filter_map(Undo::group).collect();
         for u in undo.into_iter().rev() {
             match u {
                 Undo::Created(id) => {
-                    self.map.remove(&id);
+                    self.map.shard_of(id).remove(&id);
                 }
                 Undo::Scalars { group, promised, promised_from, promise_lsn, first_live, first_live_lsn } => {
-                    let g = self.map.entry(group).or_default();
+                    let mut shard = self.map.shard_of(group);
+                    let g = shard.entry(group).or_default();
                     g.promised = promised;
                     g.promised_from = promised_from;
                     g.promise_lsn = promise_lsn;
@@ -307,7 +441,8 @@ impl Groups {
                     g.first_live_lsn = first_live_lsn;
                 }
                 Undo::Slot { group, slot, before } => {
-                    let g = self.map.entry(group).or_default();
+                    let mut shard = self.map.shard_of(group);
+                    let g = shard.entry(group).or_default();
                     match (g.find(slot), before) {
                         (Ok(i), Some(b)) => g.slots[i] = b,
                         (Ok(i), None) => {
@@ -318,18 +453,19 @@ impl Groups {
                     }
                 }
                 Undo::Drained { group, mut slots } => {
-                    let g = self.map.entry(group).or_default();
+                    let mut shard = self.map.shard_of(group);
+                    let g = shard.entry(group).or_default();
                     slots.append(&mut g.slots);
                     g.slots = slots;
                 }
                 Undo::DroppedTail { group, mut slots } => {
-                    self.map.entry(group).or_default().slots.append(&mut slots);
+                    self.map.shard_of(group).entry(group).or_default().slots.append(&mut slots);
                 }
                 Undo::Meta { group, key, before } => {
-                    self.map.entry(group).or_default().set_meta(key, before);
+                    self.map.shard_of(group).entry(group).or_default().set_meta(key, before);
                 }
                 Undo::Removed { group, state } => {
-                    self.map.insert(group, state);
+                    self.map.shard_of(group).insert(group, state);
                 }
                 Undo::Repair { all, group, was } => {
                     if all {
@@ -339,6 +475,9 @@ impl Groups {
                     }
                 }
             }
+        }
+        for group in groups {
+            self.map.shard_of(group).unsettled = false;
         }
     }
 }

@@ -304,20 +304,21 @@ impl AcceptorStore {
     /// [`AcceptorStore::sync`]; the operations ([`AcceptorStore::promise`],
     /// [`AcceptorStore::accept`], ...) wait by themselves.
     pub fn promised(&self, group: GroupId) -> Option<Ballot> {
-        lock(&self.shared.inner).groups.map.get(&group).map(|g| g.promised)
+        lock(&self.shared.inner).groups.map.get(group, |g| g.promised)
     }
 
     /// The first live (not truncated) slot of `group`. May show a
     /// truncation that is not durable yet (see [`AcceptorStore::promised`]).
     pub fn first_live_slot(&self, group: GroupId) -> Option<Slot> {
-        lock(&self.shared.inner).groups.map.get(&group).map(|g| g.first_live)
+        lock(&self.shared.inner).groups.map.get(group, |g| g.first_live)
     }
 
     /// What `slot` of `group` holds; the value is read zero-copy. May show
     /// state that is not durable yet (see [`AcceptorStore::promised`]).
     pub fn accepted(&self, group: GroupId, slot: Slot) -> Result<SlotRead> {
         let inner = lock(&self.shared.inner);
-        let Some(g) = inner.groups.map.get(&group) else { return Ok(SlotRead::Empty) };
+        let shard = inner.groups.map.shard_of(group);
+        let Some(g) = shard.get(&group) else { return Ok(SlotRead::Empty) };
         if slot < g.first_live {
             return Ok(SlotRead::Truncated { first_live_slot: g.first_live });
         }
@@ -335,7 +336,8 @@ impl AcceptorStore {
     /// May show state that is not durable yet (see [`AcceptorStore::promised`]).
     pub fn accepted_from(&self, group: GroupId, from: Slot) -> Result<Vec<AcceptedEntry>> {
         let inner = lock(&self.shared.inner);
-        match inner.groups.map.get(&group) {
+        let shard = inner.groups.map.shard_of(group);
+        match shard.get(&group) {
             Some(g) => self.entries(group, g, from),
             None => Ok(Vec::new()),
         }
@@ -346,7 +348,8 @@ impl AcceptorStore {
     /// durable yet (see [`AcceptorStore::promised`]).
     pub fn accepted_range(&self, group: GroupId, from: Slot, to: Slot) -> Result<Vec<AcceptedEntry>> {
         let inner = lock(&self.shared.inner);
-        let Some(g) = inner.groups.map.get(&group) else { return Ok(Vec::new()) };
+        let shard = inner.groups.map.shard_of(group);
+        let Some(g) = shard.get(&group) else { return Ok(Vec::new()) };
         let (a, b) = (g.index_at_or_after(from), g.index_at_or_after(to));
         g.slots[a..b.max(a)].iter().map(|e| self.entry(group, e)).collect()
     }
@@ -355,7 +358,7 @@ impl AcceptorStore {
     /// unknown). May show state that is not durable yet (see
     /// [`AcceptorStore::promised`]).
     pub fn last_accepted_slot(&self, group: GroupId) -> Option<Slot> {
-        lock(&self.shared.inner).groups.map.get(&group).and_then(|g| g.slots.last().map(|e| e.slot))
+        lock(&self.shared.inner).groups.map.get(group, |g| g.slots.last().map(|e| e.slot)).flatten()
     }
 
     /// The raw metadata of `group` ([`Op::SetMeta`]): every key set, with
@@ -363,7 +366,8 @@ impl AcceptorStore {
     /// that is not durable yet (see [`AcceptorStore::promised`]).
     pub fn metadata(&self, group: GroupId) -> Result<Vec<(u64, Value)>> {
         let inner = lock(&self.shared.inner);
-        let Some(g) = inner.groups.map.get(&group) else { return Ok(Vec::new()) };
+        let shard = inner.groups.map.shard_of(group);
+        let Some(g) = shard.get(&group) else { return Ok(Vec::new()) };
         g.meta().iter().map(|(k, loc)| Ok((*k, self.resolve(group, loc)?))).collect()
     }
 
@@ -371,7 +375,7 @@ impl AcceptorStore {
     /// out one whose removal, is not durable yet (see
     /// [`AcceptorStore::promised`]).
     pub fn groups(&self) -> Vec<GroupId> {
-        let mut v: Vec<GroupId> = lock(&self.shared.inner).groups.map.keys().copied().collect();
+        let mut v = lock(&self.shared.inner).groups.map.keys();
         v.sort();
         v
     }

@@ -99,9 +99,11 @@ impl AcceptorStore {
         let mut writes = 0u64;
         for op in ops {
             let group = op.group();
-            let state = inner.groups.map.get(&group);
+            let shard = inner.groups.map.shard_of(group);
+            let state = shard.get(&group);
             let (promise_lsn, first_live_lsn) = state.map_or((0, 0), |g| (g.promise_lsn, g.first_live_lsn));
             let decision = rules::decide(op, state);
+            drop(shard);
             match decision.depends_on {
                 DependsOn::Nothing => {}
                 DependsOn::Promise => wait_for = wait_for.max(promise_lsn),
@@ -142,8 +144,7 @@ impl AcceptorStore {
                 let locs = inner
                     .groups
                     .map
-                    .get(&group)
-                    .map(|st| st.slots[st.index_at_or_after(from_slot)..].to_vec())
+                    .get(group, |st| st.slots[st.index_at_or_after(from_slot)..].to_vec())
                     .unwrap_or_default();
                 let Outcome::Promise(PromiseOutcome::Granted { first_live_slot, .. }) = decision.outcome else {
                     unreachable!("only a granted promise carries phase 1b")
@@ -164,7 +165,10 @@ impl AcceptorStore {
                 })
                 .collect();
             let last = match shared.wal.append_batch(payloads.iter().map(|p| p.as_slice())) {
-                Ok(got) if got.start == lsn => got.end - 1,
+                Ok(got) if got.start == lsn => {
+                    inner.groups.settle(&undo);
+                    got.end - 1
+                }
                 Ok(_) => {
                     // Someone else appended (no handle to the log leaves
                     // the crate, so only a bug can): the state just applied

@@ -105,14 +105,34 @@ fn image_seeds() -> Vec<(String, Vec<u8>)> {
     for (i, (_, bytes)) in base.files.iter().filter(|(p, _)| p.to_string_lossy().ends_with(".snap")).enumerate() {
         out.push((format!("base-checkpoint-{i}"), snapshot_payload(bytes)));
     }
-    // The first slot's chosen byte (image header 16, group 48, slot fields 24)
+    // The first slot's chosen byte (magic 8, group 48, slot fields 24)
     // set to 2: decodes, but is not what the encoder writes.
     let mut chosen = image.clone();
-    assert_eq!(chosen[16 + 48 + 24], 0);
-    chosen[16 + 48 + 24] = 2;
+    assert_eq!(chosen[8 + 48 + 24], 0);
+    chosen[8 + 48 + 24] = 2;
     out.push(("chosen-byte-2".into(), chosen));
     out.push(("truncated".into(), image[..image.len() - 3].to_vec()));
+    out.push(("version-1".into(), version_1_image()));
     out
+}
+
+/// A version-1 image (no shard positions, groups by id), as stores wrote
+/// before checkpoints copied a shard at a time: two groups, one slot.
+fn version_1_image() -> Vec<u8> {
+    let u64s = |v: &[u64]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    let mut v1 = b"PXACKP01".to_vec();
+    v1.extend(u64s(&[2]));
+    // id, promised round and node, promised_from, first_live; slots, metas
+    v1.extend(u64s(&[3, 2, 1, 0, 0]));
+    v1.extend([1u32.to_le_bytes(), 0u32.to_le_bytes()].concat());
+    // slot, round, node; chosen, reserved; value_len; value
+    v1.extend(u64s(&[4, 2, 1]));
+    v1.extend([1, 0, 0, 0]);
+    v1.extend(3u32.to_le_bytes());
+    v1.extend(b"abc");
+    v1.extend(u64s(&[9, 5, 0, 0, 1]));
+    v1.extend([0u32.to_le_bytes(), 0u32.to_le_bytes()].concat());
+    v1
 }
 
 /// Offsets of the record frames of a segment image.

@@ -5,7 +5,7 @@
 
 use crate::checkpoint;
 use crate::codec::{decode, decode_ops, Kind, RecordBuilder};
-use crate::state::{Groups, ValueLoc};
+use crate::state::{Groups, ValueLoc, SHARDS};
 use crate::types::{Ballot, GroupId, Op, Slot};
 use crate::value::Value;
 use paxos_wal::storage::MemStorage;
@@ -165,10 +165,11 @@ type Flat = Vec<(GroupId, Ballot, Slot, Slot, Vec<(Slot, Ballot, Vec<u8>, bool)>
 /// Every field of every group, in group order, values copied.
 fn flatten(groups: &Groups) -> Result<Flat, String> {
     let mut out = Vec::new();
-    let mut ids: Vec<&GroupId> = groups.map.keys().collect();
+    let mut ids = groups.map.keys();
     ids.sort();
-    for id in ids {
-        let g = &groups.map[id];
+    for id in &ids {
+        let shard = groups.map.shard_of(*id);
+        let g = &shard[id];
         let mut slots = Vec::new();
         for e in &g.slots {
             let ValueLoc::Image { image, off, len } = &e.value else {
@@ -194,20 +195,26 @@ fn flatten(groups: &Groups) -> Result<Flat, String> {
 pub fn check_checkpoint_image(data: &[u8]) -> Result<ImageSummary, String> {
     let image = Arc::new(data.to_vec());
     let ctx = || format!("image {:02x?}", &data[..data.len().min(128)]);
-    let Ok(groups) = checkpoint::decode(image) else {
+    let Ok(decoded) = checkpoint::decode(image) else {
         return Ok(ImageSummary { groups: None, slots: 0, canonical: false });
     };
-    let flat = flatten(&groups)?;
+    let flat = flatten(&decoded.groups)?;
     for (id, _, _, _, slots) in &flat {
         ensure(slots.windows(2).all(|w| w[0].0 < w[1].0), || format!("{id}: slots out of order: {}", ctx()))?;
     }
     let resolve = |loc: &ValueLoc| Value::resolve(loc, no_log());
-    let again = checkpoint::encode(&groups, resolve).map_err(|g| format!("encode lost {g}: {}", ctx()))?;
-    ensure(again.len() == data.len(), || format!("re-encoded to {} bytes: {}", again.len(), ctx()))?;
-    let regroups = checkpoint::decode(Arc::new(again.clone()))
+    // A version-1 image comes back as version 2, every shard at position 0.
+    let positions = decoded.positions.clone().unwrap_or_else(|| vec![0; SHARDS]);
+    let again =
+        checkpoint::encode(&decoded.groups, &positions, resolve).map_err(|g| format!("encode lost {g}: {}", ctx()))?;
+    if decoded.positions.is_some() {
+        ensure(again.len() == data.len(), || format!("re-encoded to {} bytes: {}", again.len(), ctx()))?;
+    }
+    let redecoded = checkpoint::decode(Arc::new(again.clone()))
         .map_err(|e| format!("re-encoded image does not decode ({e}): {}", ctx()))?;
-    ensure(flatten(&regroups)? == flat, || format!("re-encoded image decodes differently: {}", ctx()))?;
-    let third = checkpoint::encode(&regroups, resolve).map_err(|g| format!("encode lost {g}"))?;
+    ensure(flatten(&redecoded.groups)? == flat, || format!("re-encoded image decodes differently: {}", ctx()))?;
+    ensure(redecoded.positions.as_ref() == Some(&positions), || format!("positions changed: {}", ctx()))?;
+    let third = checkpoint::encode(&redecoded.groups, &positions, resolve).map_err(|g| format!("encode lost {g}"))?;
     ensure(third == again, || format!("encoding is not a fixed point: {}", ctx()))?;
     let slots = flat.iter().map(|g| g.4.len()).sum();
     Ok(ImageSummary { groups: Some(flat.len()), slots, canonical: again == data })
