@@ -7,11 +7,62 @@ use crate::state::{shard_of, Group, Shard, SlotEntry, ValueLoc, SHARDS};
 use crate::store::{lock, AcceptorStore};
 use crate::value::Value;
 use paxos_wal::Lsn;
+use std::io::Write;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub(crate) const CHECKPOINT_META: &[u8] = b"paxos-acceptor-checkpoint-v1";
+
+/// The image is written a chunk at a time (the checkpoint may sleep
+/// between two), and synced every few chunks.
+const WRITE_CHUNK: usize = 256 << 10;
+const SYNC_EVERY: usize = 4;
+
+/// Keeps a checkpoint to its duty cycle (see
+/// [`crate::StoreOptions::checkpoint_duty_cycle`]): after each stretch of
+/// at least a millisecond of work it sleeps in proportion, with no lock held.
+struct Pace {
+    /// Sleep this many times the time worked (0: never sleep).
+    rest: f64,
+    background: bool,
+    /// Stop pacing once the log holds this many segments (see
+    /// [`crate::StoreOptions::checkpoint_duty_cycle`]).
+    behind_at: Option<usize>,
+    since: Instant,
+    worked: Duration,
+    slept: Duration,
+}
+
+impl Pace {
+    fn new(duty_cycle: f64, background: bool, behind_at: Option<usize>) -> Self {
+        // NaN and anything from 1 up: full speed; at least 1% work.
+        let rest = if duty_cycle < 1.0 { 1.0 / duty_cycle.max(0.01) - 1.0 } else { 0.0 };
+        Pace { rest, background, behind_at, since: Instant::now(), worked: Duration::ZERO, slept: Duration::ZERO }
+    }
+
+    /// Between two units of work. Once `store` is closing, or nothing but
+    /// this automatic checkpoint holds it (every handle was dropped), or the
+    /// checkpoint has fallen behind the log, it finishes at full speed.
+    fn breathe(&mut self, store: &AcceptorStore) {
+        let abandoned = || self.background && Arc::strong_count(&store.shared) == 1;
+        let behind = || self.behind_at.is_some_and(|n| store.shared.wal.segment_count() >= n);
+        if self.rest == 0.0 || store.shared.closing.load(Ordering::Relaxed) || abandoned() || behind() {
+            self.rest = 0.0;
+            return;
+        }
+        let now = Instant::now();
+        self.worked += now - self.since;
+        self.since = now;
+        if self.worked >= Duration::from_micros(100) {
+            let nap = self.worked.mul_f64(self.rest);
+            std::thread::sleep(nap);
+            self.slept += nap;
+            self.worked = Duration::ZERO;
+            self.since = Instant::now();
+        }
+    }
+}
 
 /// Keeps log records at or after `lsn` from being deleted while a reply
 /// reads values from them outside the store lock. Taken under the store
@@ -109,12 +160,18 @@ impl AcceptorStore {
     /// `checkpoint.rs`), so the image never mixes half of a write with
     /// another.
     pub fn checkpoint(&self) -> Result<CheckpointInfo> {
-        self.checkpoint_with(|_| {})
+        self.checkpoint_with(false, |_| {})
     }
 
     /// [`AcceptorStore::checkpoint`], calling `between_shards(i)` after shard
     /// `i` was copied (with the store lock released: tests write there).
-    pub(crate) fn checkpoint_with(&self, mut between_shards: impl FnMut(usize)) -> Result<CheckpointInfo> {
+    /// `background`: an automatic checkpoint, which hurries once it is all
+    /// that holds the store.
+    pub(crate) fn checkpoint_with(
+        &self,
+        background: bool,
+        mut between_shards: impl FnMut(usize),
+    ) -> Result<CheckpointInfo> {
         let shared = &*self.shared;
         let _one_at_a_time = lock(&shared.checkpoint_lock);
         let started = Instant::now();
@@ -124,6 +181,10 @@ impl AcceptorStore {
         let mut keep_log = false;
         let mut groups = 0;
         let mut copied = Copied::default();
+        // An automatic checkpoint that the log outgrows by another trigger's
+        // worth of segments while it runs stops pacing itself.
+        let behind_at = shared.opts.checkpoint_after_segments.map(|n| shared.wal.segment_count() + n.max(1));
+        let mut pace = Pace::new(shared.opts.checkpoint_duty_cycle, background, behind_at);
         for shard in 0..SHARDS {
             let held = {
                 let inner = lock(&shared.inner);
@@ -156,12 +217,24 @@ impl AcceptorStore {
                     None => StoreError::MissingValue { group },
                 })?;
             }
+            pace.breathe(self);
         }
         let position = positions[0];
         shared.wal.wait_durable(*positions.last().expect("at least one shard"))?;
         let image = enc.finish(&positions);
         let bytes = image.len();
-        shared.snapshots.write(position, CHECKPOINT_META, &image)?;
+        let mut w = shared.snapshots.begin(position, CHECKPOINT_META)?;
+        for (i, chunk) in image.chunks(WRITE_CHUNK).enumerate() {
+            // A failed write is remembered by the writer; `finish` reports it.
+            if w.write_all(chunk).is_err() {
+                break;
+            }
+            if i % SYNC_EVERY == SYNC_EVERY - 1 {
+                w.sync_data()?;
+            }
+            pace.breathe(self);
+        }
+        w.finish()?;
         // Values each shard's copy held now live in the image: point at it,
         // a shard at a time (under its own lock only), so the log segments
         // holding them can go.
@@ -195,6 +268,8 @@ impl AcceptorStore {
                     point_at_image(live, g, positions[shard]);
                 }
             }
+            drop(held);
+            pace.breathe(self);
         }
         let mut segments_removed = 0;
         if !keep_log {
@@ -218,7 +293,7 @@ impl AcceptorStore {
         shared.checkpoint_last_bytes.store(bytes as u64, Ordering::Relaxed);
         shared.checkpoint_total_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
         shared.checkpoints.fetch_add(1, Ordering::Relaxed);
-        Ok(CheckpointInfo { position, groups, bytes, segments_removed })
+        Ok(CheckpointInfo { position, groups, bytes, segments_removed, paced: pace.slept })
     }
 
     pub(crate) fn maybe_checkpoint(&self) {
@@ -230,7 +305,7 @@ impl AcceptorStore {
         std::thread::spawn(move || {
             // A failure here is not lost: the log keeps everything, and a
             // failed sync poisons the log for every later caller.
-            let _ = store.checkpoint();
+            let _ = store.checkpoint_with(true, |_| {});
             store.shared.checkpoint_running.store(false, Ordering::Release);
         });
     }
@@ -274,7 +349,7 @@ mod tests {
         };
         run(&s, vec![put(early, 0, b"early v0"), put(late, 0, b"late v0"), put(other, 0, b"other v0")]);
         run(&s, vec![put(gone, 0, b"gone v0"), Op::Promise { group: other, ballot: b, from_slot: Slot(0) }]);
-        s.checkpoint_with(|shard| {
+        s.checkpoint_with(false, |shard| {
             if shard == 10 {
                 // `early` was copied; `other`, `gone` and `late` were not.
                 run(&s, vec![put(early, 0, b"early v1"), put(late, 0, b"late v1")]);
@@ -308,6 +383,67 @@ mod tests {
             again.checkpoint().unwrap();
             assert_eq!(all(&again), want, "live, after a checkpoint of the recovered store");
             s = again;
+        }
+    }
+
+    fn filled(duty: f64) -> AcceptorStore {
+        let mut opts = StoreOptions::small(MemStorage::new().shared());
+        opts.checkpoint_duty_cycle = duty;
+        let (s, _) = AcceptorStore::open("/paced", opts).unwrap();
+        let b = Ballot::new(1, 1);
+        let ops: Vec<Op> = (0..3000)
+            .map(|g| Op::Accept { group: GroupId(g), slot: Slot(0), ballot: b, value: vec![7; 100] })
+            .collect();
+        for chunk in ops.chunks(100) {
+            s.apply_batch(chunk).unwrap();
+        }
+        s
+    }
+
+    /// Below a duty cycle of 1 a checkpoint sleeps between stretches of
+    /// work; at 1 it never does; once the store is closing it stops.
+    #[test]
+    fn a_checkpoint_keeps_to_its_duty_cycle() {
+        use std::time::Duration;
+        let paced = filled(0.5).checkpoint().unwrap();
+        assert!(paced.paced > Duration::ZERO && paced.groups == 3000, "{paced:?}");
+        assert_eq!(filled(1.0).checkpoint().unwrap().paced, Duration::ZERO);
+        let closing = filled(0.5);
+        closing.shared.closing.store(true, Ordering::Relaxed);
+        assert_eq!(closing.checkpoint().unwrap().paced, Duration::ZERO);
+    }
+
+    /// With automatic checkpoints on, a checkpoint that the log outgrows by
+    /// another trigger's worth of segments while it runs stops pacing (so
+    /// the log stays bounded whatever the duty cycle); with them off, the
+    /// caller decides and it keeps to its duty cycle.
+    #[test]
+    fn a_checkpoint_behind_the_log_stops_pacing() {
+        use std::time::Duration;
+        for (automatic, paced) in [(Some(2), false), (None, true)] {
+            let mem = MemStorage::new();
+            let mut opts = StoreOptions::small(mem.shared());
+            opts.log.segment_size = 16 << 10;
+            opts.checkpoint_duty_cycle = 0.5;
+            opts.checkpoint_after_segments = automatic;
+            let (s, _) = AcceptorStore::open("/behind", opts).unwrap();
+            let b = Ballot::new(1, 1);
+            let info = s
+                .checkpoint_with(false, |shard| {
+                    // Two segments' worth of writes before the first breath.
+                    let until = s.log().segments + 2;
+                    let mut g = 0;
+                    while shard == 0 && s.log().segments < until {
+                        s.accept(GroupId(g), Slot(0), b, &[1; 1000]).unwrap();
+                        g += 1;
+                    }
+                    // Enough work after it that an unhurried checkpoint naps.
+                    if shard < 200 {
+                        std::thread::sleep(Duration::from_micros(20));
+                    }
+                })
+                .unwrap();
+            assert_eq!(info.paced > Duration::ZERO, paced, "automatic {automatic:?}: {info:?}");
         }
     }
 

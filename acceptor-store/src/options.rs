@@ -32,6 +32,21 @@ pub struct StoreOptions {
     /// Checkpoints kept (default 2: the log is kept back to the older one,
     /// so a damaged newest checkpoint can fall back to it).
     pub keep_checkpoints: usize,
+    /// The share of its time a checkpoint spends working (default 0.1): it
+    /// sleeps the rest, between shards and between chunks of the image it
+    /// writes (which it also syncs as it goes, so that the final sync does
+    /// not hold the disk for long). A checkpoint of 10^6 groups needs about
+    /// a core-second; callers that keep the CPUs busy lose throughput to
+    /// whatever share it takes (`checkpoint_stall` in the benches measures
+    /// it). 1.0: as fast as it can, as [`StoreOptions::small`] has it.
+    ///
+    /// A checkpoint stops pacing itself, and finishes as fast as it can,
+    /// once [`AcceptorStore::close`](crate::AcceptorStore::close) is called,
+    /// once an automatic one is all that holds the store, and once (with
+    /// automatic checkpoints on) the log has grown by another
+    /// `checkpoint_after_segments` segments while it ran: pacing never lets
+    /// the log outgrow its bound.
+    pub checkpoint_duty_cycle: f64,
 }
 
 impl Default for StoreOptions {
@@ -41,19 +56,21 @@ impl Default for StoreOptions {
             max_value_size: 1 << 20,
             checkpoint_after_segments: Some(4),
             keep_checkpoints: 2,
+            checkpoint_duty_cycle: 0.1,
         }
     }
 }
 
 impl StoreOptions {
     /// Small segments (64 KiB), small values (16 KiB), no background
-    /// threads, no automatic checkpoints: for tests and simulations on the
-    /// given storage.
+    /// threads, no automatic checkpoints, checkpoints at full speed: for
+    /// tests and simulations on the given storage.
     pub fn small(storage: Arc<dyn Storage>) -> Self {
         StoreOptions {
             log: WalOptions::small(storage),
             max_value_size: 16 << 10,
             checkpoint_after_segments: None,
+            checkpoint_duty_cycle: 1.0,
             ..Default::default()
         }
     }
@@ -62,12 +79,15 @@ impl StoreOptions {
 /// What a checkpoint did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CheckpointInfo {
-    /// The last LSN it covers.
+    /// The last LSN it covers (of every group: each shard of groups was
+    /// copied at this position or later).
     pub position: Lsn,
     /// Groups in it.
     pub groups: usize,
     /// Bytes of the image.
     pub bytes: usize,
+    /// Time it slept to keep to [`StoreOptions::checkpoint_duty_cycle`].
+    pub paced: std::time::Duration,
     /// Log segments deleted after it.
     pub segments_removed: usize,
 }

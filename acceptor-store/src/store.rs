@@ -45,6 +45,9 @@ pub(crate) struct Shared {
     pub(crate) max_value: usize,
     pub(crate) checkpoint_lock: Mutex<()>,
     pub(crate) checkpoint_running: AtomicBool,
+    /// [`AcceptorStore::close`] was called: a checkpoint in progress stops
+    /// pacing itself and finishes at full speed.
+    pub(crate) closing: AtomicBool,
     /// The oldest log record each phase-1b reply still has to read (see
     /// [`LogPin`]): a checkpoint keeps those records in the log.
     pub(crate) pins: Mutex<Vec<Lsn>>,
@@ -153,6 +156,7 @@ impl AcceptorStore {
             opts,
             checkpoint_lock: Mutex::new(()),
             checkpoint_running: AtomicBool::new(false),
+            closing: AtomicBool::new(false),
             pins: Mutex::new(Vec::new()),
             writes: AtomicU64::new(0),
             records: AtomicU64::new(0),
@@ -281,7 +285,8 @@ impl AcceptorStore {
         self.shared.wal.sync().map_err(Into::into)
     }
 
-    /// Close the store cleanly: wait for a checkpoint in progress, then make
+    /// Close the store cleanly: wait for a checkpoint in progress (which
+    /// stops pacing itself, see [`StoreOptions::checkpoint_duty_cycle`]), then make
     /// everything written durable, with the log's durable watermark
     /// (`paxos_wal::Wal::sync_watermark`), so that damage found later in the
     /// last records is reported as corruption, never taken for a torn tail.
@@ -289,6 +294,7 @@ impl AcceptorStore {
     /// disk). Clones of this store (and a background checkpoint that is just
     /// ending) keep the directory locked until they are dropped.
     pub fn close(self) -> Result<()> {
+        self.shared.closing.store(true, Ordering::Relaxed);
         let _no_checkpoint = lock(&self.shared.checkpoint_lock);
         self.shared.wal.sync_watermark().map_err(Into::into)
     }

@@ -327,3 +327,28 @@ fn concurrent_writers_end_with_the_newest_n() {
     }
     assert_eq!(mem.list(&dir()).unwrap().len(), 3);
 }
+
+#[test]
+fn syncing_part_way_publishes_nothing_and_a_failed_one_poisons() {
+    let mem = MemStorage::new();
+    let store = open_mem(&mem, 2);
+    let mut w = store.begin(1, b"m").unwrap();
+    w.write_all(&payload(1, 300_000)).unwrap();
+    let syncs = mem.sync_count();
+    w.sync_data().unwrap();
+    assert!(mem.sync_count() > syncs, "the part written was synced");
+    assert_eq!(store.latest_valid().unwrap().0, None, "nothing visible before finish");
+    w.write_all(&payload(2, 1000)).unwrap();
+    let meta = w.finish().unwrap();
+    let mut want = payload(1, 300_000);
+    want.extend(payload(2, 1000));
+    assert_eq!(store.read_all(&meta).unwrap(), want);
+
+    let mut w = store.begin(2, b"").unwrap();
+    w.write_all(b"doomed").unwrap();
+    mem.fail_sync(0);
+    assert!(matches!(w.sync_data(), Err(SnapshotError::Io { op: "syncing", .. })));
+    assert!(w.finish().is_err());
+    assert!(matches!(store.write(3, b"", b"x"), Err(SnapshotError::Poisoned { .. })));
+    assert_eq!(store.latest_valid().unwrap().0, Some(meta));
+}

@@ -14,8 +14,10 @@
 //! threads accept values in random groups and slots (ballots from one
 //! counter, so nearly every accept is granted), each call durable before it
 //! returns. Meanwhile the main thread alternates, `--rounds` times, a quiet
-//! window of `--quiet-secs` and a `checkpoint()`; one more quiet window
-//! ends the run. Each call is counted in the window it started in. Printed:
+//! window and a `checkpoint()`; one more quiet window ends the run. A quiet
+//! window lasts as long as the checkpoint before it took (at least
+//! `--quiet-secs`), so both kinds of window sample the log's periodic work
+//! (segment roll-overs) alike. Each call is counted in the window it started in. Printed:
 //! accepts per second, p50/p99/p999 without and during checkpoints, and
 //! their ratios, all from the same run. `--timeline` also prints, for the
 //! first checkpoint, accepts per second and the slowest call in 100 ms
@@ -34,6 +36,7 @@ struct Args {
     rounds: usize,
     quiet: Duration,
     timeline: bool,
+    duty: f64,
 }
 
 #[derive(Clone, Copy)]
@@ -48,8 +51,14 @@ const LWT: Shape = Shape { name: "lwt", groups: 1_000_000, slots: 1, size: 128 }
 const MULTI: Shape = Shape { name: "multi", groups: 10_000, slots: 100, size: 1024 };
 
 fn args() -> Result<Args, String> {
-    let mut a =
-        Args { shapes: vec![LWT, MULTI], threads: 64, rounds: 3, quiet: Duration::from_secs(2), timeline: false };
+    let mut a = Args {
+        shapes: vec![LWT, MULTI],
+        threads: 64,
+        rounds: 3,
+        quiet: Duration::from_secs(2),
+        timeline: false,
+        duty: StoreOptions::default().checkpoint_duty_cycle,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
@@ -63,6 +72,7 @@ fn args() -> Result<Args, String> {
                 }
             }
             "--timeline" => a.timeline = true,
+            "--duty" => a.duty = value()?.parse().map_err(|e| format!("--duty: {e}"))?,
             "--threads" => a.threads = value()?.parse().map_err(|e| format!("--threads: {e}"))?,
             "--rounds" => a.rounds = value()?.parse().map_err(|e| format!("--rounds: {e}"))?,
             "--quiet-secs" => {
@@ -108,7 +118,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 fn run(a: &Args, shape: Shape) -> Result<(), Box<dyn std::error::Error>> {
     let tmp = dir::bench_dir("checkpoint-stall")?;
-    let opts = || StoreOptions { checkpoint_after_segments: None, ..StoreOptions::default() };
+    let opts =
+        || StoreOptions { checkpoint_after_segments: None, checkpoint_duty_cycle: a.duty, ..StoreOptions::default() };
     let (store, _) = AcceptorStore::open(tmp.path(), opts())?;
     let value = vec![7u8; shape.size];
     let first = Ballot::new(1, 0);
@@ -122,7 +133,9 @@ fn run(a: &Args, shape: Shape) -> Result<(), Box<dyn std::error::Error>> {
         })
     });
     apply_in_batches(&store, fill, 1000)?;
+    let t0 = Instant::now();
     store.checkpoint()?;
+    let mut last = t0.elapsed();
 
     let stop = Arc::new(AtomicBool::new(false));
     let rounds = Arc::new(AtomicU64::new(2));
@@ -153,16 +166,17 @@ fn run(a: &Args, shape: Shape) -> Result<(), Box<dyn std::error::Error>> {
     let mut image = 0;
     for _ in 0..a.rounds {
         let q = Instant::now();
-        std::thread::sleep(a.quiet);
+        std::thread::sleep(a.quiet.max(last));
         let c = Instant::now();
         windows.push((q - origin, c - origin, false));
         let info = store.checkpoint()?;
         windows.push((c - origin, origin.elapsed(), true));
-        took.push(c.elapsed());
+        last = c.elapsed();
+        took.push(last);
         image = info.bytes;
     }
     let q = Instant::now();
-    std::thread::sleep(a.quiet);
+    std::thread::sleep(a.quiet.max(last));
     windows.push((q - origin, origin.elapsed(), false));
     stop.store(true, Ordering::Relaxed);
     for w in workers {
@@ -181,14 +195,19 @@ fn run(a: &Args, shape: Shape) -> Result<(), Box<dyn std::error::Error>> {
             let bins = ((ce - from).as_millis() / 100 + 1) as usize;
             let mut n = vec![0u64; bins];
             let mut worst = vec![Duration::ZERO; bins];
+            let mut per: Vec<Vec<Duration>> = vec![Vec::new(); bins];
             for (start, lat) in &all {
                 if *start >= from && *start < ce {
                     let b = ((*start - from).as_millis() / 100) as usize;
                     n[b] += 1;
                     worst[b] = worst[b].max(*lat);
+                    per[b].push(*lat);
                 }
             }
             for b in 0..bins {
+                per[b].sort_unstable();
+                let p99 = pct(&per[b], 0.99).as_secs_f64() * 1e3;
+                eprint!("p99 {p99:.2}ms ");
                 eprintln!(
                     "t={:+6}ms  {:6}/s  worst {:.1}ms",
                     (b as i64 * 100) - 500,

@@ -180,9 +180,11 @@ where
             log: opts.log.clone(),
             // Bounded by what one record holds; a snapshot is chunked to it.
             max_value_size: usize::MAX,
-            // Checkpoints are taken here, synchronously (see maybe_checkpoint).
+            // Checkpoints are taken here, synchronously (see maybe_checkpoint),
+            // by a caller that waits: at full speed.
             checkpoint_after_segments: None,
             keep_checkpoints: 2,
+            checkpoint_duty_cycle: 1.0,
         };
         let (store, report) = AcceptorStore::open(&dir, store_opts)?;
         let mut groups = HashMap::new();
