@@ -284,7 +284,12 @@ impl AcceptorStore {
                 // critical section, so the pin is seen here.
                 let pinned = lock(&shared.pins).iter().min().copied();
                 let upto = pinned.map_or(older.position + 1, |p| p.min(older.position + 1));
-                segments_removed = shared.wal.delete_segments_before(upto)?;
+                // A segment at a time: each one unmapped and unlinked is a
+                // burst of work (and of the file system's) like any other.
+                for start in shared.wal.segment_starts().into_iter().skip(1).filter(|s| *s <= upto) {
+                    segments_removed += shared.wal.delete_segments_before(start)?;
+                    pace.breathe(self);
+                }
             }
         }
         let took = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);

@@ -52,6 +52,8 @@ fn delete_segments_before_removes_whole_segments_only() {
     }
     wal.sync().unwrap();
     let before = wal.segment_count();
+    let starts = wal.segment_starts();
+    assert!(starts.len() == before && starts[0] == 1 && starts.windows(2).all(|w| w[0] < w[1]), "{starts:?}");
     let removed = wal.delete_segments_before(300).unwrap();
     assert!(removed > 0);
     assert_eq!(wal.segment_count(), before - removed);
@@ -63,6 +65,11 @@ fn delete_segments_before_removes_whole_segments_only() {
     let (wal, report) = Wal::open(dir.path(), small_fs()).unwrap();
     assert_eq!(report.first_lsn, first);
     assert_eq!(wal.iter_from(0).unwrap().next().unwrap().unwrap().lsn(), first);
+    // Cutting at a segment's start deletes exactly the segments before it.
+    let starts = wal.segment_starts();
+    assert!(starts.len() >= 2 && starts[0] == first, "{starts:?}");
+    assert_eq!(wal.delete_segments_before(starts[1]).unwrap(), 1);
+    assert_eq!((wal.first_lsn(), wal.segment_starts()), (starts[1], starts[1..].to_vec()));
     // Truncating everything keeps the active segment.
     wal.delete_segments_before(u64::MAX).unwrap();
     assert_eq!(wal.segment_count(), 1);

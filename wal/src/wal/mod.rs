@@ -374,6 +374,13 @@ impl Wal {
         self.segments.read().unwrap_or_else(|e| e.into_inner()).len()
     }
 
+    /// The first LSN of each live segment, oldest first: where
+    /// [`Wal::delete_segments_before`] can cut (a caller deleting a long
+    /// history can go a segment at a time).
+    pub fn segment_starts(&self) -> Vec<Lsn> {
+        self.segments.read().unwrap_or_else(|e| e.into_inner()).iter().map(|s| s.first_lsn).collect()
+    }
+
     /// Delete every whole segment whose records are all below `lsn`. The
     /// active segment is never deleted. Returns how many were deleted. The
     /// caller must already have made durable whatever replaces those records
