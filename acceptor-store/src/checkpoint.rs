@@ -383,9 +383,10 @@ mod tests {
         enc.group(second.0, &second.1, |_| None).unwrap();
         assert!(decode(Arc::new(enc.finish(&positions))).is_err());
 
+        // A byte between the last group and the trailer.
         let mut trailing = image.clone();
-        trailing.insert(8, 0);
-        assert!(decode(Arc::new(trailing)).is_err());
+        trailing.insert(image.len() - SHARDS * 8 - 16, 0);
+        assert!(matches!(decode(Arc::new(trailing)), Err(DecodeError("trailing bytes after the last group"))));
         assert!(decode(Arc::new(image[..image.len() - 1].to_vec())).is_err());
     }
 }

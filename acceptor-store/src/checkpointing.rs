@@ -4,7 +4,7 @@ use crate::checkpoint::{Encoder, Head, Reader};
 use crate::error::{Result, StoreError};
 use crate::options::CheckpointInfo;
 use crate::state::{shard_of, Group, Shard, SlotEntry, ValueLoc, SHARDS};
-use crate::store::{lock, AcceptorStore};
+use crate::store::{lock, AcceptorStore, PANICKED};
 use crate::value::Value;
 use paxos_wal::Lsn;
 use std::io::Write;
@@ -21,7 +21,7 @@ const SYNC_EVERY: usize = 4;
 
 /// Keeps a checkpoint to its duty cycle (see
 /// [`crate::StoreOptions::checkpoint_duty_cycle`]): after each stretch of
-/// at least a millisecond of work it sleeps in proportion, with no lock held.
+/// at least 100 us of work it sleeps in proportion, with no lock held.
 struct Pace {
     /// Sleep this many times the time worked (0: never sleep).
     rest: f64,
@@ -188,6 +188,9 @@ impl AcceptorStore {
         for shard in 0..SHARDS {
             let held = {
                 let inner = lock(&shared.inner);
+                if shared.panicked.load(Ordering::SeqCst) {
+                    return Err(StoreError::Internal(PANICKED));
+                }
                 // While damage is unrepaired, keep the log that shows it.
                 keep_log |= inner.damaged && !inner.groups.repaired_all;
                 // The store appends under its lock, after applying: with it
@@ -259,6 +262,10 @@ impl AcceptorStore {
             while held.unsettled {
                 // A write is between applying and appending its record
                 // (under the store lock, for microseconds): let it finish.
+                // One that panicked there never will.
+                if shared.panicked.load(Ordering::SeqCst) {
+                    return Err(StoreError::Internal(PANICKED));
+                }
                 drop(held);
                 std::thread::yield_now();
                 held = map.shard(shard);
@@ -277,11 +284,15 @@ impl AcceptorStore {
             if let Some(older) = snaps.get(shared.opts.keep_checkpoints.max(2) - 1).or(snaps.get(1)) {
                 // Every value of a record at or below `older.position` was
                 // pointed at `older`'s image (each shard's position is at
-                // least the checkpoint's). A reply reading values outside
-                // the store lock (`decide`) may hold such a location only if
-                // it took it before its shard was pointed at the image
-                // (under the store lock): it pinned the record in that same
-                // critical section, so the pin is seen here.
+                // least the checkpoint's), and no live location at or below
+                // it is left. A reply reading values outside the store lock
+                // (`decide`) may hold such a location only if it took it
+                // before `older` pointed its shard at the image. That was
+                // before `older` finished, so before this checkpoint first
+                // took the store lock; the reply held the store lock from
+                // taking the location until it had pinned the record, so
+                // the pin was in place before this checkpoint started, and
+                // is seen here.
                 let pinned = lock(&shared.pins).iter().min().copied();
                 let upto = pinned.map_or(older.position + 1, |p| p.min(older.position + 1));
                 // A segment at a time: each one unmapped and unlinked is a
@@ -389,6 +400,50 @@ mod tests {
             assert_eq!(all(&again), want, "live, after a checkpoint of the recovered store");
             s = again;
         }
+    }
+
+    /// A checkpoint's shards are copied at positions up to some LSN past
+    /// its own; a log that no longer reaches that LSN (its newest records
+    /// lost, and cut as a torn tail because the durable watermark lagged)
+    /// is refused, or new records would reuse LSNs that replay skips for
+    /// the later shards.
+    #[test]
+    fn a_log_short_of_the_last_shards_position_is_refused() {
+        let group = GroupId((0..).find(|&id| crate::state::shard_of(GroupId(id)) == 10).unwrap());
+        let mem = MemStorage::new();
+        let mut opts = StoreOptions::small(mem.shared());
+        opts.log.segment_size = 16 << 10;
+        // A durable watermark that lags (written at most hourly): the lost
+        // tail below reads as a torn one, and is cut.
+        opts.log.watermark_interval = std::time::Duration::from_secs(3600);
+        let (s, _) = AcceptorStore::open("/short", opts.clone()).unwrap();
+        let b = Ballot::new(1, 1);
+        s.accept(group, Slot(0), b, b"before").unwrap();
+        let info = s
+            .checkpoint_with(false, |shard| {
+                // Copied at its own position; later shards after these.
+                for slot in (1..40).filter(|_| shard == 10) {
+                    s.accept(group, Slot(slot), b, &[9; 1000]).unwrap();
+                }
+            })
+            .unwrap();
+        let last = s.log().last_lsn;
+        assert!(last > info.position + 30, "{info:?} {:?}", s.log());
+        drop(s);
+        // The newest segment's records are lost (zeroed): the log would end
+        // between the checkpoint's position and the last shard's.
+        let wal = std::path::Path::new("/short/wal");
+        let mut segs: Vec<String> = mem
+            .shared()
+            .list(wal)
+            .unwrap()
+            .into_iter()
+            .filter(|n| paxos_wal::format::parse_segment_name(n).is_some())
+            .collect();
+        segs.sort();
+        mem.punch_hole(&wal.join(segs.last().unwrap()), 4096..16 << 10).unwrap();
+        let err = AcceptorStore::open("/short", opts).map(|_| ()).unwrap_err();
+        assert!(matches!(err, StoreError::Recovery(paxos_recovery::RecoveryError::LogBehindSnapshot { .. })), "{err}");
     }
 
     fn filled(duty: f64) -> AcceptorStore {

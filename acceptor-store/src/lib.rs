@@ -130,8 +130,9 @@
 //! that shard's groups (locations, not values) under the shard's own lock,
 //! and reads values, encodes, writes and syncs with no lock held; it points
 //! the values at the new image a shard at a time, again under the shard's
-//! lock only. Callers wait for a shard only if they touch the one being
-//! copied at that moment.
+//! lock only. A caller that touches the shard being copied at that moment
+//! waits for it, holding the store lock, so the others wait behind it:
+//! for the few microseconds a shard (1/4096 of the groups) takes.
 //!
 //! ## Damage
 //! Under [`CorruptionPolicy::Salvage`], if acknowledged records were lost the

@@ -48,6 +48,11 @@ pub(crate) struct Shared {
     /// [`AcceptorStore::close`] was called: a checkpoint in progress stops
     /// pacing itself and finishes at full speed.
     pub(crate) closing: AtomicBool,
+    /// A write panicked (a storage that panics, or a bug) after changing the
+    /// state and before appending its record or taking the change back:
+    /// the state no longer matches the log, so every later write and
+    /// checkpoint is refused until a reopen.
+    pub(crate) panicked: AtomicBool,
     /// The oldest log record each phase-1b reply still has to read (see
     /// [`LogPin`]): a checkpoint keeps those records in the log.
     pub(crate) pins: Mutex<Vec<Lsn>>,
@@ -106,6 +111,19 @@ fn write_marker(storage: &dyn Storage, dir: &Path, marker: &Path) -> Result<()> 
 }
 
 pub(crate) const BROKEN: &str = "the log got a record the store did not write; reopen the store";
+pub(crate) const PANICKED: &str = "a write panicked half-way; reopen the store";
+
+/// Marks the store as [`Shared::panicked`] if dropped while its thread
+/// panics (held across a write's critical section).
+pub(crate) struct PanicGuard<'a>(pub(crate) &'a AtomicBool);
+
+impl Drop for PanicGuard<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+}
 
 impl Shared {
     /// The error for a value of `group` the log could not return; damage
@@ -140,6 +158,18 @@ impl AcceptorStore {
             RecoveryOptions { wal: wal_opts, snapshots: snap_opts },
             &mut sm,
         )?;
+        // The checkpoint holds every shard's records up to that shard's
+        // position, which may be past its own (the first shard's): the log
+        // must reach the last, or new records would reuse LSNs that replay
+        // skips for the shards copied after them.
+        let copied_to = sm.positions.as_ref().and_then(|p| p.last().copied());
+        if let (Some(position), Some(used)) = (copied_to, &rec.report.snapshot) {
+            if position > rec.wal.last_lsn() {
+                let log_last_lsn = rec.wal.last_lsn();
+                let path = used.path.clone();
+                return Err(paxos_recovery::RecoveryError::LogBehindSnapshot { path, position, log_last_lsn }.into());
+            }
+        }
         if !had_marker {
             write_marker(&*opts.log.storage, &dir, &marker)?;
         }
@@ -157,6 +187,7 @@ impl AcceptorStore {
             checkpoint_lock: Mutex::new(()),
             checkpoint_running: AtomicBool::new(false),
             closing: AtomicBool::new(false),
+            panicked: AtomicBool::new(false),
             pins: Mutex::new(Vec::new()),
             writes: AtomicU64::new(0),
             records: AtomicU64::new(0),

@@ -5,7 +5,7 @@ use crate::codec::{expand, put_body, RecordBuilder, StoredOp, CONTINUATION, CONT
 use crate::error::{Result, StoreError};
 use crate::rules::{self, Body, DependsOn, OpRef};
 use crate::state::{SlotEntry, Undo, ValueLoc, ALL_GROUPS};
-use crate::store::{lock, AcceptorStore, BROKEN};
+use crate::store::{lock, AcceptorStore, PanicGuard, BROKEN, PANICKED};
 use crate::types::{AcceptedEntry, GroupId, Op, Outcome, PromiseOutcome, Slot};
 use paxos_wal::Lsn;
 use std::sync::atomic::Ordering;
@@ -76,6 +76,10 @@ impl AcceptorStore {
         if inner.broken {
             return Err(StoreError::Internal(BROKEN));
         }
+        if shared.panicked.load(Ordering::SeqCst) {
+            return Err(StoreError::Internal(PANICKED));
+        }
+        let _panic = PanicGuard(&shared.panicked);
         for op in ops {
             let g = op.group();
             if g == ALL_GROUPS && !matches!(op, OpRef::RepairAll) {
