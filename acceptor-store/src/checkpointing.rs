@@ -242,7 +242,9 @@ impl AcceptorStore {
         // a shard at a time (under its own lock only), so the log segments
         // holding them can go.
         let bad = |source| StoreError::BadRecord { lsn: position, source };
-        let mut reader = Reader::new(Arc::new(image)).map_err(bad)?;
+        let image = Arc::new(image);
+        let previous = lock(&shared.last_image).replace(image.clone());
+        let mut reader = Reader::new(image).map_err(bad)?;
         let mut next = reader.next_group().map_err(bad)?;
         let mut shard_groups = Vec::new();
         while let Some((id, g)) = next.take() {
@@ -303,6 +305,9 @@ impl AcceptorStore {
                 }
             }
         }
+        // Every value the previous image held was pointed at this one (or
+        // rewritten since): its last reference goes here, with no lock held.
+        drop(previous);
         let took = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
         shared.checkpoint_last_ns.store(took, Ordering::Relaxed);
         shared.checkpoint_total_ns.fetch_add(took, Ordering::Relaxed);

@@ -53,6 +53,10 @@ pub(crate) struct Shared {
     /// the state no longer matches the log, so every later write and
     /// checkpoint is refused until a reopen.
     pub(crate) panicked: AtomicBool,
+    /// The newest checkpoint's image, held here so that the checkpoint after
+    /// it, not a caller holding the store lock, lets the last reference go
+    /// (freeing hundreds of MB is an unmap the whole process feels).
+    pub(crate) last_image: Mutex<Option<Arc<Vec<u8>>>>,
     /// The oldest log record each phase-1b reply still has to read (see
     /// [`LogPin`]): a checkpoint keeps those records in the log.
     pub(crate) pins: Mutex<Vec<Lsn>>,
@@ -188,6 +192,7 @@ impl AcceptorStore {
             checkpoint_running: AtomicBool::new(false),
             closing: AtomicBool::new(false),
             panicked: AtomicBool::new(false),
+            last_image: Mutex::new(None),
             pins: Mutex::new(Vec::new()),
             writes: AtomicU64::new(0),
             records: AtomicU64::new(0),
