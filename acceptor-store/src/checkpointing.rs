@@ -45,9 +45,7 @@ impl Pace {
     /// this automatic checkpoint holds it (every handle was dropped), or the
     /// checkpoint has fallen behind the log, it finishes at full speed.
     fn breathe(&mut self, store: &AcceptorStore) {
-        let abandoned = || self.background && Arc::strong_count(&store.shared) == 1;
-        let behind = || self.behind_at.is_some_and(|n| store.shared.wal.segment_count() >= n);
-        if self.rest == 0.0 || store.shared.closing.load(Ordering::Relaxed) || abandoned() || behind() {
+        if self.rest == 0.0 || self.hurry(store) {
             self.rest = 0.0;
             return;
         }
@@ -55,12 +53,30 @@ impl Pace {
         self.worked += now - self.since;
         self.since = now;
         if self.worked >= Duration::from_micros(100) {
-            let nap = self.worked.mul_f64(self.rest);
-            std::thread::sleep(nap);
-            self.slept += nap;
+            // In slices, so that a long nap (after a slow sync, which counts
+            // as work) ends as soon as the checkpoint should hurry.
+            let mut nap = self.worked.mul_f64(self.rest);
+            while !nap.is_zero() {
+                let slice = nap.min(Duration::from_millis(10));
+                std::thread::sleep(slice);
+                self.slept += slice;
+                nap -= slice;
+                if self.hurry(store) {
+                    self.rest = 0.0;
+                    break;
+                }
+            }
             self.worked = Duration::ZERO;
             self.since = Instant::now();
         }
+    }
+
+    /// The store is closing, or nothing but this automatic checkpoint holds
+    /// it, or the log has outgrown it.
+    fn hurry(&self, store: &AcceptorStore) -> bool {
+        store.shared.closing.load(Ordering::Relaxed)
+            || (self.background && Arc::strong_count(&store.shared) == 1)
+            || self.behind_at.is_some_and(|n| store.shared.wal.segment_count() >= n)
     }
 }
 
