@@ -3,8 +3,9 @@
 use crate::checkpoint::{Encoder, Head, Reader};
 use crate::error::{Result, StoreError};
 use crate::options::CheckpointInfo;
-use crate::state::{shard_of, Group, Shard, SlotEntry, ValueLoc, SHARDS};
+use crate::state::{shard_of, Group, GroupMap, Shard, SlotEntry, ValueLoc, SHARDS};
 use crate::store::{lock, AcceptorStore, PANICKED};
+use crate::types::GroupId;
 use crate::value::Value;
 use paxos_wal::Lsn;
 use std::io::Write;
@@ -97,6 +98,15 @@ impl<'a> LogPin<'a> {
     }
 }
 
+/// What copying the shards gave: the encoded image, each shard's position,
+/// how many groups, and whether unrepaired damage keeps the log.
+struct Captured {
+    image: Vec<u8>,
+    positions: Vec<Lsn>,
+    groups: usize,
+    keep_log: bool,
+}
+
 /// One shard's groups as copied under its lock: scalars, and the values'
 /// locations. The buffers are reused from shard to shard.
 #[derive(Default)]
@@ -186,21 +196,46 @@ impl AcceptorStore {
     pub(crate) fn checkpoint_with(
         &self,
         background: bool,
-        mut between_shards: impl FnMut(usize),
+        between_shards: impl FnMut(usize),
     ) -> Result<CheckpointInfo> {
         let shared = &*self.shared;
         let _one_at_a_time = lock(&shared.checkpoint_lock);
         let started = Instant::now();
         let map = lock(&shared.inner).groups.map.clone();
+        // An automatic checkpoint that the log outgrows by another trigger's
+        // worth of segments while it runs stops pacing itself.
+        let behind_at = shared.opts.checkpoint_after_segments.map(|n| shared.wal.segment_count() + n.max(1));
+        let mut pace = Pace::new(shared.opts.checkpoint_duty_cycle, background, behind_at);
+        let copy = self.copy_shards(&map, &mut pace, between_shards)?;
+        let position = copy.positions[0];
+        shared.wal.wait_durable(*copy.positions.last().expect("at least one shard"))?;
+        let bytes = copy.image.len();
+        self.write_image(position, &copy.image, &mut pace)?;
+        let image = Arc::new(copy.image);
+        let previous = lock(&shared.last_image).replace(image.clone());
+        self.point_shards_at_image(&map, image, &copy.positions, &mut pace)?;
+        let segments_removed = if copy.keep_log { 0 } else { self.delete_covered_segments(&mut pace)? };
+        // Every value the previous image held was pointed at this one (or
+        // rewritten since): its last reference goes here, with no lock held.
+        drop(previous);
+        let took = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        shared.checkpoint_last_ns.store(took, Ordering::Relaxed);
+        shared.checkpoint_total_ns.fetch_add(took, Ordering::Relaxed);
+        shared.checkpoint_last_bytes.store(bytes as u64, Ordering::Relaxed);
+        shared.checkpoint_total_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        shared.checkpoints.fetch_add(1, Ordering::Relaxed);
+        Ok(CheckpointInfo { position, groups: copy.groups, bytes, segments_removed, paced: pace.slept })
+    }
+
+    /// Copy every shard out, each at its own log position, and encode the
+    /// image from the copies.
+    fn copy_shards(&self, map: &GroupMap, pace: &mut Pace, mut between_shards: impl FnMut(usize)) -> Result<Captured> {
+        let shared = &*self.shared;
         let mut enc = Encoder::new();
         let mut positions: Vec<Lsn> = Vec::with_capacity(SHARDS);
         let mut keep_log = false;
         let mut groups = 0;
         let mut copied = Copied::default();
-        // An automatic checkpoint that the log outgrows by another trigger's
-        // worth of segments while it runs stops pacing itself.
-        let behind_at = shared.opts.checkpoint_after_segments.map(|n| shared.wal.segment_count() + n.max(1));
-        let mut pace = Pace::new(shared.opts.checkpoint_duty_cycle, background, behind_at);
         for shard in 0..SHARDS {
             let held = {
                 let inner = lock(&shared.inner);
@@ -238,11 +273,14 @@ impl AcceptorStore {
             }
             pace.breathe(self);
         }
-        let position = positions[0];
-        shared.wal.wait_durable(*positions.last().expect("at least one shard"))?;
         let image = enc.finish(&positions);
-        let bytes = image.len();
-        let mut w = shared.snapshots.begin(position, CHECKPOINT_META)?;
+        Ok(Captured { image, positions, groups, keep_log })
+    }
+
+    /// Write `image` as the checkpoint at `position`, a chunk at a time,
+    /// syncing as it goes.
+    fn write_image(&self, position: Lsn, image: &[u8], pace: &mut Pace) -> Result<()> {
+        let mut w = self.shared.snapshots.begin(position, CHECKPOINT_META)?;
         for (i, chunk) in image.chunks(WRITE_CHUNK).enumerate() {
             // A failed write is remembered by the writer; `finish` reports it.
             if w.write_all(chunk).is_err() {
@@ -254,83 +292,93 @@ impl AcceptorStore {
             pace.breathe(self);
         }
         w.finish()?;
-        // Values each shard's copy held now live in the image: point at it,
-        // a shard at a time (under its own lock only), so the log segments
-        // holding them can go.
-        let bad = |source| StoreError::BadRecord { lsn: position, source };
-        let image = Arc::new(image);
-        let previous = lock(&shared.last_image).replace(image.clone());
+        Ok(())
+    }
+
+    /// Values each shard's copy held now live in `image`: point at it, a
+    /// shard at a time (under its own lock only), so the log segments
+    /// holding them can go.
+    fn point_shards_at_image(
+        &self,
+        map: &GroupMap,
+        image: Arc<Vec<u8>>,
+        positions: &[Lsn],
+        pace: &mut Pace,
+    ) -> Result<()> {
+        let bad = |source| StoreError::BadRecord { lsn: positions[0], source };
         let mut reader = Reader::new(image).map_err(bad)?;
-        let mut next = reader.next_group().map_err(bad)?;
-        let mut shard_groups = Vec::new();
-        while let Some((id, g)) = next.take() {
-            let shard = shard_of(id);
-            shard_groups.push((id, g));
-            loop {
-                next = reader.next_group().map_err(bad)?;
-                match next.take() {
-                    Some((id, g)) if shard_of(id) == shard => shard_groups.push((id, g)),
-                    other => {
-                        next = other;
-                        break;
-                    }
-                }
+        // The image holds the groups in shard order: gather one shard's.
+        let mut batch: Vec<(GroupId, Group)> = Vec::new();
+        while let Some((id, g)) = reader.next_group().map_err(bad)? {
+            if batch.first().is_some_and(|(first, _)| shard_of(*first) != shard_of(id)) {
+                self.point_shard_at_image(map, &mut batch, positions, pace)?;
             }
-            let mut held = map.shard(shard);
-            while held.unsettled {
-                // A write is between applying and appending its record
-                // (under the store lock, for microseconds): let it finish.
-                // One that panicked there never will.
-                if shared.panicked.load(Ordering::SeqCst) {
-                    return Err(StoreError::Internal(PANICKED));
-                }
-                drop(held);
-                std::thread::yield_now();
-                held = map.shard(shard);
-            }
-            for (id, g) in shard_groups.drain(..) {
-                if let Some(live) = held.get_mut(&id) {
-                    point_at_image(live, g, positions[shard]);
-                }
+            batch.push((id, g));
+        }
+        if !batch.is_empty() {
+            self.point_shard_at_image(map, &mut batch, positions, pace)?;
+        }
+        Ok(())
+    }
+
+    /// [`AcceptorStore::point_shards_at_image`] for `batch`, one shard's
+    /// groups (emptied).
+    fn point_shard_at_image(
+        &self,
+        map: &GroupMap,
+        batch: &mut Vec<(GroupId, Group)>,
+        positions: &[Lsn],
+        pace: &mut Pace,
+    ) -> Result<()> {
+        let shard = shard_of(batch[0].0);
+        let mut held = map.shard(shard);
+        while held.unsettled {
+            // A write is between applying and appending its record (under
+            // the store lock, for microseconds): let it finish. One that
+            // panicked there never will.
+            if self.shared.panicked.load(Ordering::SeqCst) {
+                return Err(StoreError::Internal(PANICKED));
             }
             drop(held);
-            pace.breathe(self);
+            std::thread::yield_now();
+            held = map.shard(shard);
         }
-        let mut segments_removed = 0;
-        if !keep_log {
-            let snaps = shared.snapshots.list()?;
-            if let Some(older) = snaps.get(shared.opts.keep_checkpoints.max(2) - 1).or(snaps.get(1)) {
-                // Every value of a record at or below `older.position` was
-                // pointed at `older`'s image (each shard's position is at
-                // least the checkpoint's), and no live location at or below
-                // it is left. A reply reading values outside the store lock
-                // (`decide`) may hold such a location only if it took it
-                // before `older` pointed its shard at the image. That was
-                // before `older` finished, so before this checkpoint first
-                // took the store lock; the reply held the store lock from
-                // taking the location until it had pinned the record, so
-                // the pin was in place before this checkpoint started, and
-                // is seen here.
-                let pinned = lock(&shared.pins).iter().min().copied();
-                let upto = pinned.map_or(older.position + 1, |p| p.min(older.position + 1));
-                // A segment at a time: each one unmapped and unlinked is a
-                // burst of work (and of the file system's) like any other.
-                for start in shared.wal.segment_starts().into_iter().skip(1).filter(|s| *s <= upto) {
-                    segments_removed += shared.wal.delete_segments_before(start)?;
-                    pace.breathe(self);
-                }
+        for (id, g) in batch.drain(..) {
+            if let Some(live) = held.get_mut(&id) {
+                point_at_image(live, g, positions[shard]);
             }
         }
-        // Every value the previous image held was pointed at this one (or
-        // rewritten since): its last reference goes here, with no lock held.
-        drop(previous);
-        let took = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        shared.checkpoint_last_ns.store(took, Ordering::Relaxed);
-        shared.checkpoint_total_ns.fetch_add(took, Ordering::Relaxed);
-        shared.checkpoint_last_bytes.store(bytes as u64, Ordering::Relaxed);
-        shared.checkpoint_total_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
-        shared.checkpoints.fetch_add(1, Ordering::Relaxed);
-        Ok(CheckpointInfo { position, groups, bytes, segments_removed, paced: pace.slept })
+        drop(held);
+        pace.breathe(self);
+        Ok(())
+    }
+
+    /// Delete the log segments the older of the kept checkpoints covers
+    /// (except what a reply still reads); how many were deleted.
+    fn delete_covered_segments(&self, pace: &mut Pace) -> Result<usize> {
+        let shared = &*self.shared;
+        let snaps = shared.snapshots.list()?;
+        let Some(older) = snaps.get(shared.opts.keep_checkpoints.max(2) - 1).or(snaps.get(1)) else { return Ok(0) };
+        // Every value of a record at or below `older.position` was pointed
+        // at `older`'s image (each shard's position is at least the
+        // checkpoint's), and no live location at or below it is left. A
+        // reply reading values outside the store lock (`decide`) may hold
+        // such a location only if it took it before `older` pointed its
+        // shard at the image. That was before `older` finished, so before
+        // this checkpoint first took the store lock; the reply held the
+        // store lock from taking the location until it had pinned the
+        // record, so the pin was in place before this checkpoint started,
+        // and is seen here.
+        let pinned = lock(&shared.pins).iter().min().copied();
+        let upto = pinned.map_or(older.position + 1, |p| p.min(older.position + 1));
+        // A segment at a time: each one unmapped and unlinked is a burst of
+        // work (and of the file system's) like any other.
+        let mut removed = 0;
+        for start in shared.wal.segment_starts().into_iter().skip(1).filter(|s| *s <= upto) {
+            removed += shared.wal.delete_segments_before(start)?;
+            pace.breathe(self);
+        }
+        Ok(removed)
     }
 
     pub(crate) fn maybe_checkpoint(&self) {

@@ -221,7 +221,11 @@ impl GroupMap {
 
     /// Every group id, in no particular order.
     pub fn keys(&self) -> Vec<GroupId> {
-        (0..SHARDS).flat_map(|i| self.shard(i).keys().copied().collect::<Vec<_>>()).collect()
+        let mut ids = Vec::new();
+        for i in 0..SHARDS {
+            ids.extend(self.shard(i).keys().copied());
+        }
+        ids
     }
 }
 
