@@ -1,7 +1,7 @@
 //! Changes from outside the store: bit rot, and files planted, removed,
 //! truncated, zeroed or replaced by a directory between runs.
 
-use super::dir::{split, Dir};
+use super::dir::{split, Dir, Namespace};
 use super::map::RawBuf;
 use super::{not_found, MemStorage};
 use crate::{OpenOptions, Storage};
@@ -46,12 +46,7 @@ impl MemStorage {
     /// Remove a file durably, as an operator or a backup tool would between
     /// runs (the store must be down).
     pub fn remove_file(&self, path: &Path) -> io::Result<()> {
-        let (dir, name) = split(path)?;
-        let mut ns = self.ns();
-        let d = ns.dirs.get_mut(&dir).ok_or_else(|| not_found(path))?;
-        d.current.remove(&name).ok_or_else(|| not_found(path))?;
-        d.durable.remove(&name);
-        drop(ns);
+        unlink_durably(&mut self.ns(), path)?;
         self.faults().counts.files_removed += 1;
         Ok(())
     }
@@ -76,11 +71,8 @@ impl MemStorage {
     /// runs (the store must be down). Listing no longer shows the file;
     /// opening or creating it fails with EISDIR.
     pub fn replace_with_dir(&self, path: &Path) -> io::Result<()> {
-        let (dir, name) = split(path)?;
         let mut ns = self.ns();
-        let d = ns.dirs.get_mut(&dir).ok_or_else(|| not_found(path))?;
-        d.current.remove(&name).ok_or_else(|| not_found(path))?;
-        d.durable.remove(&name);
+        unlink_durably(&mut ns, path)?;
         ns.dirs.insert(path.to_path_buf(), Dir::default());
         drop(ns);
         self.faults().counts.files_replaced_with_dir += 1;
@@ -110,4 +102,14 @@ impl MemStorage {
         fl.used = (fl.used + new).saturating_sub(old);
         Ok(())
     }
+}
+
+/// Take `path`'s name out of its directory, as if the removal had been
+/// synced.
+fn unlink_durably(ns: &mut Namespace, path: &Path) -> io::Result<()> {
+    let (dir, name) = split(path)?;
+    let d = ns.dirs.get_mut(&dir).ok_or_else(|| not_found(path))?;
+    d.current.remove(&name).ok_or_else(|| not_found(path))?;
+    d.durable.remove(&name);
+    Ok(())
 }
