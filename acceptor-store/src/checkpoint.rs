@@ -26,9 +26,9 @@
 //! does not decode.
 
 use crate::codec::DecodeError;
-use crate::state::{shard_of, Group, Groups, SlotEntry, ValueLoc, SHARDS};
+use crate::state::{shard_of, Group, Groups, ImageId, SlotEntry, ValueLoc, SHARDS};
 use crate::types::{Ballot, GroupId, Slot};
-use crate::value::Value;
+use crate::value::{Images, Value};
 use paxos_wal::Lsn;
 use std::sync::Arc;
 use zerocopy::little_endian::{U32, U64};
@@ -104,8 +104,8 @@ impl Encoder {
         g: &Group,
         value: impl FnMut(&ValueLoc) -> Option<Value>,
     ) -> Result<(), GroupId> {
-        let head = Head { id, promised: g.promised, promised_from: g.promised_from, first_live: g.first_live };
-        self.group_parts(&head, &g.slots, g.meta(), value)
+        let head = Head { id, promised: g.promised, promised_from: g.promised_from(), first_live: g.first_live() };
+        self.group_parts(&head, g.slots(), g.meta(), value)
     }
 
     /// [`Encoder::group`] from its parts.
@@ -128,12 +128,12 @@ impl Encoder {
         };
         out.extend_from_slice(rec.as_bytes());
         for e in slots {
-            let v = value(&e.value).ok_or(g.id)?;
+            let v = value(&e.value()).ok_or(g.id)?;
             let rec = SlotRec {
                 slot: e.slot.0.into(),
                 round: e.ballot.round.into(),
                 node: e.ballot.node.into(),
-                chosen: e.chosen as u8,
+                chosen: e.chosen() as u8,
                 reserved: [0; 3],
                 value_len: (v.len() as u32).into(),
             };
@@ -183,6 +183,8 @@ pub(crate) fn encode(
 /// Reads an image a group at a time.
 pub(crate) struct Reader {
     image: Arc<Vec<u8>>,
+    /// The id the values' locations name the image by.
+    id: ImageId,
     off: usize,
     /// Where the groups end (the trailer starts).
     end: usize,
@@ -194,7 +196,8 @@ pub(crate) struct Reader {
 }
 
 impl Reader {
-    pub fn new(image: Arc<Vec<u8>>) -> Result<Self, DecodeError> {
+    /// Read `image`, which [`Images`] holds as `id`.
+    pub fn new(image: Arc<Vec<u8>>, id: ImageId) -> Result<Self, DecodeError> {
         let bytes: &[u8] = &image;
         let magic = bytes.get(..8).ok_or(DecodeError("not a checkpoint image"))?;
         let (off, end, left, positions) = if magic == MAGIC_V1 {
@@ -217,7 +220,7 @@ impl Reader {
         } else {
             return Err(DecodeError("not a checkpoint image"));
         };
-        Ok(Reader { image, off, end, left, positions, last: None })
+        Ok(Reader { image, id, off, end, left, positions, last: None })
     }
 
     /// The next group; `None` after the last (and then every byte was read).
@@ -248,15 +251,7 @@ impl Reader {
         if n > (bytes.len() - off) / std::mem::size_of::<SlotRec>() {
             return Err(DecodeError("more slots than bytes"));
         }
-        let mut group = Group {
-            promised: Ballot::new(g.round.get(), g.node.get()),
-            promised_from: Slot(g.promised_from.get()),
-            promise_lsn: 0,
-            first_live: Slot(g.first_live.get()),
-            first_live_lsn: 0,
-            slots: Vec::with_capacity(n),
-            meta: None,
-        };
+        let mut slots: Vec<SlotEntry> = Vec::with_capacity(n);
         for _ in 0..n {
             let (s, _) = SlotRec::read_from_prefix(&bytes[off..]).map_err(|_| DecodeError("truncated slot"))?;
             off += std::mem::size_of::<SlotRec>();
@@ -265,15 +260,11 @@ impl Reader {
                 return Err(DecodeError("value runs past the image"));
             }
             let slot = Slot(s.slot.get());
-            if group.slots.last().is_some_and(|e| e.slot >= slot) {
+            if slots.last().is_some_and(|e| e.slot >= slot) {
                 return Err(DecodeError("slots out of order"));
             }
-            group.slots.push(SlotEntry {
-                slot,
-                ballot: Ballot::new(s.round.get(), s.node.get()),
-                value: ValueLoc::Image { image: image.clone(), off: off as u64, len },
-                chosen: s.chosen != 0,
-            });
+            let ballot = Ballot::new(s.round.get(), s.node.get());
+            slots.push(SlotEntry::new(slot, ballot, ValueLoc::image(self.id, off as u64, len), s.chosen != 0));
             off += len as usize;
         }
         let metas = g.metas.get() as usize;
@@ -292,10 +283,11 @@ impl Reader {
             if meta.last().is_some_and(|(k, _)| *k >= key) {
                 return Err(DecodeError("metadata keys out of order"));
             }
-            meta.push((key, ValueLoc::Image { image: image.clone(), off: off as u64, len }));
+            meta.push((key, ValueLoc::image(self.id, off as u64, len)));
             off += len as usize;
         }
-        group.meta = (!meta.is_empty()).then(|| meta.into_boxed_slice());
+        let promised = Ballot::new(g.round.get(), g.node.get());
+        let group = Group::from_parts(promised, Slot(g.promised_from.get()), Slot(g.first_live.get()), slots, meta);
         self.off = off;
         Ok(Some((id, group)))
     }
@@ -308,12 +300,18 @@ pub(crate) struct Image {
     pub positions: Option<Vec<Lsn>>,
 }
 
-/// Rebuild the groups from an image; values point into the image.
-pub(crate) fn decode(image: Arc<Vec<u8>>) -> Result<Image, DecodeError> {
-    let mut r = Reader::new(image)?;
+/// Rebuild the groups from an image, which `images` holds from then on;
+/// values point into it.
+pub(crate) fn decode(image: Arc<Vec<u8>>, images: &Images) -> Result<Image, DecodeError> {
+    let id = images.add(image.clone());
+    decode_as(image, id).inspect_err(|_| images.remove(id))
+}
+
+fn decode_as(image: Arc<Vec<u8>>, id: ImageId) -> Result<Image, DecodeError> {
+    let mut r = Reader::new(image, id)?;
     let groups = Groups::default();
-    while let Some((id, g)) = r.next_group()? {
-        if groups.map.insert(id, g).is_some() {
+    while let Some((group, g)) = r.next_group()? {
+        if groups.map.insert(group, g).is_some() {
             return Err(DecodeError("group listed twice"));
         }
     }
@@ -326,16 +324,16 @@ mod tests {
 
     fn one_group(id: GroupId) -> Groups {
         let groups = Groups::default();
-        groups.map.insert(id, Group { first_live: Slot(3), ..Group::default() });
+        groups.map.insert(id, Group::from_parts(Ballot::ZERO, Slot(0), Slot(3), Vec::new(), Vec::new()));
         groups
     }
 
     #[test]
     fn an_image_naming_the_reserved_group_does_not_decode() {
         let image = |id: GroupId| encode(&one_group(id), &[0; SHARDS], |_| None).unwrap();
-        let ok = decode(Arc::new(image(GroupId(u64::MAX - 1)))).unwrap();
-        assert_eq!(ok.groups.map.get(GroupId(u64::MAX - 1), |g| g.first_live), Some(Slot(3)));
-        assert!(decode(Arc::new(image(crate::state::ALL_GROUPS))).is_err());
+        let ok = decode(Arc::new(image(GroupId(u64::MAX - 1))), &Images::default()).unwrap();
+        assert_eq!(ok.groups.map.get(GroupId(u64::MAX - 1), |g| g.first_live()), Some(Slot(3)));
+        assert!(decode(Arc::new(image(crate::state::ALL_GROUPS)), &Images::default()).is_err());
     }
 
     /// Stores written before shards were captured one at a time still open.
@@ -354,12 +352,13 @@ mod tests {
         v1.extend_from_slice(&[1, 0, 0, 0]);
         v1.extend_from_slice(&3u32.to_le_bytes());
         v1.extend_from_slice(b"abc");
-        let image = decode(Arc::new(v1)).unwrap();
+        let image = decode(Arc::new(v1), &Images::default()).unwrap();
         assert!(image.positions.is_none());
         let shard = image.groups.map.shard_of(GroupId(5));
         let g = &shard[&GroupId(5)];
-        assert_eq!((g.promised, g.first_live, g.slots.len()), (Ballot::new(2, 1), Slot(3), 1));
-        assert!(g.slots[0].chosen && g.slots[0].slot == Slot(4) && g.slots[0].ballot == Ballot::new(2, 1));
+        assert_eq!((g.promised, g.first_live(), g.slots().len()), (Ballot::new(2, 1), Slot(3), 1));
+        let e = g.slots()[0];
+        assert!(e.chosen() && e.slot == Slot(4) && e.ballot == Ballot::new(2, 1));
     }
 
     #[test]
@@ -368,25 +367,31 @@ mod tests {
         groups.map.insert(GroupId(2), Group::default());
         let positions: Vec<Lsn> = (0..SHARDS as u64).map(|i| 10 + i).collect();
         let image = encode(&groups, &positions, |_| None).unwrap();
-        let ok = decode(Arc::new(image.clone())).unwrap();
+        let ok = decode(Arc::new(image.clone()), &Images::default()).unwrap();
         assert_eq!((ok.groups.map.len(), ok.positions), (2, Some(positions.clone())));
 
         let mut backwards = positions.clone();
         backwards.swap(7, 8);
-        assert!(decode(Arc::new(encode(&groups, &backwards, |_| None).unwrap())).is_err());
+        assert!(decode(Arc::new(encode(&groups, &backwards, |_| None).unwrap()), &Images::default()).is_err());
 
         // The same two groups, swapped.
-        let (a, b) = ((GroupId(1), Group { first_live: Slot(3), ..Group::default() }), (GroupId(2), Group::default()));
+        let (a, b) = (
+            (GroupId(1), Group::from_parts(Ballot::ZERO, Slot(0), Slot(3), Vec::new(), Vec::new())),
+            (GroupId(2), Group::default()),
+        );
         let (first, second) = if (shard_of(a.0), a.0) < (shard_of(b.0), b.0) { (b, a) } else { (a, b) };
         let mut enc = Encoder::new();
         enc.group(first.0, &first.1, |_| None).unwrap();
         enc.group(second.0, &second.1, |_| None).unwrap();
-        assert!(decode(Arc::new(enc.finish(&positions))).is_err());
+        assert!(decode(Arc::new(enc.finish(&positions)), &Images::default()).is_err());
 
         // A byte between the last group and the trailer.
         let mut trailing = image.clone();
         trailing.insert(image.len() - SHARDS * 8 - 16, 0);
-        assert!(matches!(decode(Arc::new(trailing)), Err(DecodeError("trailing bytes after the last group"))));
-        assert!(decode(Arc::new(image[..image.len() - 1].to_vec())).is_err());
+        assert!(matches!(
+            decode(Arc::new(trailing), &Images::default()),
+            Err(DecodeError("trailing bytes after the last group"))
+        ));
+        assert!(decode(Arc::new(image[..image.len() - 1].to_vec()), &Images::default()).is_err());
     }
 }

@@ -3,7 +3,7 @@
 use crate::checkpoint::{Encoder, Head, Reader};
 use crate::error::{Result, StoreError};
 use crate::options::CheckpointInfo;
-use crate::state::{shard_of, Group, GroupMap, Shard, SlotEntry, ValueLoc, SHARDS};
+use crate::state::{shard_of, Group, GroupMap, ImageId, Shard, SlotEntry, ValueLoc, SHARDS};
 use crate::store::{lock, AcceptorStore, PANICKED};
 use crate::types::GroupId;
 use crate::value::Value;
@@ -124,9 +124,10 @@ impl Copied {
         self.slots.clear();
         self.meta.clear();
         for (id, g) in shard.iter() {
-            let head = Head { id: *id, promised: g.promised, promised_from: g.promised_from, first_live: g.first_live };
+            let head =
+                Head { id: *id, promised: g.promised, promised_from: g.promised_from(), first_live: g.first_live() };
             let (s, m) = (self.slots.len(), self.meta.len());
-            self.slots.extend_from_slice(&g.slots);
+            self.slots.extend_from_slice(g.slots());
             self.meta.extend_from_slice(g.meta());
             self.heads.push((head, s..self.slots.len(), m..self.meta.len()));
         }
@@ -142,24 +143,25 @@ impl Copied {
 /// group captured at `at`) where they are still what the image holds: a
 /// value written at or before `at`, or already in an older image. A value
 /// written after `at` stays where it is.
-fn point_at_image(live: &mut Group, from_image: Group, at: Lsn) {
-    for (key, loc) in from_image.meta.map(|m| m.into_vec()).unwrap_or_default() {
-        let Some(m) = live.meta.as_deref_mut() else { break };
-        if let Ok(i) = m.binary_search_by_key(&key, |e| e.0) {
+fn point_at_image(live: &mut Group, from_image: &Group, at: Lsn) {
+    let m = live.meta_mut();
+    for (key, loc) in from_image.meta() {
+        if let Ok(i) = m.binary_search_by_key(key, |e| e.0) {
             if m[i].1.covered_by(at) {
-                m[i].1 = loc;
+                m[i].1 = *loc;
             }
         }
     }
     // Both sorted by slot: walk them together.
+    let live = live.slots_mut();
     let mut i = 0;
-    for e in from_image.slots {
-        while i < live.slots.len() && live.slots[i].slot < e.slot {
+    for e in from_image.slots() {
+        while i < live.len() && live[i].slot < e.slot {
             i += 1;
         }
-        let Some(cur) = live.slots.get_mut(i).filter(|c| c.slot == e.slot) else { continue };
-        if cur.value.covered_by(at) && cur.ballot == e.ballot {
-            cur.value = e.value;
+        let Some(cur) = live.get_mut(i).filter(|c| c.slot == e.slot) else { continue };
+        if cur.value().covered_by(at) && cur.ballot == e.ballot {
+            cur.set_value(e.value());
         }
     }
 }
@@ -212,12 +214,16 @@ impl AcceptorStore {
         let bytes = copy.image.len();
         self.write_image(position, &copy.image, &mut pace)?;
         let image = Arc::new(copy.image);
-        let previous = lock(&shared.last_image).replace(image.clone());
-        self.point_shards_at_image(&map, image, &copy.positions, &mut pace)?;
+        let id = shared.images.add(image.clone());
+        self.point_shards_at_image(&map, image, id, &copy.positions, &mut pace)?;
+        // Every value in an older image (the last checkpoint's, or one
+        // restored at open, or one whose checkpoint failed half-way) was
+        // pointed at this one, or rewritten since: let them go. A reply still
+        // reading one of their values holds its image; otherwise the bytes
+        // are freed here, with no lock held (freeing hundreds of MB is an
+        // unmap the whole process feels).
+        drop(shared.images.keep_only(id));
         let segments_removed = if copy.keep_log { 0 } else { self.delete_covered_segments(&mut pace)? };
-        // Every value the previous image held was pointed at this one (or
-        // rewritten since): its last reference goes here, with no lock held.
-        drop(previous);
         let took = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
         shared.checkpoint_last_ns.store(took, Ordering::Relaxed);
         shared.checkpoint_total_ns.fetch_add(took, Ordering::Relaxed);
@@ -255,13 +261,13 @@ impl AcceptorStore {
             drop(held);
             between_shards(shard);
             groups += copied.heads.len();
-            // Values are read with no lock held: records never change, only
-            // a checkpoint (this one, holding `checkpoint_lock`) deletes
-            // them, and the copied locations hold older images alive.
+            // Values are read with no lock held: records never change, and
+            // only a checkpoint (this one, holding `checkpoint_lock`) deletes
+            // them or lets an image go.
             for (head, slots, meta) in copied.groups() {
                 let failed = std::cell::RefCell::new(None);
                 enc.group_parts(head, slots, meta, |loc| {
-                    Value::try_resolve(loc, &shared.wal).unwrap_or_else(|e| {
+                    Value::try_resolve(loc, &shared.wal, &shared.images).unwrap_or_else(|e| {
                         *failed.borrow_mut() = Some(e);
                         None
                     })
@@ -302,11 +308,12 @@ impl AcceptorStore {
         &self,
         map: &GroupMap,
         image: Arc<Vec<u8>>,
+        id: ImageId,
         positions: &[Lsn],
         pace: &mut Pace,
     ) -> Result<()> {
         let bad = |source| StoreError::BadRecord { lsn: positions[0], source };
-        let mut reader = Reader::new(image).map_err(bad)?;
+        let mut reader = Reader::new(image, id).map_err(bad)?;
         // The image holds the groups in shard order: gather one shard's.
         let mut batch: Vec<(GroupId, Group)> = Vec::new();
         while let Some((id, g)) = reader.next_group().map_err(bad)? {
@@ -345,7 +352,7 @@ impl AcceptorStore {
         }
         for (id, g) in batch.drain(..) {
             if let Some(live) = held.get_mut(&id) {
-                point_at_image(live, g, positions[shard]);
+                point_at_image(live, &g, positions[shard]);
             }
         }
         drop(held);
@@ -602,7 +609,7 @@ mod tests {
             s.checkpoint().unwrap();
         }
         assert!(s.log().first_lsn <= pinned, "a pinned record was deleted: {:?}", s.log());
-        assert!(Value::try_resolve(&ValueLoc::Log { lsn: pinned, off: 0, len: 0 }, &s.shared.wal).unwrap().is_some());
+        assert!(Value::try_resolve(&ValueLoc::log(pinned, 0, 0), &s.shared.wal, &s.shared.images).unwrap().is_some());
         drop(pin);
         write_segments(&s, 2);
         s.checkpoint().unwrap();

@@ -2,7 +2,8 @@
 
 use crate::checkpoint;
 use crate::codec::{decode, expand, flags, DecodeError, Kind, StoredOp, CONTINUATION, CONTINUES};
-use crate::state::Groups;
+use crate::state::{Groups, MAX_LSN};
+use crate::value::Images;
 use paxos_recovery::{BoxError, StateMachine};
 use paxos_wal::{Lsn, Record};
 use std::io::Read;
@@ -25,6 +26,8 @@ pub(crate) struct Rebuild {
     /// The restored checkpoint's shard positions (see `checkpoint.rs`): a
     /// group's records at or below its shard's are in the image already.
     pub(crate) positions: Option<Vec<Lsn>>,
+    /// The restored checkpoint's image, which its groups' values point into.
+    pub(crate) images: Images,
 }
 
 impl Rebuild {
@@ -41,7 +44,8 @@ impl StateMachine for Rebuild {
     fn restore(&mut self, position: Lsn, _metadata: &[u8], payload: &mut dyn Read) -> Result<(), BoxError> {
         let mut image = Vec::new();
         payload.read_to_end(&mut image)?;
-        let image = checkpoint::decode(Arc::new(image))?;
+        self.images = Images::default();
+        let image = checkpoint::decode(Arc::new(image), &self.images)?;
         if image.positions.as_ref().is_some_and(|p| p[0] != position) {
             return Err(DecodeError("the image's first shard is not at the checkpoint's position").into());
         }
@@ -55,9 +59,12 @@ impl StateMachine for Rebuild {
     }
 
     fn apply(&mut self, record: &Record) -> Result<(), BoxError> {
+        let lsn = record.lsn();
+        if lsn > MAX_LSN {
+            return Err(DecodeError(crate::write::LSN_RANGE).into());
+        }
         let ops = decode(record)?;
         let f = flags(record);
-        let lsn = record.lsn();
         let next = self.pending_next.take();
         if f & CONTINUATION == 0 {
             // A new batch: an unfinished one before it was never acknowledged
@@ -129,7 +136,7 @@ mod tests {
         for rec in wal.iter_from(2).unwrap() {
             rebuild.apply(&rec.unwrap()).unwrap();
         }
-        let slots = |g| rebuild.groups.map.get(g, |g| g.slots.iter().map(|e| e.slot.0).collect::<Vec<_>>()).unwrap();
+        let slots = |g| rebuild.groups.map.get(g, |g| g.slots().iter().map(|e| e.slot.0).collect::<Vec<_>>()).unwrap();
         assert_eq!((slots(a), slots(b)), (vec![], vec![3]));
     }
 

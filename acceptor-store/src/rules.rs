@@ -119,7 +119,7 @@ impl<'a> Decision<'a> {
 /// the raw-persistence operations write unless they would change nothing.
 pub(crate) fn decide<'a>(op: &OpRef<'a>, state: GroupState<'_>) -> Decision<'a> {
     let promised = state.map_or(Ballot::ZERO, |g| g.promised);
-    let first_live = state.map_or(Slot(0), |g| g.first_live);
+    let first_live = state.map_or(Slot(0), |g| g.first_live());
     match *op {
         OpRef::Promise { ballot, from_slot, .. } => {
             if ballot < promised {
@@ -156,7 +156,7 @@ pub(crate) fn decide<'a>(op: &OpRef<'a>, state: GroupState<'_>) -> Decision<'a> 
             }
         }
         OpRef::MarkChosen { slot, .. } => {
-            let unmarked = state.and_then(|g| g.find(slot).ok().map(|i| !g.slots[i].chosen)) == Some(true);
+            let unmarked = state.and_then(|g| g.find(slot).ok().map(|i| !g.slots()[i].chosen())) == Some(true);
             if unmarked {
                 let mut d = Decision::write(Kind::MarkChosen, slot, Ballot::ZERO, Body::Empty, Outcome::Done);
                 d.write.as_mut().expect("a write").durable = false;
@@ -194,7 +194,7 @@ pub(crate) fn decide<'a>(op: &OpRef<'a>, state: GroupState<'_>) -> Decision<'a> 
             }
         }
         OpRef::DropFrom { slot, .. } => {
-            if state.is_some_and(|g| g.slots.last().is_some_and(|e| e.slot >= slot)) {
+            if state.is_some_and(|g| g.slots().last().is_some_and(|e| e.slot >= slot)) {
                 Decision::write(Kind::DropFrom, slot, Ballot::ZERO, Body::Empty, Outcome::Done)
             } else {
                 Decision::answer(Outcome::Done, DependsOn::EverythingBefore)
@@ -222,21 +222,11 @@ mod tests {
     /// A group that promised `promised` and truncated below `first_live`,
     /// with slots `slots` accepted (the first one chosen).
     fn group(promised: u64, first_live: u64, slots: &[u64]) -> Group {
-        Group {
-            promised: b(promised),
-            first_live: Slot(first_live),
-            slots: slots
-                .iter()
-                .enumerate()
-                .map(|(i, &s)| SlotEntry {
-                    slot: Slot(s),
-                    ballot: b(promised),
-                    value: ValueLoc::Log { lsn: 1, off: 0, len: 0 },
-                    chosen: i == 0,
-                })
-                .collect(),
-            ..Group::default()
-        }
+        let slots = slots
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| SlotEntry::new(Slot(s), b(promised), ValueLoc::log(1, 0, 0), i == 0));
+        Group::from_parts(b(promised), Slot(0), Slot(first_live), slots.collect(), Vec::new())
     }
 
     fn promise(round: u64) -> OpRef<'static> {

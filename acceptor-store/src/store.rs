@@ -53,10 +53,8 @@ pub(crate) struct Shared {
     /// the state no longer matches the log, so every later write and
     /// checkpoint is refused until a reopen.
     pub(crate) panicked: AtomicBool,
-    /// The newest checkpoint's image, held here so that the checkpoint after
-    /// it, not a caller holding the store lock, lets the last reference go
-    /// (freeing hundreds of MB is an unmap the whole process feels).
-    pub(crate) last_image: Mutex<Option<Arc<Vec<u8>>>>,
+    /// The checkpoint images values point into (see [`crate::value::Images`]).
+    pub(crate) images: crate::value::Images,
     /// The oldest log record each phase-1b reply still has to read (see
     /// [`LogPin`]): a checkpoint keeps those records in the log.
     pub(crate) pins: Mutex<Vec<Lsn>>,
@@ -192,7 +190,7 @@ impl AcceptorStore {
             checkpoint_running: AtomicBool::new(false),
             closing: AtomicBool::new(false),
             panicked: AtomicBool::new(false),
-            last_image: Mutex::new(None),
+            images: sm.images,
             pins: Mutex::new(Vec::new()),
             writes: AtomicU64::new(0),
             records: AtomicU64::new(0),
@@ -352,7 +350,7 @@ impl AcceptorStore {
     /// The first live (not truncated) slot of `group`. May show a
     /// truncation that is not durable yet (see [`AcceptorStore::promised`]).
     pub fn first_live_slot(&self, group: GroupId) -> Option<Slot> {
-        lock(&self.shared.inner).groups.map.get(group, |g| g.first_live)
+        lock(&self.shared.inner).groups.map.get(group, |g| g.first_live())
     }
 
     /// What `slot` of `group` holds; the value is read zero-copy. May show
@@ -361,14 +359,14 @@ impl AcceptorStore {
         let inner = lock(&self.shared.inner);
         let shard = inner.groups.map.shard_of(group);
         let Some(g) = shard.get(&group) else { return Ok(SlotRead::Empty) };
-        if slot < g.first_live {
-            return Ok(SlotRead::Truncated { first_live_slot: g.first_live });
+        if slot < g.first_live() {
+            return Ok(SlotRead::Truncated { first_live_slot: g.first_live() });
         }
         match g.find(slot) {
             Ok(i) => {
-                let e = &g.slots[i];
-                let value = self.resolve(group, &e.value)?;
-                Ok(SlotRead::Accepted { ballot: e.ballot, value, chosen: e.chosen })
+                let e = &g.slots()[i];
+                let value = self.resolve(group, &e.value())?;
+                Ok(SlotRead::Accepted { ballot: e.ballot, value, chosen: e.chosen() })
             }
             Err(_) => Ok(SlotRead::Empty),
         }
@@ -393,14 +391,14 @@ impl AcceptorStore {
         let shard = inner.groups.map.shard_of(group);
         let Some(g) = shard.get(&group) else { return Ok(Vec::new()) };
         let (a, b) = (g.index_at_or_after(from), g.index_at_or_after(to));
-        g.slots[a..b.max(a)].iter().map(|e| self.entry(group, e)).collect()
+        g.slots()[a..b.max(a)].iter().map(|e| self.entry(group, e)).collect()
     }
 
     /// The highest accepted slot of `group` (`None`: none, or the group is
     /// unknown). May show state that is not durable yet (see
     /// [`AcceptorStore::promised`]).
     pub fn last_accepted_slot(&self, group: GroupId) -> Option<Slot> {
-        lock(&self.shared.inner).groups.map.get(group, |g| g.slots.last().map(|e| e.slot)).flatten()
+        lock(&self.shared.inner).groups.map.get(group, |g| g.slots().last().map(|e| e.slot)).flatten()
     }
 
     /// The raw metadata of `group` ([`Op::SetMeta`]): every key set, with
@@ -464,18 +462,23 @@ impl AcceptorStore {
     /// The value at `loc`, verified by the log. A damaged one marks `group`
     /// as needing repair and is [`StoreError::DamagedValue`].
     pub(crate) fn resolve(&self, group: GroupId, loc: &ValueLoc) -> Result<Value> {
-        match Value::try_resolve(loc, &self.shared.wal) {
+        match Value::try_resolve(loc, &self.shared.wal, &self.shared.images) {
             Ok(v) => v.ok_or(StoreError::MissingValue { group }),
             Err(source) => Err(self.shared.value_error(group, source)),
         }
     }
 
     fn entries(&self, group: GroupId, g: &Group, from: Slot) -> Result<Vec<AcceptedEntry>> {
-        g.slots[g.index_at_or_after(from)..].iter().map(|e| self.entry(group, e)).collect()
+        g.slots()[g.index_at_or_after(from)..].iter().map(|e| self.entry(group, e)).collect()
     }
 
     fn entry(&self, group: GroupId, e: &SlotEntry) -> Result<AcceptedEntry> {
-        Ok(AcceptedEntry { slot: e.slot, ballot: e.ballot, value: self.resolve(group, &e.value)?, chosen: e.chosen })
+        Ok(AcceptedEntry {
+            slot: e.slot,
+            ballot: e.ballot,
+            value: self.resolve(group, &e.value())?,
+            chosen: e.chosen(),
+        })
     }
 
     pub(crate) fn storage(&self) -> &Arc<dyn Storage> {

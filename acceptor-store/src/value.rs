@@ -1,10 +1,56 @@
 //! A value read from the store, borrowed without a copy.
 
-use crate::state::ValueLoc;
+use crate::state::{ImageId, Loc, ValueLoc};
 use paxos_wal::{Record, Wal};
 use std::fmt;
 use std::ops::Deref;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+/// The checkpoint images held in memory, by id: a value location names its
+/// image by a 4-byte id rather than holding it (a million locations would
+/// otherwise each carry a pointer). Usually one or two at once: the image
+/// restored at open or written by the last checkpoint, and the next while
+/// its checkpoint points values at it.
+#[derive(Debug, Default)]
+pub(crate) struct Images {
+    held: Mutex<Held>,
+}
+
+#[derive(Debug, Default)]
+struct Held {
+    /// The id the next image gets.
+    next: ImageId,
+    images: Vec<(ImageId, Arc<Vec<u8>>)>,
+}
+
+impl Images {
+    /// Hold `image`; its id.
+    pub fn add(&self, image: Arc<Vec<u8>>) -> ImageId {
+        let mut held = crate::store::lock(&self.held);
+        let id = held.next;
+        held.next = id.wrapping_add(1);
+        held.images.push((id, image));
+        id
+    }
+
+    pub fn get(&self, id: ImageId) -> Option<Arc<Vec<u8>>> {
+        crate::store::lock(&self.held).images.iter().find(|(i, _)| *i == id).map(|(_, image)| image.clone())
+    }
+
+    /// Let image `id` go (its bytes are freed once no [`Value`] holds them).
+    pub fn remove(&self, id: ImageId) {
+        crate::store::lock(&self.held).images.retain(|(i, _)| *i != id);
+    }
+
+    /// Let every image but `id` go; returns them, so that the caller
+    /// chooses where the last references drop.
+    pub fn keep_only(&self, id: ImageId) -> Vec<Arc<Vec<u8>>> {
+        let mut held = crate::store::lock(&self.held);
+        let (keep, gone) = std::mem::take(&mut held.images).into_iter().partition(|(i, _)| *i == id);
+        held.images = keep;
+        gone.into_iter().map(|(_, image): (ImageId, _)| image).collect()
+    }
+}
 
 /// An accepted value. Derefs to its bytes, which stay in the mapped log
 /// segment (or the in-memory checkpoint image): reading one copies nothing.
@@ -24,21 +70,24 @@ impl Value {
     /// `Err` if reading the log failed (it may first have to write out
     /// buffered records) or the record failed the log's check
     /// ([`paxos_wal::Error::is_damage`]: changed or truncated under the log).
-    pub(crate) fn try_resolve(loc: &ValueLoc, wal: &Wal) -> Result<Option<Value>, paxos_wal::Error> {
-        match loc {
-            ValueLoc::Log { lsn, off, len } => {
-                let Some(rec) = wal.read(*lsn)? else { return Ok(None) };
-                Ok(((*off as usize + *len as usize) <= rec.len()).then(|| Value(Inner::Log(rec, *off, *len))))
+    pub(crate) fn try_resolve(loc: &ValueLoc, wal: &Wal, images: &Images) -> Result<Option<Value>, paxos_wal::Error> {
+        match loc.get() {
+            Loc::Log { lsn, off, len } => {
+                let Some(rec) = wal.read(lsn)? else { return Ok(None) };
+                Ok(((off as usize + len as usize) <= rec.len()).then(|| Value(Inner::Log(rec, off, len))))
             }
-            ValueLoc::Image { image, off, len } => Ok(Some(Value(Inner::Image(image.clone(), *off, *len)))),
+            Loc::Image { image, off, len } => Ok(images
+                .get(image)
+                .filter(|bytes| off.checked_add(u64::from(len)).is_some_and(|end| end <= bytes.len() as u64))
+                .map(|bytes| Value(Inner::Image(bytes, off, len)))),
         }
     }
 
     /// [`Value::try_resolve`], with a read failure taken as a missing value.
     /// Only the fuzzing harness wants that.
     #[cfg(any(test, feature = "fuzzing"))]
-    pub(crate) fn resolve(loc: &ValueLoc, wal: &Wal) -> Option<Value> {
-        Self::try_resolve(loc, wal).ok().flatten()
+    pub(crate) fn resolve(loc: &ValueLoc, wal: &Wal, images: &Images) -> Option<Value> {
+        Self::try_resolve(loc, wal, images).ok().flatten()
     }
 }
 

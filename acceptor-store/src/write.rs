@@ -4,11 +4,26 @@ use crate::checkpointing::LogPin;
 use crate::codec::{expand, put_body, RecordBuilder, StoredOp, CONTINUATION, CONTINUES, OP_HEADER_LEN};
 use crate::error::{Result, StoreError};
 use crate::rules::{self, Body, DependsOn, OpRef};
-use crate::state::{SlotEntry, Undo, ValueLoc, ALL_GROUPS};
+use crate::state::{SlotEntry, Undo, ALL_GROUPS};
 use crate::store::{lock, AcceptorStore, PanicGuard, BROKEN, PANICKED};
 use crate::types::{AcceptedEntry, GroupId, Op, Outcome, PromiseOutcome, Slot};
+use crate::value::Value;
 use paxos_wal::Lsn;
 use std::sync::atomic::Ordering;
+
+/// A granted promise's phase-1b contents, taken under the store lock; the
+/// values in the log are read after it is released.
+struct Phase1b {
+    /// Where in the outcomes.
+    at: usize,
+    group: GroupId,
+    /// The entries, each with its value if that is in a checkpoint image.
+    entries: Vec<(SlotEntry, Option<Value>)>,
+    first_live_slot: Slot,
+}
+
+/// Why a log whose LSNs reach 2^62 is refused.
+pub(crate) const LSN_RANGE: &str = "an LSN beyond the store's range (2^62)";
 
 /// A decided reply waiting for the durability it depends on.
 pub(crate) struct Pending {
@@ -93,11 +108,17 @@ impl AcceptorStore {
         // the batch's first record will get exactly this LSN. A batch too
         // large for one record goes into consecutive records (see codec).
         let lsn = shared.wal.last_lsn() + 1;
+        // A value's location holds LSNs up to 2^62 (no log appends that
+        // many; a forged one could start near there). A batch takes at most
+        // a record per operation.
+        if lsn.saturating_add(ops.len() as u64) > crate::state::MAX_LSN {
+            return Err(StoreError::BadRecord { lsn: lsn - 1, source: crate::codec::DecodeError(LSN_RANGE) });
+        }
         let max_payload = shared.wal.max_record_size();
         let mut builders = vec![RecordBuilder::new()];
         let mut undo: Vec<Undo> = Vec::new();
         let mut outcomes = Vec::with_capacity(ops.len());
-        let mut replies: Vec<(usize, GroupId, Vec<SlotEntry>, Slot)> = Vec::new();
+        let mut replies: Vec<Phase1b> = Vec::new();
         let mut wait_for: Lsn = 0;
         let mut durable_write = false;
         let mut writes = 0u64;
@@ -105,7 +126,7 @@ impl AcceptorStore {
             let group = op.group();
             let shard = inner.groups.map.shard_of(group);
             let state = shard.get(&group);
-            let (promise_lsn, first_live_lsn) = state.map_or((0, 0), |g| (g.promise_lsn, g.first_live_lsn));
+            let (promise_lsn, first_live_lsn) = state.map_or((0, 0), |g| (g.promise_lsn, g.first_live_lsn()));
             let decision = rules::decide(op, state);
             drop(shard);
             match decision.depends_on {
@@ -148,12 +169,22 @@ impl AcceptorStore {
                 let locs = inner
                     .groups
                     .map
-                    .get(group, |st| st.slots[st.index_at_or_after(from_slot)..].to_vec())
+                    .get(group, |st| st.slots()[st.index_at_or_after(from_slot)..].to_vec())
                     .unwrap_or_default();
+                // A value in a checkpoint image is taken now: the next
+                // checkpoint may let that image go once the lock is released.
+                let locs = locs
+                    .into_iter()
+                    .map(|e| {
+                        let image = e.value().lsn().is_none();
+                        let value = image.then(|| Value::try_resolve(&e.value(), &shared.wal, &shared.images));
+                        (e, value.and_then(|v| v.ok().flatten()))
+                    })
+                    .collect();
                 let Outcome::Promise(PromiseOutcome::Granted { first_live_slot, .. }) = decision.outcome else {
                     unreachable!("only a granted promise carries phase 1b")
                 };
-                replies.push((outcomes.len(), group, locs, first_live_slot));
+                replies.push(Phase1b { at: outcomes.len(), group, entries: locs, first_live_slot });
             }
             outcomes.push(decision.outcome);
         }
@@ -199,23 +230,20 @@ impl AcceptorStore {
         // out, which waits for the log's I/O, i.e. for a sync in progress.
         // The locations were taken above, as of this point of the log, and
         // records never change; the pin keeps a checkpoint from deleting
-        // them meanwhile. Values in a checkpoint image need no pin.
-        let oldest = replies
-            .iter()
-            .flat_map(|(_, _, entries, _)| entries)
-            .filter_map(|e| match e.value {
-                ValueLoc::Log { lsn, .. } => Some(lsn),
-                ValueLoc::Image { .. } => None,
-            })
-            .min();
+        // them meanwhile. Values in a checkpoint image were taken above.
+        let oldest = replies.iter().flat_map(|r| &r.entries).filter_map(|(e, _)| e.value().lsn()).min();
         let _pin = oldest.map(|lsn| LogPin::new(&shared.pins, lsn));
         drop(inner);
-        for (i, group, entries, first_live_slot) in replies {
+        for Phase1b { at: i, group, entries, first_live_slot } in replies {
             let accepted = entries
-                .iter()
-                .map(|e| {
-                    let value = self.resolve(group, &e.value)?;
-                    Ok(AcceptedEntry { slot: e.slot, ballot: e.ballot, value, chosen: e.chosen })
+                .into_iter()
+                .map(|(e, taken)| {
+                    let value = match (taken, e.value().lsn()) {
+                        (Some(value), _) => value,
+                        (None, Some(_)) => self.resolve(group, &e.value())?,
+                        (None, None) => return Err(StoreError::MissingValue { group }),
+                    };
+                    Ok(AcceptedEntry { slot: e.slot, ballot: e.ballot, value, chosen: e.chosen() })
                 })
                 .collect::<Result<Vec<_>>>()?;
             outcomes[i] = Outcome::Promise(PromiseOutcome::Granted { accepted, first_live_slot });

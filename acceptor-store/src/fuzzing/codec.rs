@@ -5,8 +5,9 @@
 
 use crate::checkpoint;
 use crate::codec::{decode, decode_ops, Kind, RecordBuilder};
-use crate::state::{Groups, ValueLoc, SHARDS};
+use crate::state::{Groups, Loc, ValueLoc, SHARDS};
 use crate::types::{Ballot, GroupId, Op, Slot};
+use crate::value::Images;
 use crate::value::Value;
 use paxos_wal::storage::MemStorage;
 use paxos_wal::{Wal, WalOptions};
@@ -162,8 +163,9 @@ fn no_log() -> &'static Wal {
 
 type Flat = Vec<(GroupId, Ballot, Slot, Slot, Vec<(Slot, Ballot, Vec<u8>, bool)>)>;
 
-/// Every field of every group, in group order, values copied.
-fn flatten(groups: &Groups) -> Result<Flat, String> {
+/// Every field of every group, in group order, values copied (from the
+/// images in `images`).
+fn flatten(groups: &Groups, images: &Images) -> Result<Flat, String> {
     let mut out = Vec::new();
     let mut ids = groups.map.keys();
     ids.sort();
@@ -171,16 +173,17 @@ fn flatten(groups: &Groups) -> Result<Flat, String> {
         let shard = groups.map.shard_of(*id);
         let g = &shard[id];
         let mut slots = Vec::new();
-        for e in &g.slots {
-            let ValueLoc::Image { image, off, len } = &e.value else {
+        for e in g.slots() {
+            let Loc::Image { image, off, len } = e.value().get() else {
                 return Err(format!("{id} {}: a decoded image value points into a log", e.slot));
             };
+            let image = images.get(image).ok_or_else(|| format!("{id} {}: no image {image}", e.slot))?;
             let v = image
-                .get(*off as usize..*off as usize + *len as usize)
+                .get(off as usize..off as usize + len as usize)
                 .ok_or_else(|| format!("{id} {}: value {off}+{len} lies outside the image", e.slot))?;
-            slots.push((e.slot, e.ballot, v.to_vec(), e.chosen));
+            slots.push((e.slot, e.ballot, v.to_vec(), e.chosen()));
         }
-        out.push((*id, g.promised, g.promised_from, g.first_live, slots));
+        out.push((*id, g.promised, g.promised_from(), g.first_live(), slots));
     }
     Ok(out)
 }
@@ -195,14 +198,15 @@ fn flatten(groups: &Groups) -> Result<Flat, String> {
 pub fn check_checkpoint_image(data: &[u8]) -> Result<ImageSummary, String> {
     let image = Arc::new(data.to_vec());
     let ctx = || format!("image {:02x?}", &data[..data.len().min(128)]);
-    let Ok(decoded) = checkpoint::decode(image) else {
+    let images = Images::default();
+    let Ok(decoded) = checkpoint::decode(image, &images) else {
         return Ok(ImageSummary { groups: None, slots: 0, canonical: false });
     };
-    let flat = flatten(&decoded.groups)?;
+    let flat = flatten(&decoded.groups, &images)?;
     for (id, _, _, _, slots) in &flat {
         ensure(slots.windows(2).all(|w| w[0].0 < w[1].0), || format!("{id}: slots out of order: {}", ctx()))?;
     }
-    let resolve = |loc: &ValueLoc| Value::resolve(loc, no_log());
+    let resolve = |loc: &ValueLoc| Value::resolve(loc, no_log(), &images);
     // A version-1 image comes back as version 2, every shard at position 0.
     let positions = decoded.positions.clone().unwrap_or_else(|| vec![0; SHARDS]);
     let again =
@@ -210,9 +214,11 @@ pub fn check_checkpoint_image(data: &[u8]) -> Result<ImageSummary, String> {
     if decoded.positions.is_some() {
         ensure(again.len() == data.len(), || format!("re-encoded to {} bytes: {}", again.len(), ctx()))?;
     }
-    let redecoded = checkpoint::decode(Arc::new(again.clone()))
+    let redecoded = checkpoint::decode(Arc::new(again.clone()), &images)
         .map_err(|e| format!("re-encoded image does not decode ({e}): {}", ctx()))?;
-    ensure(flatten(&redecoded.groups)? == flat, || format!("re-encoded image decodes differently: {}", ctx()))?;
+    ensure(flatten(&redecoded.groups, &images)? == flat, || {
+        format!("re-encoded image decodes differently: {}", ctx())
+    })?;
     ensure(redecoded.positions.as_ref() == Some(&positions), || format!("positions changed: {}", ctx()))?;
     let third = checkpoint::encode(&redecoded.groups, &positions, resolve).map_err(|g| format!("encode lost {g}"))?;
     ensure(third == again, || format!("encoding is not a fixed point: {}", ctx()))?;
