@@ -373,11 +373,16 @@ pub(crate) fn shard_of(id: GroupId) -> usize {
 /// vector, and a hash table of their positions in it (2 bytes and a control
 /// byte per bucket, see [`Index`]), so a group costs its 80 bytes and
 /// little more. The vector grows by a sixteenth at a time, not by
-/// doubling: doubling leaves a quarter of it unused on average.
+/// doubling: doubling leaves a quarter of it unused on average. While the
+/// store opens it does double (growing by a sixteenth copies the vector
+/// sixteen times over: 10% of a replay's time), and is trimmed once open
+/// ([`GroupMap::opened`]).
 #[derive(Debug)]
 pub(crate) struct GroupTable {
     index: Index,
     entries: Vec<(GroupId, Group)>,
+    /// The store is opening: grow by doubling.
+    opening: bool,
     /// The hash's key ([`fold`]), random per table.
     key: [u64; 2],
 }
@@ -459,7 +464,7 @@ impl Default for GroupTable {
     fn default() -> Self {
         let random = std::hash::RandomState::new();
         let key = [random.hash_one(1u64), random.hash_one(2u64)];
-        GroupTable { index: Index::Narrow(HashTable::new()), entries: Vec::new(), key }
+        GroupTable { index: Index::Narrow(HashTable::new()), entries: Vec::new(), opening: true, key }
     }
 }
 
@@ -494,7 +499,7 @@ impl GroupTable {
 
     fn push(&mut self, id: GroupId, group: Group) -> usize {
         let i = self.entries.len();
-        if i == self.entries.capacity() {
+        if i == self.entries.capacity() && !self.opening {
             self.entries.reserve_exact((i / 16).max(4));
         }
         self.entries.push((id, group));
@@ -530,6 +535,14 @@ impl GroupTable {
     #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// The store is open: trim what doubling left unused to a sixteenth
+    /// (glibc shrinks in place), and grow by a sixteenth from now on.
+    fn opened(&mut self) {
+        self.opening = false;
+        let keep = self.entries.len() + self.entries.len() / 16;
+        self.entries.shrink_to(keep);
     }
 
     /// Every group, in no particular order.
@@ -617,6 +630,13 @@ impl GroupMap {
     #[cfg(test)]
     pub fn len(&self) -> usize {
         (0..SHARDS).map(|i| self.shard(i).len()).sum()
+    }
+
+    /// The store is open (see [`GroupTable`]'s growth).
+    pub fn opened(&self) {
+        for i in 0..SHARDS {
+            self.shard(i).groups.opened();
+        }
     }
 
     /// Every group id, in no particular order.
@@ -948,6 +968,23 @@ mod tests {
             let mut want: Vec<GroupId> = model.keys().copied().collect();
             want.sort();
             prop_assert_eq!(keys, want);
+        }
+    }
+
+    /// While opening a shard doubles its vector; once open it keeps at
+    /// most a sixteenth spare, and grows by a sixteenth.
+    #[test]
+    fn an_opened_shard_keeps_a_sixteenth_spare() {
+        let mut table = GroupTable::default();
+        for id in 0..600 {
+            table.insert(GroupId(id), Group::default());
+        }
+        assert_eq!(table.entries.capacity(), 1024, "doubling while opening");
+        table.opened();
+        assert_eq!(table.entries.capacity(), 600 + 600 / 16);
+        for id in 600..700 {
+            table.insert(GroupId(id), Group::default());
+            assert!(table.entries.capacity() <= table.entries.len() + table.entries.len() / 16 + 4);
         }
     }
 

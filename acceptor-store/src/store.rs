@@ -175,6 +175,7 @@ impl AcceptorStore {
         if !had_marker {
             write_marker(&*opts.log.storage, &dir, &marker)?;
         }
+        sm.groups.map.opened();
         let damaged = rec.report.damage.iter().any(|d| d.lsns.is_some());
         // Headers of one record holding one accept: 8 + 48 bytes.
         let max_value = opts.max_value_size.min(rec.wal.max_record_size().saturating_sub(56));
