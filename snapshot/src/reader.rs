@@ -202,4 +202,15 @@ impl Read for SnapshotReader {
         self.pos += n;
         Ok(n)
     }
+
+    /// The payload's length is known: one allocation of it, not the
+    /// doubling series the default grows by (for a 1 GiB payload that
+    /// copies it about once more and faults in twice its size).
+    fn read_to_end(&mut self, out: &mut Vec<u8>) -> io::Result<usize> {
+        let before = out.len();
+        let rest = usize::try_from(self.remaining).unwrap_or(usize::MAX).saturating_add(self.filled - self.pos);
+        out.try_reserve_exact(rest).map_err(|e| io::Error::new(io::ErrorKind::OutOfMemory, e))?;
+        self.read_rest(out).map_err(SnapshotError::into_io)?;
+        Ok(out.len() - before)
+    }
 }

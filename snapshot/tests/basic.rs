@@ -352,3 +352,22 @@ fn syncing_part_way_publishes_nothing_and_a_failed_one_poisons() {
     assert!(matches!(store.write(3, b"", b"x"), Err(SnapshotError::Poisoned { .. })));
     assert_eq!(store.latest_valid().unwrap().0, Some(meta));
 }
+
+/// `read_to_end` (which reserves the payload's length up front) after a
+/// partial `read` hands out exactly the rest, in one allocation.
+#[test]
+fn read_to_end_after_a_partial_read_gets_the_rest_in_one_allocation() {
+    let mem = MemStorage::new();
+    let store = open_mem(&mem, 2);
+    let data = payload(5, 700_000);
+    let meta = store.write(5, b"", &data).unwrap();
+    let mut r = store.read(&meta).unwrap();
+    let mut head = [0u8; 1000];
+    r.read_exact(&mut head).unwrap();
+    let mut rest = b"before".to_vec();
+    assert_eq!(r.read_to_end(&mut rest).unwrap(), data.len() - 1000);
+    assert_eq!(&rest[..6], b"before");
+    assert_eq!(rest[6..], data[1000..]);
+    assert_eq!(rest.capacity(), 6 + data.len() - 1000, "reserved exactly once");
+    assert_eq!(r.read_to_end(&mut rest).unwrap(), 0);
+}

@@ -31,8 +31,22 @@ pub(super) fn read_range(
     start: u64,
     end: u64,
 ) -> Result<(Vec<u8>, Vec<Range<u64>>)> {
+    let mut buf = Vec::new();
+    let unreadable = read_range_into(file, path, start, end, &mut buf)?;
+    Ok((buf, unreadable))
+}
+
+/// [`read_range`] into `buf` (resized to fit; every byte is overwritten, so
+/// a buffer reused from another read leaks nothing into this one).
+pub(super) fn read_range_into(
+    file: &dyn StorageFile,
+    path: &Path,
+    start: u64,
+    end: u64,
+    buf: &mut Vec<u8>,
+) -> Result<Vec<Range<u64>>> {
     const CHUNK: u64 = 1 << 20;
-    let mut buf = vec![0u8; (end - start) as usize];
+    buf.resize((end - start) as usize, 0);
     let mut unreadable = Vec::new();
     let mut off = start;
     while off < end {
@@ -60,7 +74,7 @@ pub(super) fn read_range(
         }
         off += n;
     }
-    Ok((buf, unreadable))
+    Ok(unreadable)
 }
 
 /// Find the next valid frame at or after `from` (an offset into `body`).
