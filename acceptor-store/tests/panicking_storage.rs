@@ -47,9 +47,13 @@ fn a_write_that_panics_half_way_stops_writes_and_checkpoints_until_reopened() {
     assert!(matches!(store.accept(GroupId(2), Slot(0), b, b"x"), Err(StoreError::Internal(_))));
     let (tx, rx) = mpsc::channel();
     let checkpointing = store.clone();
-    std::thread::spawn(move || tx.send(checkpointing.checkpoint().map(|_| ())));
+    let thread = std::thread::spawn(move || tx.send(checkpointing.checkpoint().map(|_| ())));
     let got = rx.recv_timeout(Duration::from_secs(20)).expect("the checkpoint returned instead of hanging");
     assert!(matches!(got, Err(StoreError::Internal(_))), "{got:?}");
+    // The thread's clone of the store holds the directory's lock until the
+    // thread ends, which is after it sent: wait for it, or the reopen below
+    // can find the directory still locked.
+    thread.join().unwrap().unwrap();
     drop(store);
 
     let (store, report) = AcceptorStore::open("/p", opts).unwrap();

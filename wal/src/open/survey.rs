@@ -158,8 +158,11 @@ pub(super) fn list(
 /// threads costs more than it saves (the simulations open small logs
 /// thousands of times).
 const PARALLEL_FROM: u64 = 16 << 20;
-/// At most this many threads scan segments.
+/// At most this many threads scan segments,
 const SCAN_THREADS: usize = 4;
+/// and their buffers (a whole segment each) take at most this much memory
+/// (four of the default 64 MiB segments; one thread whatever the size).
+const SCAN_MEMORY: u64 = 256 << 20;
 
 /// Read and scan every segment's records (from `HEADER_PAGE` on), on a few
 /// threads at once: checking a long log's checksums is CPU work, one
@@ -168,10 +171,12 @@ const SCAN_THREADS: usize = 4;
 /// Returns the highest `acked` field of a valid frame.
 fn scan_bodies(found: &mut [Found]) -> Result<Lsn> {
     let bytes: u64 = found.iter().map(|f| f.size).sum();
+    let largest = found.iter().map(|f| f.size).max().unwrap_or(1).max(1);
     let threads = if bytes < PARALLEL_FROM {
         1
     } else {
-        std::thread::available_parallelism().map_or(1, |n| n.get()).min(SCAN_THREADS).min(found.len())
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        cores.min(SCAN_THREADS).min(found.len()).min(usize::try_from(SCAN_MEMORY / largest).unwrap_or(1).max(1))
     };
     let next = std::sync::atomic::AtomicUsize::new(0);
     type Scanned = Result<(Scan, Vec<Range<u64>>)>;
