@@ -166,25 +166,29 @@ impl AcceptorStore {
             if let Some(from_slot) = decision.phase1b_from {
                 // Phase-1b contents as of this point of the batch (after the
                 // promise's own write); the values are read below, unlocked.
-                let locs = inner
+                // A value in a checkpoint image is taken here, under the
+                // shard's lock: once that is released a checkpoint can point
+                // the shard at its own image and let this one go (it takes
+                // the shard's lock to repoint, and lets old images go only
+                // after every shard was repointed).
+                let entries = inner
                     .groups
                     .map
-                    .get(group, |st| st.slots()[st.index_at_or_after(from_slot)..].to_vec())
-                    .unwrap_or_default();
-                // A value in a checkpoint image is taken now: the next
-                // checkpoint may let that image go once the lock is released.
-                let locs = locs
-                    .into_iter()
-                    .map(|e| {
-                        let image = e.value().lsn().is_none();
-                        let value = image.then(|| Value::try_resolve(&e.value(), &shared.wal, &shared.images));
-                        (e, value.and_then(|v| v.ok().flatten()))
+                    .get(group, |st| {
+                        st.slots()[st.index_at_or_after(from_slot)..]
+                            .iter()
+                            .map(|e| {
+                                let image = e.value().lsn().is_none();
+                                let value = image.then(|| Value::try_resolve(&e.value(), &shared.wal, &shared.images));
+                                (*e, value.and_then(|v| v.ok().flatten()))
+                            })
+                            .collect()
                     })
-                    .collect();
+                    .unwrap_or_default();
                 let Outcome::Promise(PromiseOutcome::Granted { first_live_slot, .. }) = decision.outcome else {
                     unreachable!("only a granted promise carries phase 1b")
                 };
-                replies.push(Phase1b { at: outcomes.len(), group, entries: locs, first_live_slot });
+                replies.push(Phase1b { at: outcomes.len(), group, entries, first_live_slot });
             }
             outcomes.push(decision.outcome);
         }
