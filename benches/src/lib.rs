@@ -79,6 +79,22 @@ pub fn payload(len: usize, seed: u64) -> Vec<u8> {
     (0..len).map(|i| (seed.wrapping_mul(131).wrapping_add(i as u64) % 251) as u8 + 1).collect()
 }
 
+/// Context switches (voluntary and involuntary) of every thread of this
+/// process so far, ended threads included (`getrusage(RUSAGE_SELF)`). On
+/// 2 cores the wake-ups of 64 callers bind, so the concurrent benchmarks
+/// report switches per operation beside throughput.
+pub fn context_switches() -> u64 {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: `usage` is a valid, writable `rusage`; getrusage only writes
+    // it, and RUSAGE_SELF is a valid `who`. Zeroed is a valid `rusage`
+    // (plain integers), so reading it is sound whatever the call did.
+    let usage = unsafe {
+        libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr());
+        usage.assume_init()
+    };
+    (usage.ru_nvcsw + usage.ru_nivcsw) as u64
+}
+
 /// Segment size of the logs the benchmarks open (the default, 64 MiB), and
 /// the size of the raw baselines' files.
 pub const SEGMENT_SIZE: u64 = 64 << 20;

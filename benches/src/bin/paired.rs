@@ -205,22 +205,25 @@ fn concurrent(dir: &Path, rounds: usize, ops: u64, threads: &[usize], size: usiz
         .into_iter()
         .filter(|(n, _)| n.starts_with("raw") || only.as_ref().is_none_or(|o| n.starts_with(o.as_str())))
         .collect();
-    // ops/s[subject][threads][round]
+    // ops/s[subject][threads][round], and context switches per operation.
     let mut thr = vec![vec![Vec::new(); threads.len()]; subjects.len()];
+    let mut switches = vec![vec![Vec::new(); threads.len()]; subjects.len()];
     for round in 0..rounds {
         for (ti, &t) in threads.iter().enumerate() {
             for k in 0..subjects.len() {
                 let s = (round + k) % subjects.len();
                 quiet(dir);
+                let before = paxos_store_benches::context_switches();
                 let d = run_threads(&split(ops, t), |i, n| (0..n).try_for_each(|_| (subjects[s].1)(i)))
                     .unwrap_or_else(|e| panic!("{}: {e}", subjects[s].0));
                 thr[s][ti].push(ops as f64 / d.as_secs_f64());
+                switches[s][ti].push((paxos_store_benches::context_switches() - before) as f64 / ops as f64);
             }
         }
     }
     println!("\n{size} B, {ops} durable operations per subject per thread count per round, {rounds} rounds");
-    println!("| subject | threads | ops/s (median) | / raw same threads (median, range) | / same subject at 1 thread (median, range) |");
-    println!("| --- | --- | --- | --- | --- |");
+    println!("| subject | threads | ops/s (median) | / raw same threads (median, range) | / same subject at 1 thread (median, range) | context switches per op (median) |");
+    println!("| --- | --- | --- | --- | --- | --- |");
     let one = threads.iter().position(|&t| t == 1);
     let range = |v: Vec<f64>| {
         let (lo, hi) = v.iter().fold((f64::MAX, 0f64), |(l, h), &x| (l.min(x), h.max(x)));
@@ -230,7 +233,8 @@ fn concurrent(dir: &Path, rounds: usize, ops: u64, threads: &[usize], size: usiz
         for (ti, &t) in threads.iter().enumerate() {
             let vs_raw: Vec<f64> = (0..rounds).map(|r| thr[s][ti][r] / thr[0][ti][r]).collect();
             let vs_one = one.map_or("-".into(), |o| range((0..rounds).map(|r| thr[s][ti][r] / thr[s][o][r]).collect()));
-            println!("| {name} | {t} | {:.0} | {} | {vs_one} |", median(thr[s][ti].clone()), range(vs_raw));
+            let cs = median(switches[s][ti].clone());
+            println!("| {name} | {t} | {:.0} | {} | {vs_one} | {cs:.2} |", median(thr[s][ti].clone()), range(vs_raw));
         }
     }
     #[cfg(feature = "peers")]
