@@ -511,13 +511,9 @@ impl GroupTable {
 
     /// Put `group` in as `id`; returns the group it replaced.
     pub fn insert(&mut self, id: GroupId, group: Group) -> Option<Group> {
-        match self.position(id) {
-            Some(i) => Some(std::mem::replace(&mut self.entries[i].1, group)),
-            None => {
-                self.push(id, group);
-                None
-            }
-        }
+        let (g, created) = self.get_or_create(id);
+        let before = std::mem::replace(g, group);
+        (!created).then_some(before)
     }
 
     pub fn remove(&mut self, id: &GroupId) -> Option<Group> {
