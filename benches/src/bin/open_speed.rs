@@ -22,6 +22,7 @@
 //! it is written, so this slightly overstates them).
 
 use paxos_acceptor_store::{AcceptorStore, Ballot, GroupId, Op, Slot, StoreOptions};
+use paxos_store_benches::stats::pct;
 use paxos_store_benches::{apply_in_batches, dir};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -130,7 +131,7 @@ fn segment_bytes(wal: &Path) -> std::io::Result<u64> {
 fn median(v: &[Duration]) -> Duration {
     let mut v = v.to_vec();
     v.sort();
-    v[v.len() / 2]
+    pct(&v, 0.5)
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
