@@ -2,7 +2,7 @@
 
 use crate::checkpoint::{Encoder, Head, Reader};
 use crate::error::{Result, StoreError};
-use crate::options::CheckpointInfo;
+use crate::options::{CheckpointInfo, CheckpointSteps};
 use crate::state::{shard_of, Group, GroupMap, ImageId, Shard, SlotEntry, ValueLoc, SHARDS};
 use crate::store::{lock, AcceptorStore, PANICKED};
 use crate::types::GroupId;
@@ -208,11 +208,16 @@ impl AcceptorStore {
         // worth of segments while it runs stops pacing itself.
         let behind_at = shared.opts.checkpoint_after_segments.map(|n| shared.wal.segment_count() + n.max(1));
         let mut pace = Pace::new(shared.opts.checkpoint_duty_cycle, background, behind_at);
+        let mut steps = CheckpointSteps::default();
+        let mut step = Instant::now();
+        let mut lap = || std::mem::replace(&mut step, Instant::now()).elapsed();
         let copy = self.copy_shards(&map, &mut pace, between_shards)?;
         let position = copy.positions[0];
         shared.wal.wait_durable(*copy.positions.last().expect("at least one shard"))?;
+        steps.copy = lap();
         let bytes = copy.image.len();
         self.write_image(position, &copy.image, &mut pace)?;
+        steps.write = lap();
         let image = Arc::new(copy.image);
         let id = shared.images.add(image.clone());
         self.point_shards_at_image(&map, image, id, &copy.positions, &mut pace)?;
@@ -231,14 +236,16 @@ impl AcceptorStore {
             shared.images.keep_only(id)
         };
         drop(older);
+        steps.repoint = lap();
         let segments_removed = if copy.keep_log { 0 } else { self.delete_covered_segments(&mut pace)? };
+        steps.delete = lap();
         let took = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
         shared.checkpoint_last_ns.store(took, Ordering::Relaxed);
         shared.checkpoint_total_ns.fetch_add(took, Ordering::Relaxed);
         shared.checkpoint_last_bytes.store(bytes as u64, Ordering::Relaxed);
         shared.checkpoint_total_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
         shared.checkpoints.fetch_add(1, Ordering::Relaxed);
-        Ok(CheckpointInfo { position, groups: copy.groups, bytes, segments_removed, paced: pace.slept })
+        Ok(CheckpointInfo { position, groups: copy.groups, bytes, segments_removed, paced: pace.slept, steps })
     }
 
     /// Copy every shard out, each at its own log position, and encode the
@@ -585,8 +592,16 @@ mod tests {
     #[test]
     fn a_checkpoint_keeps_to_its_duty_cycle() {
         use std::time::Duration;
-        let paced = filled(0.5).checkpoint().unwrap();
+        let store = filled(0.5);
+        let t0 = Instant::now();
+        let paced = store.checkpoint().unwrap();
+        let took = t0.elapsed();
         assert!(paced.paced > Duration::ZERO && paced.groups == 3000, "{paced:?}");
+        // The steps take the whole checkpoint between them, pacing included.
+        let s = paced.steps;
+        let steps = s.copy + s.write + s.repoint + s.delete;
+        assert!(paced.paced <= steps && steps <= took, "{paced:?} in {took:?}");
+        assert!(s.copy > Duration::ZERO && s.write > Duration::ZERO && s.repoint > Duration::ZERO, "{s:?}");
         assert_eq!(filled(1.0).checkpoint().unwrap().paced, Duration::ZERO);
         let closing = filled(0.5);
         closing.shared.closing.store(true, Ordering::Relaxed);

@@ -222,7 +222,7 @@ mod write;
 pub use app_snapshot::{AppSnapshot, AppSnapshotWriter};
 pub use codec::{decode_ops, DecodeError};
 pub use error::{Result, StoreError};
-pub use options::{CheckpointInfo, LogInfo, StoreOptions, StoreStats};
+pub use options::{CheckpointInfo, CheckpointSteps, LogInfo, StoreOptions, StoreStats};
 pub use paxos_recovery::RecoveryReport;
 pub use paxos_wal::{CorruptionPolicy, StallHook, SyncHistogram, WalStats, WriteMode};
 pub use store::AcceptorStore;

@@ -90,6 +90,25 @@ pub struct CheckpointInfo {
     pub paced: std::time::Duration,
     /// Log segments deleted after it.
     pub segments_removed: usize,
+    /// How long each of its steps took, pacing included, in order: copying
+    /// the groups out shard by shard and encoding the image; writing and
+    /// syncing the image; pointing the index at the image; deleting the log
+    /// segments it covers.
+    pub steps: CheckpointSteps,
+}
+
+/// [`CheckpointInfo::steps`]: how long each step of a checkpoint took.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CheckpointSteps {
+    /// Copying the groups out of the index, a shard at a time, and encoding
+    /// the image.
+    pub copy: std::time::Duration,
+    /// Writing the image and making it durable.
+    pub write: std::time::Duration,
+    /// Pointing the index's values at the image, a shard at a time.
+    pub repoint: std::time::Duration,
+    /// Deleting the log segments the kept checkpoints cover.
+    pub delete: std::time::Duration,
 }
 
 /// Counters of the store since it was opened ([`crate::AcceptorStore::stats`]).

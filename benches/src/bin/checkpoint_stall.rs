@@ -20,7 +20,9 @@
 //! `--quiet-secs`), so both kinds of window sample the log's periodic work
 //! (segment roll-overs) alike. Each call is counted in the window it
 //! started in. Printed: accepts per second, p50/p99/p999 without and during
-//! checkpoints, and their ratios, all from the same run. `--timeline` also prints, for the
+//! checkpoints, and their ratios, all from the same run; and the
+//! checkpoints' calls again by the step of the checkpoint running when they
+//! started (see `CheckpointSteps`). `--timeline` also prints, for the
 //! first checkpoint, accepts per second, p99 and the slowest call in 100 ms
 //! bins from half a second before it. `--duty` sets
 //! `StoreOptions::checkpoint_duty_cycle` (default: the store's default).
@@ -170,6 +172,8 @@ fn run(a: &Args, shape: Shape) -> Result<(), Box<dyn std::error::Error>> {
     // (start, end, during a checkpoint)
     let mut windows = Vec::new();
     let mut took = Vec::new();
+    // Each checkpoint's start and the ends of its steps.
+    let mut steps: Vec<[Duration; 5]> = Vec::new();
     let mut image = 0;
     for _ in 0..a.rounds {
         let q = Instant::now();
@@ -178,6 +182,14 @@ fn run(a: &Args, shape: Shape) -> Result<(), Box<dyn std::error::Error>> {
         windows.push((q - origin, c - origin, false));
         let info = store.checkpoint()?;
         windows.push((c - origin, origin.elapsed(), true));
+        let st = info.steps;
+        let mut at = c - origin;
+        let mut ends = [at; 5];
+        for (i, d) in [st.copy, st.write, st.repoint, st.delete].into_iter().enumerate() {
+            at += d;
+            ends[i + 1] = at;
+        }
+        steps.push(ends);
         last = c.elapsed();
         took.push(last);
         image = info.bytes;
@@ -218,9 +230,21 @@ fn run(a: &Args, shape: Shape) -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     }
+    // The calls of the checkpoints' windows again, by the step running
+    // when they started.
+    let mut by_step: [Class; 4] = Default::default();
+    for ends in &steps {
+        for (i, class) in by_step.iter_mut().enumerate() {
+            class.time += ends[i + 1] - ends[i];
+        }
+    }
     for (start, lat) in all {
         if let Some(&(_, _, ck)) = windows.iter().find(|(s, e, _)| *s <= start && start < *e) {
             if ck { &mut during } else { &mut without }.lat.push(lat);
+            if let Some(ends) = steps.iter().find(|e| e[0] <= start && start < e[4]) {
+                let i = (1..5).find(|&i| start < ends[i]).unwrap_or(4) - 1;
+                by_step[i].lat.push(lat);
+            }
         }
     }
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
@@ -236,6 +260,21 @@ fn run(a: &Args, shape: Shape) -> Result<(), Box<dyn std::error::Error>> {
             ms(pct(&c.lat, 0.999)),
             if name == "during" { each.join(", ") } else { String::new() },
             image as f64 / (1 << 20) as f64,
+        );
+    }
+    for (name, c) in ["copy", "write", "repoint", "delete"].iter().zip(by_step.iter_mut()) {
+        c.lat.sort_unstable();
+        if c.lat.is_empty() {
+            continue;
+        }
+        println!(
+            "| {} | during: {name} ({:.1} s) | {:.0} | {:.3} | {:.3} | {:.3} | | |",
+            shape.name,
+            c.time.as_secs_f64(),
+            c.rate(),
+            ms(pct(&c.lat, 0.5)),
+            ms(pct(&c.lat, 0.99)),
+            ms(pct(&c.lat, 0.999)),
         );
     }
     let r = |p| ms(pct(&during.lat, p)) / ms(pct(&without.lat, p));
