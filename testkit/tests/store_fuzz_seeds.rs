@@ -220,6 +220,216 @@ fn open_seeds() -> Vec<(String, Vec<u8>)> {
             ),
         ),
     ];
+    let mut out: Seeds = seeds.into_iter().map(|(n, b)| (n.to_string(), b)).collect();
+    out.extend(long_open_seeds());
+    out
+}
+
+/// Longer `store_open` seeds: up to the eight mutations an input carries,
+/// spread over both checkpoints and every log segment of the base store at
+/// once (the short seeds above damage one or two places), so the fuzzer
+/// starts from inputs that reach every file.
+fn long_open_seeds() -> Seeds {
+    use Mutation::*;
+    let files = &base_store_image().files;
+    let idx = |suffix: &str| -> Vec<u8> {
+        files
+            .iter()
+            .enumerate()
+            .filter(|(_, (p, _))| p.to_string_lossy().ends_with(suffix))
+            .map(|(i, _)| i as u8)
+            .collect()
+    };
+    let (snaps, segs) = (idx(".snap"), idx(".wal"));
+    assert!(snaps.len() == 2 && segs.len() >= 3, "{snaps:?} {segs:?}");
+    let (old_snap, new_snap) = (snaps[0], snaps[1]);
+    let (first, last) = (segs[0], *segs.last().unwrap());
+    let middle = segs[1..segs.len() - 1].to_vec();
+    let frames = |f: u8| frame_offsets(&files[f as usize].1);
+    // A bit inside the `k`-th record (from the end if `k` is negative) of a segment.
+    let record = |f: u8, k: isize, bit: u8| {
+        let fr = frames(f);
+        let i = if k < 0 { fr.len() as isize + k } else { k }.clamp(0, fr.len() as isize - 1) as usize;
+        FlipBit { file: f, offset: fr[i] + 40, bit }
+    };
+    let snap_len = |f: u8| files[f as usize].1.len() as u16;
+    // The first bytes of a file, made deterministic (a header carries the
+    // log's random identity): planted files that start like theirs.
+    let head = |f: u8| files[f as usize].1[..8].to_vec();
+    // A whole record frame of the first segment (cut to 64 bytes).
+    let first_frame = {
+        let fr = frames(first);
+        files[first as usize].1[fr[1] as usize..fr[1] as usize + 64].to_vec()
+    };
+    let seeds: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "long-flip-every-segment-and-old-checkpoint-salvage",
+            store_open_input(
+                Salvage,
+                &[
+                    FlipBit { file: old_snap, offset: snap_len(old_snap) / 2, bit: 3 },
+                    FailReads { file: old_snap, offset: snap_len(old_snap) / 3, len: 64 },
+                    record(first, 2, 1),
+                    record(middle[0], 0, 2),
+                    record(*middle.last().unwrap(), -2, 4),
+                    record(last, 1, 5),
+                    record(last, -1, 7),
+                    FlipBit { file: first, offset: 600, bit: 0 },
+                ],
+                0x1111,
+            ),
+        ),
+        (
+            "long-flip-every-segment",
+            store_open_input(
+                TolerateTornTail,
+                &segs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| record(*f, -(i as isize) - 1, i as u8))
+                    .take(8)
+                    .collect::<Vec<_>>(),
+                0x2222,
+            ),
+        ),
+        (
+            "long-read-errors-in-every-segment-salvage",
+            store_open_input(
+                Salvage,
+                &[
+                    FailReads { file: old_snap, offset: 700, len: 40 },
+                    FailReads { file: old_snap, offset: snap_len(old_snap) - 200, len: 100 },
+                    FailReads { file: first, offset: frames(first)[3], len: 8 },
+                    FailReads { file: middle[0], offset: frames(middle[0])[1], len: 600 },
+                    FailReads { file: last, offset: *frames(last).last().unwrap(), len: 30 },
+                    FailReads { file: last, offset: 4096 + 512, len: 1 },
+                    Zero { file: *middle.last().unwrap(), offset: frames(*middle.last().unwrap())[2], len: 300 },
+                ],
+                0x3333,
+            ),
+        ),
+        (
+            "long-plant-duplicate-rename",
+            store_open_input(
+                TolerateTornTail,
+                &[
+                    AddFile { dir: 0, name: NameSpec::Sibling { number: 9000 }, bytes: head(new_snap), zeros: 4000 },
+                    AddFile { dir: 1, name: NameSpec::Sibling { number: 5000 }, bytes: head(last), zeros: 8128 },
+                    AddFile { dir: 1, name: NameSpec::Temp { number: 4 }, bytes: first_frame.clone(), zeros: 8128 },
+                    Duplicate { file: new_snap, name: NameSpec::Temp { number: 7 } },
+                    Duplicate { file: first, name: NameSpec::Sibling { number: 1 } },
+                    Rename { file: old_snap, name: NameSpec::Garbage(6) },
+                    AddFile { dir: 0, name: NameSpec::Garbage(8), bytes: head(old_snap), zeros: 100 },
+                    Duplicate { file: middle[0], name: NameSpec::Garbage(2) },
+                ],
+                0x4444,
+            ),
+        ),
+        (
+            "long-plant-duplicate-rename-salvage",
+            store_open_input(
+                Salvage,
+                &[
+                    Duplicate { file: middle[0], name: NameSpec::Sibling { number: 7000 } },
+                    Rename { file: old_snap, name: NameSpec::Temp { number: 3 } },
+                    AddFile { dir: 1, name: NameSpec::Sibling { number: 6000 }, bytes: head(first), zeros: 8128 },
+                    Duplicate { file: old_snap, name: NameSpec::Sibling { number: 2 } },
+                    record(middle[0], 3, 6),
+                    AddFile { dir: 0, name: NameSpec::Temp { number: 9 }, bytes: vec![0xAB; 64], zeros: 0 },
+                ],
+                0x5555,
+            ),
+        ),
+        ("long-damage-past-the-log-end-opens", {
+            let end = |f: u8| {
+                let fr = frames(f);
+                let last_at = *fr.last().unwrap() as usize;
+                let seg = &files[f as usize].1;
+                let seq = SegmentHeader::decode(seg).unwrap().seq.get();
+                (last_at + frame_len(decode_record(&seg[last_at..], seq).unwrap().len as usize) as usize) as u16
+            };
+            let tail = end(last);
+            store_open_input(
+                TolerateTornTail,
+                &[
+                    Zero { file: last, offset: tail, len: 2000 },
+                    FlipBit { file: last, offset: tail + 700, bit: 2 },
+                    Copy { from: first, from_offset: frames(first)[1], to: last, to_offset: tail + 1024, len: 900 },
+                    AddFile { dir: 0, name: NameSpec::Garbage(7), bytes: head(old_snap), zeros: 3000 },
+                    AddFile { dir: 1, name: NameSpec::Temp { number: 6 }, bytes: head(first), zeros: 8184 },
+                    AddFile { dir: 1, name: NameSpec::Garbage(3), bytes: vec![0xC3; 64], zeros: 4096 },
+                    Duplicate { file: old_snap, name: NameSpec::Temp { number: 11 } },
+                    FailReads { file: old_snap, offset: 900, len: 512 },
+                ],
+                0xAAAA,
+            )
+        }),
+        (
+            "long-truncate-extend-overwrite",
+            store_open_input(
+                TolerateTornTail,
+                &[
+                    Truncate { file: *middle.last().unwrap(), len: frames(*middle.last().unwrap())[3] },
+                    Extend { file: last, len: 4096, fill: 0xFF },
+                    Overwrite { file: first, offset: frames(first)[2], bytes: first_frame.clone() },
+                    Zero { file: new_snap, offset: 200, len: 64 },
+                    Extend { file: old_snap, len: 100, fill: 0 },
+                    Overwrite { file: last, offset: *frames(last).last().unwrap() + 8, bytes: vec![0x5A; 64] },
+                    Truncate { file: new_snap, len: snap_len(new_snap) - 1 },
+                    Zero { file: last, offset: 512, len: 1024 },
+                ],
+                0x6666,
+            ),
+        ),
+        (
+            "long-misdirected-copies-salvage",
+            store_open_input(
+                Salvage,
+                &segs
+                    .windows(2)
+                    .flat_map(|w| {
+                        let (a, b) = (w[0], w[1]);
+                        [
+                            Copy { from: a, from_offset: frames(a)[1], to: b, to_offset: frames(b)[1], len: 500 },
+                            Copy { from: b, from_offset: 4096, to: a, to_offset: 4096 + 1024, len: 200 },
+                        ]
+                    })
+                    .chain([Copy { from: old_snap, from_offset: 0, to: new_snap, to_offset: 0, len: 600 }])
+                    .take(8)
+                    .collect::<Vec<_>>(),
+                0x7777,
+            ),
+        ),
+        (
+            "long-zero-remove-replace-strict",
+            store_open_input(
+                Strict,
+                &[
+                    ZeroFile { file: old_snap },
+                    Zero { file: *middle.last().unwrap(), offset: 0, len: 4096 },
+                    Remove { file: first },
+                    ReplaceWithDir { file: new_snap },
+                    // The first segment is gone: the last one is a file earlier now.
+                    Zero { file: last - 1, offset: *frames(last).last().unwrap(), len: 2000 },
+                ],
+                0x8888,
+            ),
+        ),
+        (
+            "long-remove-checkpoints-and-cut-log",
+            store_open_input(
+                TolerateTornTail,
+                &[
+                    // Each removal moves the later files one place down.
+                    Remove { file: new_snap },
+                    Truncate { file: last - 1, len: frames(last)[frames(last).len() / 2] },
+                    Remove { file: old_snap },
+                    Truncate { file: 0, len: 4096 + 512 },
+                ],
+                0x9999,
+            ),
+        ),
+    ];
     seeds.into_iter().map(|(n, b)| (n.to_string(), b)).collect()
 }
 
@@ -313,7 +523,185 @@ fn ops_seeds() -> Vec<(String, Vec<u8>)> {
                 .collect(),
         ),
     ];
-    seeds.into_iter().map(|(n, s)| (n.to_string(), Step::encode_all(&s))).collect()
+    let mut out: Seeds = seeds.into_iter().map(|(n, s)| (n.to_string(), Step::encode_all(&s))).collect();
+    out.extend(long_ops_seeds());
+    out
+}
+
+/// Longer `store_ops` seeds: the full 48 steps an input decodes to, with
+/// batches of large values on all four groups and eight slots, so the runs
+/// roll over several 8 KiB log segments, take checkpoints at several points
+/// (deleting segments), and crash, fail or fill the disk with a large state
+/// and a long log behind them.
+fn long_ops_seeds() -> Seeds {
+    use FuzzOp::*;
+    const MAX_STEPS: usize = 48;
+    let acc = |group: u8, slot: u8, round: u8| Accept { group, slot, round, node: 1, len: 199 };
+    // One record of four large accepts: groups 0..4 at one slot.
+    let wide = |slot: u8, round: u8| Step::Batch((0..4u8).map(|g| acc(g, slot, round)).collect());
+    // One record of four large accepts: one group, four consecutive slots.
+    let deep = |group: u8, slot: u8, round: u8| Step::Batch((0..4u8).map(|i| acc(group, slot + i, round)).collect());
+    // One record of twelve large raw values (about 2.6 KB: most of a segment).
+    let puts =
+        |group: u8, slot: u8| Step::Batch((0..4u8).map(|i| Put { group: group + i, slot, n: 2, len: 199 }).collect());
+    let promise_all =
+        |round: u8| Step::Batch((0..4u8).map(|g| Promise { group: g, round, node: 1, from: 0 }).collect());
+    let op = Step::Op;
+    let seeds: Vec<(&str, Vec<Step>)> = vec![
+        (
+            "long-accepts-segments-checkpoints",
+            [promise_all(1)]
+                .into_iter()
+                .chain((0..8u8).map(|s| wide(s, 1)))
+                .chain([Step::Checkpoint, Step::Batch((0..4u8).map(|g| Chosen { group: g, slot: g }).collect())])
+                .chain([op(Truncate { group: 1, slot: 3 }), promise_all(2)])
+                .chain((0..8u8).map(|s| wide(7 - s, 2)))
+                .chain([Step::Checkpoint, op(Remove { group: 2 }), op(Truncate { group: 3, slot: 6 })])
+                .chain([Step::Restart(Death::Reopen)])
+                .chain((0..4u8).map(|g| deep(g, 4, 3)))
+                .chain([op(Promise { group: 0, round: 3, node: 2, from: 0 }), Step::Sync, Step::Checkpoint])
+                .chain([Step::Restart(Death::PowerLoss(77))])
+                .chain((0..8u8).map(|s| wide(s, 4)))
+                .chain([Step::Restart(Death::Process), promise_all(5), Step::Checkpoint])
+                .collect(),
+        ),
+        (
+            "long-raw-puts-roll-over-crash-points",
+            [op(Meta { group: 0, key: 0, len: 199 }), puts(0, 0), puts(0, 3), puts(0, 5), Step::Checkpoint]
+                .into_iter()
+                .chain([Step::Batch(vec![DropFrom { group: 1, slot: 4 }, Meta { group: 1, key: 1, len: 150 }])])
+                .chain([puts(0, 1), op(Truncate { group: 2, slot: 2 }), puts(0, 4)])
+                .chain([Step::CrashAfter { ops: 9, death: Death::PowerLoss(5) }, puts(0, 2), puts(0, 6)])
+                .chain([puts(0, 0), Step::Checkpoint, puts(0, 3)])
+                .chain([Step::CrashAfter { ops: 20, death: Death::Process }, puts(0, 5), puts(0, 1), puts(0, 7)])
+                .chain([
+                    Step::Checkpoint,
+                    Step::Batch(vec![DropFrom { group: 0, slot: 2 }, DropFrom { group: 3, slot: 0 }]),
+                ])
+                .chain([puts(0, 2), puts(0, 4), Step::CrashAfter { ops: 3, death: Death::Reopen }, Step::Checkpoint])
+                .chain([puts(0, 6), puts(0, 0), op(Meta { group: 2, key: 2, len: 199 }), Step::Sync])
+                .chain([Step::CrashAfter { ops: 14, death: Death::PowerLoss(6) }, puts(0, 3), puts(0, 5), puts(0, 1)])
+                .collect(),
+        ),
+        (
+            "long-restarts-of-every-kind",
+            (0..8u8)
+                .flat_map(|k| {
+                    let death = match k % 3 {
+                        0 => Death::Reopen,
+                        1 => Death::Process,
+                        _ => Death::PowerLoss(100 + k as u16),
+                    };
+                    [
+                        wide(k, k % 6),
+                        deep(k % 4, (k * 3) % 5, k % 6),
+                        Step::Op(Chosen { group: k % 4, slot: k }),
+                        if k % 2 == 0 { Step::Checkpoint } else { Step::Sync },
+                        Step::Op(Truncate { group: (k + 1) % 4, slot: k / 2 }),
+                        Step::Restart(death),
+                    ]
+                })
+                .collect(),
+        ),
+        (
+            "long-crash-in-recovery-after-segments",
+            (0..6u8)
+                .flat_map(|k| {
+                    [
+                        puts(0, k),
+                        wide(7 - k, 1 + k % 5),
+                        puts(0, (k + 4) % 8),
+                        if k % 2 == 0 { Step::Checkpoint } else { Step::Op(Chosen { group: k % 4, slot: 7 - k }) },
+                        deep(k % 4, k % 5, 1 + k % 5),
+                        Step::Op(Remove { group: (k + 2) % 4 }),
+                        puts(0, (k + 2) % 8),
+                        Step::CrashInRecovery { ops: 3 * k, seed: 40 + k as u16 },
+                    ]
+                })
+                .collect(),
+        ),
+        (
+            "long-failed-syncs-and-checkpoints",
+            (0..4u8)
+                .flat_map(|s| [wide(s, 1), wide(s + 4, 1)])
+                .chain([Step::Checkpoint, Step::Batch((0..4u8).map(|g| Chosen { group: g, slot: 1 }).collect())])
+                .chain([Step::FailSync { nth: 0, death: Death::Reopen }, Step::Sync])
+                .chain((0..4u8).map(|g| deep(g, 0, 2)))
+                .chain([Step::FailSync { nth: 1, death: Death::PowerLoss(21) }, Step::Checkpoint])
+                .chain((0..4u8).map(|g| deep(g, 4, 3)))
+                .chain([op(Chosen { group: 0, slot: 4 }), Step::FailSync { nth: 2, death: Death::Process }])
+                .chain([Step::Checkpoint, puts(0, 2), puts(0, 5)])
+                .chain([Step::FailSync { nth: 0, death: Death::PowerLoss(22) }, puts(0, 0)])
+                .chain([Step::Checkpoint, wide(3, 4), Step::FailSync { nth: 3, death: Death::Reopen }])
+                .chain([wide(4, 4), wide(5, 4), Step::Checkpoint, wide(6, 4), Step::Restart(Death::PowerLoss(23))])
+                .collect(),
+        ),
+        (
+            "long-disk-full-with-large-state",
+            (0..8)
+                .map(|s| wide(s, 1))
+                .chain([Step::Checkpoint, Step::DiskFull { bytes: 3000, death: Death::Process }])
+                .chain((0..4u8).map(|g| deep(g, 0, 2)))
+                .chain([Step::Checkpoint, Step::Restart(Death::Reopen)])
+                .chain((0..4u8).map(|g| deep(g, 4, 2)))
+                .chain([Step::DiskFull { bytes: 9000, death: Death::PowerLoss(31) }, Step::Checkpoint])
+                .chain([puts(0, 1), puts(0, 5), puts(0, 2)])
+                .chain([Step::DiskFull { bytes: 20000, death: Death::Reopen }])
+                .chain((0..6).map(|s| wide(s, 3)))
+                .chain([Step::Checkpoint, Step::DiskFull { bytes: 500, death: Death::PowerLoss(32) }])
+                .chain([op(Chosen { group: 1, slot: 1 }), Step::Sync, wide(7, 4), Step::Checkpoint])
+                .collect(),
+        ),
+        (
+            "long-crash-points-in-checkpoints",
+            (0..5u8)
+                .flat_map(|k| {
+                    [
+                        wide(k, k + 1),
+                        wide(k + 3, k + 1),
+                        puts(0, k + 2),
+                        deep(k % 4, 4 - k % 4, k + 1),
+                        Step::Op(Truncate { group: k % 4, slot: k }),
+                        Step::CrashAfter { ops: 2 + 6 * k, death: Death::PowerLoss(50 + k as u16) },
+                        Step::Checkpoint,
+                        Step::Checkpoint,
+                        Step::Sync,
+                    ]
+                })
+                .collect(),
+        ),
+        (
+            "long-promises-report-many-slots",
+            [promise_all(2)]
+                .into_iter()
+                .chain((0..8u8).map(|s| wide(s, 2)))
+                .chain([promise_all(1), Step::Batch((0..4u8).map(|g| acc(g, 0, 1)).collect())])
+                .chain([Step::Batch((0..4u8).map(|g| Promise { group: g, round: 3, node: 0, from: g * 2 }).collect())])
+                .chain([Step::Batch((0..4u8).map(|g| Truncate { group: g, slot: 2 + g }).collect())])
+                .chain([Step::Batch((0..4u8).map(|g| acc(g, 1, 3)).collect()), Step::Checkpoint])
+                .chain([Step::Batch(vec![Remove { group: 0 }, Put { group: 0, slot: 0, n: 2, len: 199 }])])
+                .chain([Step::Batch(vec![Meta { group: 0, key: 1, len: 199 }, DropFrom { group: 0, slot: 1 }])])
+                .chain((0..4u8).map(|g| deep(g, 4, 4)))
+                .chain([Step::Batch((0..4u8).map(|g| Promise { group: g, round: 4, node: 2, from: 0 }).collect())])
+                .chain([Step::Restart(Death::PowerLoss(61)), promise_all(5), Step::Checkpoint])
+                .chain((0..8u8).map(|s| wide(s, 5)))
+                .chain([Step::Batch((0..4u8).map(|g| Promise { group: g, round: 5, node: 2, from: 0 }).collect())])
+                .chain([
+                    Step::Restart(Death::Process),
+                    Step::Batch((0..4u8).map(|g| Chosen { group: g, slot: 7 }).collect()),
+                ])
+                .chain([Step::Restart(Death::PowerLoss(62))])
+                .collect(),
+        ),
+    ];
+    seeds
+        .into_iter()
+        .map(|(n, s)| {
+            assert!(s.len() <= MAX_STEPS, "{n}: {} steps, the target reads {MAX_STEPS}", s.len());
+            assert_eq!(Step::decode_all(&Step::encode_all(&s)), s, "{n} does not decode to itself");
+            (n.to_string(), Step::encode_all(&s))
+        })
+        .collect()
 }
 
 /// Named seed files.
