@@ -139,10 +139,6 @@ impl Copied {
     }
 }
 
-/// Point `live`'s values at the image's copies (`from_image`, the same
-/// group captured at `at`) where they are still what the image holds: a
-/// value written at or before `at`, or already in an older image. A value
-/// written after `at` stays where it is.
 /// What [`let_go`] frees at a time.
 const FREE_PIECE: usize = 1 << 20;
 
@@ -163,6 +159,10 @@ fn let_go(image: Arc<Vec<u8>>, mut between: impl FnMut()) {
     }
 }
 
+/// Point `live`'s values at the image's copies (`from_image`, the same
+/// group captured at `at`) where they are still what the image holds: a
+/// value written at or before `at`, or already in an older image. A value
+/// written after `at` stays where it is.
 fn point_at_image(live: &mut Group, from_image: &Group, at: Lsn) {
     let m = live.meta_mut();
     for (key, loc) in from_image.meta() {

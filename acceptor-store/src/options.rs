@@ -92,8 +92,8 @@ pub struct CheckpointInfo {
     pub segments_removed: usize,
     /// How long each of its steps took, pacing included, in order: copying
     /// the groups out shard by shard and encoding the image; writing and
-    /// syncing the image; pointing the index at the image; deleting the log
-    /// segments it covers.
+    /// syncing the image; pointing the index at the image and letting older
+    /// images go; deleting the log segments it covers.
     pub steps: CheckpointSteps,
 }
 
@@ -105,7 +105,8 @@ pub struct CheckpointSteps {
     pub copy: std::time::Duration,
     /// Writing the image and making it durable.
     pub write: std::time::Duration,
-    /// Pointing the index's values at the image, a shard at a time.
+    /// Pointing the index's values at the image, a shard at a time, and
+    /// letting the images before it go.
     pub repoint: std::time::Duration,
     /// Deleting the log segments the kept checkpoints cover.
     pub delete: std::time::Duration,

@@ -249,33 +249,26 @@ fn run(a: &Args, shape: Shape) -> Result<(), Box<dyn std::error::Error>> {
     }
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let each: Vec<String> = took.iter().map(|d| format!("{:.0}", ms(*d))).collect();
-    for (name, c) in [("without", &mut without), ("during", &mut during)] {
+    // One row of the table: `c`'s calls (sorted here), then `rest`, the
+    // last two columns.
+    let row = |window: String, c: &mut Class, rest: String| {
         c.lat.sort_unstable();
         println!(
-            "| {} | {name} | {:.0} | {:.3} | {:.3} | {:.3} | {} | {:.0} |",
+            "| {} | {window} | {:.0} | {:.3} | {:.3} | {:.3} | {rest} |",
             shape.name,
             c.rate(),
             ms(pct(&c.lat, 0.5)),
             ms(pct(&c.lat, 0.99)),
             ms(pct(&c.lat, 0.999)),
-            if name == "during" { each.join(", ") } else { String::new() },
-            image as f64 / (1 << 20) as f64,
         );
-    }
+    };
+    let mib = image as f64 / (1 << 20) as f64;
+    row("without".into(), &mut without, format!(" | {mib:.0}"));
+    row("during".into(), &mut during, format!("{} | {mib:.0}", each.join(", ")));
     for (name, c) in ["copy", "write", "repoint", "delete"].iter().zip(by_step.iter_mut()) {
-        c.lat.sort_unstable();
-        if c.lat.is_empty() {
-            continue;
+        if !c.lat.is_empty() {
+            row(format!("during: {name} ({:.1} s)", c.time.as_secs_f64()), c, "|".into());
         }
-        println!(
-            "| {} | during: {name} ({:.1} s) | {:.0} | {:.3} | {:.3} | {:.3} | | |",
-            shape.name,
-            c.time.as_secs_f64(),
-            c.rate(),
-            ms(pct(&c.lat, 0.5)),
-            ms(pct(&c.lat, 0.99)),
-            ms(pct(&c.lat, 0.999)),
-        );
     }
     let r = |p| ms(pct(&during.lat, p)) / ms(pct(&without.lat, p));
     println!(
