@@ -415,11 +415,12 @@ impl AcceptorStore {
         // and is seen here.
         let pinned = lock(&shared.pins).iter().min().copied();
         let upto = pinned.map_or(older.position + 1, |p| p.min(older.position + 1));
-        // A segment at a time: each one unmapped and unlinked is a burst of
-        // work (and of the file system's) like any other.
+        // A segment at a time, and each one's blocks given back a MiB at a
+        // time (see `Wal::delete_segments_before_with`): freeing a whole
+        // segment at once held the log's syncs for 11-14 ms.
         let mut removed = 0;
         for start in shared.wal.segment_starts().into_iter().skip(1).filter(|s| *s <= upto) {
-            removed += shared.wal.delete_segments_before(start)?;
+            removed += shared.wal.delete_segments_before_with(start, || pace.breathe(self))?;
             pace.breathe(self);
         }
         Ok(removed)

@@ -128,6 +128,13 @@ impl StorageFile for FsFile {
         self.file.sync_all()
     }
 
+    fn shrink(&self, len: u64) -> io::Result<()> {
+        if len > self.len()? {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "shrink would grow the file"));
+        }
+        self.file.set_len(len)
+    }
+
     fn map(&self, len: usize) -> io::Result<Arc<dyn Mapping>> {
         if (self.len()? as usize) < len {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "cannot map past the end of a file"));

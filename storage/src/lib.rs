@@ -123,6 +123,14 @@ pub trait StorageFile: Send + Sync + Debug {
     /// Map the first `len` bytes of the file (which must exist: the file is
     /// never grown or shrunk while mapped).
     fn map(&self, len: usize) -> io::Result<Arc<dyn Mapping>>;
+    /// Shrink the file to `len` bytes (`ftruncate`), not durable until a
+    /// sync. Only for a file nothing maps any more: the log gives a deleted
+    /// segment's blocks back a piece at a time with it. Default: unsupported
+    /// (the file's blocks then go all at once when it is closed).
+    fn shrink(&self, len: u64) -> io::Result<()> {
+        let _ = len;
+        Err(io::ErrorKind::Unsupported.into())
+    }
     /// The holes of a sparse file (ranges with no blocks allocated), in
     /// order. A read of a hole through a mapping is fine, but the first write
     /// to it must allocate, and on a full disk that is a SIGBUS in a mapping

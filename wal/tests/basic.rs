@@ -111,6 +111,40 @@ fn concurrent_writers_share_syncs() {
     assert!(stats.syncs <= 800, "{stats:?}");
 }
 
+/// A deleted segment's blocks are given back a MiB at a time (a shrink and
+/// a sync before each `between` call), after it left the directory; one
+/// whose record a reader still holds stays whole (no call), and the record
+/// still reads (a shrunk mapping would be a SIGBUS here).
+#[test]
+fn deleted_segments_are_given_back_a_mib_at_a_time_unless_a_reader_holds_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = WalOptions { segment_size: 3 << 20, ..Default::default() };
+    let (wal, _) = Wal::open(dir.path(), opts).unwrap();
+    let body = vec![0x5au8; 64 << 10];
+    while wal.segment_count() < 4 {
+        wal.append(&body).unwrap();
+    }
+    wal.sync().unwrap();
+    let starts = wal.segment_starts();
+    let size_of =
+        |first: u64| std::fs::metadata(dir.path().join(paxos_wal::format::segment_name(first))).unwrap().len();
+    let (first, second) = (size_of(starts[0]), size_of(starts[1]));
+    assert!(first > 2 << 20, "a segment of {first} bytes");
+    // The first segment goes with no reader: one call per MiB.
+    let mut calls = 0;
+    assert_eq!(wal.delete_segments_before_with(starts[1], || calls += 1).unwrap(), 1);
+    assert_eq!(calls, first.div_ceil(1 << 20));
+    assert!(!dir.path().join(paxos_wal::format::segment_name(starts[0])).exists());
+    // The second one's first record is held: no call, and it still reads.
+    let held = wal.read(starts[1]).unwrap().unwrap();
+    let mut calls = 0;
+    assert_eq!(wal.delete_segments_before_with(starts[2], || calls += 1).unwrap(), 1);
+    assert_eq!(calls, 0, "a segment of {second} bytes with a record held was shrunk");
+    assert_eq!(&*held, &body[..]);
+    drop(held);
+    assert_eq!(&*wal.read(starts[2]).unwrap().unwrap(), &body[..]);
+}
+
 /// A leader leads on while callers wait, but hands the next round over
 /// after eight rounds at most: no call leads more. The stall hook (threshold
 /// zero) runs on the thread of each sync, the round's leader, and reads

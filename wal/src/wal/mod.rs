@@ -383,6 +383,14 @@ impl Wal {
     /// caller must already have made durable whatever replaces those records
     /// (a snapshot or checkpoint).
     pub fn delete_segments_before(&self, lsn: Lsn) -> Result<usize> {
+        self.delete_segments_before_with(lsn, || {})
+    }
+
+    /// [`Wal::delete_segments_before`], giving each deleted segment's blocks
+    /// back a MiB at a time once it is out of the directory, and calling
+    /// `between` after each MiB (a caller that paces its work sleeps there).
+    /// A segment a reader still holds goes with the reader instead.
+    pub fn delete_segments_before_with(&self, lsn: Lsn, mut between: impl FnMut()) -> Result<usize> {
         self.check_poison()?;
         let removed: Vec<Arc<Segment>> = {
             let mut segs = self.segments.write().unwrap_or_else(|e| e.into_inner());
@@ -401,7 +409,17 @@ impl Wal {
                 return Err(e);
             }
         }
-        Ok(removed.len())
+        let n = removed.len();
+        for seg in removed {
+            let path = seg.path.clone();
+            if let Err(e) = seg.let_go(&mut between) {
+                // A failed sync is a failed sync (rule 2), whatever it covered.
+                let e = Error::io("giving back a deleted segment", &path, e);
+                self.poison_with(&e);
+                return Err(e);
+            }
+        }
+        Ok(n)
     }
 }
 
