@@ -75,7 +75,7 @@ impl Pace {
     /// The store is closing, or nothing but this automatic checkpoint holds
     /// it, or the log has outgrown it.
     fn hurry(&self, store: &AcceptorStore) -> bool {
-        store.shared.closing.load(Ordering::Relaxed)
+        store.shared.closing.load(Ordering::Relaxed) > 0
             || (self.background && Arc::strong_count(&store.shared) == 1)
             || self.behind_at.is_some_and(|n| store.shared.wal.segment_count() >= n)
     }
@@ -642,8 +642,19 @@ mod tests {
         assert!(s.copy > Duration::ZERO && s.write > Duration::ZERO && s.repoint > Duration::ZERO, "{s:?}");
         assert_eq!(filled(1.0).checkpoint().unwrap().paced, Duration::ZERO);
         let closing = filled(0.5);
-        closing.shared.closing.store(true, Ordering::Relaxed);
+        closing.shared.closing.store(1, Ordering::Relaxed);
         assert_eq!(closing.checkpoint().unwrap().paced, Duration::ZERO);
+    }
+
+    /// Closing one clone of a store hurries the checkpoint it waits for, not
+    /// the later checkpoints of the clones still open.
+    #[test]
+    fn closing_one_clone_leaves_the_others_pacing() {
+        use std::time::Duration;
+        let store = filled(0.5);
+        store.clone().close().unwrap();
+        assert_eq!(store.shared.closing.load(Ordering::Relaxed), 0);
+        assert!(store.checkpoint().unwrap().paced > Duration::ZERO);
     }
 
     /// With automatic checkpoints on, a checkpoint that the log outgrows by

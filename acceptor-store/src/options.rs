@@ -41,7 +41,8 @@ pub struct StoreOptions {
     /// it). 1.0: as fast as it can, as [`StoreOptions::small`] has it.
     ///
     /// A checkpoint stops pacing itself, and finishes as fast as it can,
-    /// once [`AcceptorStore::close`](crate::AcceptorStore::close) is called,
+    /// while [`AcceptorStore::close`](crate::AcceptorStore::close) waits
+    /// for it (later checkpoints of the clones still open pace as usual),
     /// once an automatic one is all that holds the store, and once (with
     /// automatic checkpoints on) the log has grown by another
     /// `checkpoint_after_segments` segments while it ran: pacing never lets

@@ -17,7 +17,7 @@ use paxos_wal::storage::{OpenOptions, Storage};
 use paxos_wal::{Lsn, Wal};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -45,9 +45,11 @@ pub(crate) struct Shared {
     pub(crate) max_value: usize,
     pub(crate) checkpoint_lock: Mutex<()>,
     pub(crate) checkpoint_running: AtomicBool,
-    /// [`AcceptorStore::close`] was called: a checkpoint in progress stops
-    /// pacing itself and finishes at full speed.
-    pub(crate) closing: AtomicBool,
+    /// How many [`AcceptorStore::close`] calls wait for a checkpoint in
+    /// progress: while any does, that checkpoint stops pacing itself and
+    /// finishes at full speed. Back to zero once they have it, so the clones
+    /// still open pace their later checkpoints as usual.
+    pub(crate) closing: AtomicUsize,
     /// A write panicked (a storage that panics, or a bug) after changing the
     /// state and before appending its record or taking the change back:
     /// the state no longer matches the log, so every later write and
@@ -189,7 +191,7 @@ impl AcceptorStore {
             opts,
             checkpoint_lock: Mutex::new(()),
             checkpoint_running: AtomicBool::new(false),
-            closing: AtomicBool::new(false),
+            closing: AtomicUsize::new(0),
             panicked: AtomicBool::new(false),
             images: sm.images,
             pins: Mutex::new(Vec::new()),
@@ -329,8 +331,9 @@ impl AcceptorStore {
     /// disk). Clones of this store (and a background checkpoint that is just
     /// ending) keep the directory locked until they are dropped.
     pub fn close(self) -> Result<()> {
-        self.shared.closing.store(true, Ordering::Relaxed);
+        self.shared.closing.fetch_add(1, Ordering::Relaxed);
         let _no_checkpoint = lock(&self.shared.checkpoint_lock);
+        self.shared.closing.fetch_sub(1, Ordering::Relaxed);
         self.shared.wal.sync_watermark().map_err(Into::into)
     }
 
