@@ -113,6 +113,9 @@ impl<H: Hooks> StorageFile for HookedFile<H> {
         self.hooks.before_sync(true)?;
         self.inner.sync_all()
     }
+    fn shrink(&self, len: u64) -> io::Result<()> {
+        self.inner.shrink(len)
+    }
     fn map(&self, len: usize) -> io::Result<Arc<dyn Mapping>> {
         self.inner.map(len)
     }

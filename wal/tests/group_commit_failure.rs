@@ -290,3 +290,41 @@ fn a_failed_directory_sync_in_delete_segments_before_poisons_the_log() {
     assert!(wal.is_poisoned(), "a failed directory sync left the log writable");
     assert_poisoned(wal.append_durable(b"after"), "append after the failed directory sync");
 }
+
+/// Every file `sync_all` fails with EIO while armed (the log's own syncs are
+/// `sync_data`).
+#[derive(Debug, Default)]
+struct FailSyncAll(AtomicBool);
+
+impl Hooks for FailSyncAll {
+    fn before_sync(&self, all: bool) -> io::Result<()> {
+        if all && self.0.load(Ordering::SeqCst) {
+            return Err(io::Error::from_raw_os_error(libc::EIO));
+        }
+        Ok(())
+    }
+}
+
+/// A failed sync while a deleted segment's blocks are given back (real file
+/// system: the simulated one cannot shrink files) poisons the log too,
+/// although the segment is already out of the directory.
+#[test]
+fn a_failed_sync_while_giving_back_a_deleted_segment_poisons_the_log() {
+    let tmp = tempfile::tempdir().unwrap();
+    let storage = Hooked::new(paxos_wal::storage::FsStorage::shared(), FailSyncAll::default());
+    let opts = WalOptions { segment_size: 2 << 20, storage: storage.clone(), ..Default::default() };
+    let (wal, _) = Wal::open(tmp.path(), opts).unwrap();
+    while wal.segment_count() < 3 {
+        wal.append(&[7u8; 32 << 10]).unwrap();
+    }
+    wal.sync().unwrap();
+    let second = wal.segment_starts()[1];
+    storage.hooks().0.store(true, Ordering::SeqCst);
+    let mut calls = 0;
+    let err = wal.delete_segments_before_with(second, || calls += 1).unwrap_err();
+    assert!(err.to_string().contains("giving back"), "{err}");
+    assert_eq!(calls, 0, "no piece is reported given back before its sync returned");
+    assert!(wal.is_poisoned(), "a failed sync left the log writable");
+    assert_poisoned(wal.append_durable(b"after"), "append after the failed sync");
+    assert_eq!(wal.segment_starts()[0], second, "the segment is out of the log all the same");
+}
