@@ -31,10 +31,14 @@ pub(crate) struct Rebuild {
 }
 
 impl Rebuild {
+    /// The restored image holds what `op` (of the record at `lsn`) wrote:
+    /// the record is at or below its group's shard position.
+    fn in_image(&self, op: &StoredOp, lsn: Lsn) -> bool {
+        op.kind != Kind::Repair && self.positions.as_ref().is_some_and(|p| lsn <= p[crate::state::shard_of(op.group)])
+    }
+
     fn apply_op(&mut self, op: &StoredOp, lsn: Lsn) {
-        let in_image = op.kind != Kind::Repair
-            && self.positions.as_ref().is_some_and(|p| lsn <= p[crate::state::shard_of(op.group)]);
-        if !in_image {
+        if !self.in_image(op, lsn) {
             self.groups.apply(op, lsn, None);
         }
     }
@@ -80,8 +84,10 @@ impl StateMachine for Rebuild {
             return Ok(());
         }
         // A value's bytes as written (a put: its values, each with its
-        // 4-byte length), before a put is expanded into its slots.
-        self.pending_value_bytes += ops.iter().map(|op| u64::from(op.value.1)).sum::<u64>();
+        // 4-byte length), before a put is expanded into its slots; not those
+        // the image holds already.
+        self.pending_value_bytes +=
+            ops.iter().filter(|op| !self.in_image(op, lsn)).map(|op| u64::from(op.value.1)).sum::<u64>();
         let ops = ops.iter().flat_map(|op| expand(op, record));
         if f & CONTINUES != 0 {
             self.pending.extend(ops.map(|op| (op, lsn)));
@@ -138,6 +144,8 @@ mod tests {
         }
         let slots = |g| rebuild.groups.map.get(g, |g| g.slots().iter().map(|e| e.slot.0).collect::<Vec<_>>()).unwrap();
         assert_eq!((slots(a), slots(b)), (vec![], vec![3]));
+        // Only `b`'s value (4 bytes of length and "x") counts as replayed.
+        assert_eq!(rebuild.value_bytes, 5);
     }
 
     /// The image's first shard is the checkpoint's own position.

@@ -213,7 +213,9 @@ impl AcceptorStore {
     /// Bytes of values (of accepts, of puts with each value's 4-byte length,
     /// of metadata) in the batches that opening replayed from the log after
     /// the checkpoint it recovered from (all of the log's when there was
-    /// none): roughly what was written since the newest checkpoint. Fixed
+    /// none), less those the checkpoint's image held already (a shard
+    /// copied after the write): what was written since the newest
+    /// checkpoint. Fixed
     /// at open. A checkpoint policy that counts bytes written since the last
     /// checkpoint starts from this, so its progress survives a restart.
     pub fn replayed_value_bytes(&self) -> u64 {
