@@ -12,7 +12,7 @@ use paxos_acceptor_store::{AcceptorStore, Ballot, GroupId, Op, Slot, StoreOption
 use paxos_snapshot::format::{SnapshotHeader, FOOTER_LEN, HEADER_LEN};
 use paxos_store_testkit::store::{
     base_store_image, check_checkpoint_image, check_open_damaged_store, check_ops_with_crashes, check_record_codec,
-    store_open_input, Death, FuzzOp, Step, StoreOutcome,
+    store_open_input, Death, FuzzOp, Step, StoreOutcome, Width, MAX_STEPS,
 };
 use paxos_store_testkit::wal::{Mutation, NameSpec};
 use paxos_wal::format::{decode_record, frame_len, SegmentHeader, HEADER_PAGE};
@@ -525,17 +525,99 @@ fn ops_seeds() -> Vec<(String, Vec<u8>)> {
     ];
     let mut out: Seeds = seeds.into_iter().map(|(n, s)| (n.to_string(), Step::encode_all(&s))).collect();
     out.extend(long_ops_seeds());
+    out.extend(wide_ops_seeds());
     out
 }
 
-/// Longer `store_ops` seeds: the full 48 steps an input decodes to, with
+/// `store_ops` seeds that widen the groups and slots ([`Step::Widen`]):
+/// hundreds of groups over every shard or in one shard, ids near
+/// `u64::MAX`, promises reporting slots up to 255, widths changed mid-run
+/// (the narrow groups are among the wide ones), up to [`MAX_STEPS`] steps.
+fn wide_ops_seeds() -> Seeds {
+    use FuzzOp::*;
+    let acc = |group: u8, slot: u8, round: u8| Accept { group, slot, round, node: 1, len: 120 };
+    // Four accepts on four groups `g, g+64, g+128, g+192` at one slot.
+    let spread = |g: u8, slot: u8, round: u8| Step::Batch((0..4u8).map(|i| acc(g + 64 * i, slot, round)).collect());
+    let promise = |group: u8, round: u8, from: u8| Step::Op(Promise { group, round, node: 2, from });
+    let widen = |w: u8| Step::Widen(Width(w));
+    let seeds: Vec<(&str, Vec<Step>)> = vec![
+        (
+            "wide-top-ids-far-slots",
+            [widen(6)]
+                .into_iter()
+                .chain((0..20u8).map(|g| spread(g, g * 12, 1)))
+                .chain([promise(5, 2, 0), promise(69, 2, 30), Step::Checkpoint])
+                .chain([Step::Op(Truncate { group: 5, slot: 100 }), Step::Op(Remove { group: 69 })])
+                .chain([Step::CrashAfter { ops: 5, death: Death::PowerLoss(71) }, spread(3, 250, 1), spread(4, 251, 1)])
+                .chain([Step::Restart(Death::Process), promise(3, 3, 0)])
+                .collect(),
+        ),
+        (
+            "wide-one-shard",
+            [widen(3)]
+                .into_iter()
+                .chain((0..30u8).map(|g| spread(g, g % 8, 1 + g % 3)))
+                .chain([Step::Checkpoint, Step::Op(Remove { group: 7 }), Step::Op(Remove { group: 71 })])
+                .chain([Step::Batch(vec![
+                    Put { group: 7, slot: 0, n: 2, len: 50 },
+                    Meta { group: 71, key: 1, len: 9 },
+                ])])
+                .chain([Step::CrashInRecovery { ops: 7, seed: 72 }, Step::Checkpoint])
+                .chain((30..40u8).map(|g| spread(g, 1, 2)))
+                .chain([Step::Restart(Death::PowerLoss(73))])
+                .collect(),
+        ),
+        (
+            "widen-mid-run",
+            (0..4u8)
+                .flat_map(|w| {
+                    [
+                        widen(w + 4 * (w % 2)),
+                        spread(w, w * 3, 1 + w),
+                        Step::Op(Chosen { group: w, slot: w * 3 }),
+                        promise(w + 64, 1 + w, 0),
+                        Step::FailSync { nth: 0, death: Death::Reopen },
+                        Step::Op(Truncate { group: 64 * w, slot: w }),
+                        Step::Sync,
+                        Step::Restart(Death::PowerLoss(80 + w as u16)),
+                    ]
+                })
+                .collect(),
+        ),
+        (
+            "long-wide-many-groups",
+            [widen(7)]
+                .into_iter()
+                .chain((0..56u8).map(|g| spread(g, g * 4, 1 + g % 5)))
+                .chain([Step::Checkpoint, promise(0, 5, 0), promise(128, 5, 100)])
+                .chain([Step::DiskFull { bytes: 20000, death: Death::Process }])
+                .chain([Step::FailSync { nth: 1, death: Death::PowerLoss(90) }])
+                .chain((0..30u8).map(|g| spread(g + 30, 255 - g, 5)))
+                .chain([widen(2), Step::Checkpoint])
+                .chain((0..20u8).map(|g| spread(g, g, 6)))
+                .chain([Step::CrashAfter { ops: 11, death: Death::PowerLoss(91) }, Step::Checkpoint])
+                .chain((0..10u8).map(|g| spread(g + 3, 7 - g % 8, 6)))
+                .collect(),
+        ),
+    ];
+    seeds
+        .into_iter()
+        .map(|(n, s)| {
+            assert!(s.len() <= MAX_STEPS, "{n}: {} steps, the target reads {MAX_STEPS}", s.len());
+            assert_eq!(Step::decode_all(&Step::encode_all(&s)), s, "{n} does not decode to itself");
+            (n.to_string(), Step::encode_all(&s))
+        })
+        .collect()
+}
+
+/// Longer `store_ops` seeds: up to 48 steps (the target read no more when
+/// they were written), with
 /// batches of large values on all four groups and eight slots, so the runs
 /// roll over several 8 KiB log segments, take checkpoints at several points
 /// (deleting segments), and crash, fail or fill the disk with a large state
 /// and a long log behind them.
 fn long_ops_seeds() -> Seeds {
     use FuzzOp::*;
-    const MAX_STEPS: usize = 48;
     let acc = |group: u8, slot: u8, round: u8| Accept { group, slot, round, node: 1, len: 199 };
     // One record of four large accepts: groups 0..4 at one slot.
     let wide = |slot: u8, round: u8| Step::Batch((0..4u8).map(|g| acc(g, slot, round)).collect());

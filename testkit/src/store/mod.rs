@@ -47,7 +47,7 @@ pub use model::{apply, apply_batch, read_state, GroupState, Reply, StoreState, W
 pub use open::{
     base_store_image, check_open_damaged_store, store_open_input, StoreOpenSummary, StoreOutcome, STORE_DIR,
 };
-pub use ops::{check_ops_with_crashes, Death, FuzzOp, OpsSummary, Step};
+pub use ops::{check_ops_with_crashes, Death, FuzzOp, OpsSummary, Step, Width, MAX_STEPS};
 pub use paxos_acceptor_store::fuzzing::{CodecSummary, ImageSummary};
 
 /// One acceptor log record decoded from arbitrary bytes (see

@@ -2,7 +2,8 @@
 //! against the model after every step and every recovery.
 //!
 //! The input decodes to a list of [`Step`]s: acceptor operations and batches
-//! on four groups and eight slots, syncs, checkpoints, restarts (in place, a
+//! (on four groups and eight slots until a [`Step::Widen`] spreads them over
+//! up to 256 groups and 256 slots), syncs, checkpoints, restarts (in place, a
 //! process crash, or a power loss with a seed), and armed faults: a crash
 //! after the next N storage operations, an EIO on the Nth sync, a disk that
 //! fills after N bytes, a crash in the middle of recovery. Each armed fault
@@ -25,10 +26,11 @@ use std::path::Path;
 
 const DIR: &str = "/fuzz/ops";
 /// Longest step list decoded from one input.
-const MAX_STEPS: usize = 48;
+pub const MAX_STEPS: usize = 128;
 
 /// One acceptor operation, in the small ranges the target uses (reduced
-/// modulo: 4 groups, 8 slots, rounds 0..6, nodes 0..3, values under 200 bytes).
+/// modulo: rounds 0..6, nodes 0..3, values under 200 bytes; groups and
+/// slots as the current [`Width`] says, 4 groups and 8 slots at first).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FuzzOp {
     /// [`Op::Promise`].
@@ -105,6 +107,51 @@ pub enum FuzzOp {
     },
 }
 
+/// The multiplier of the store's shard hash (`shard_of` in
+/// `paxos_acceptor_store::state`), to aim groups at one shard.
+const SHARD_HASH: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// The inverse of `a` (odd) modulo 2^64, by Newton's iteration.
+const fn inverse(a: u64) -> u64 {
+    let mut x = a; // right in the low 3 bits; each round doubles them
+    let mut i = 0;
+    while i < 5 {
+        x = x.wrapping_mul(2u64.wrapping_sub(a.wrapping_mul(x)));
+        i += 1;
+    }
+    x
+}
+
+/// `id * SHARD_HASH` is `id`: ids below 2^52 times this all hash to shard 0.
+const ONE_SHARD: u64 = inverse(SHARD_HASH);
+
+/// How the group and slot bytes of a [`FuzzOp`] map to ids, set by a
+/// [`Step::Widen`] byte: most runs stay on few groups and slots, where
+/// operations collide, and some spread out (many groups, many shards, one
+/// crowded shard, ids near `u64::MAX`, promises reporting many slots).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Width(pub u8);
+
+impl Width {
+    /// The group of byte `x`: by `self.0 % 4`, `x % 4`, `x % 64`,
+    /// `u64::MAX - 1 - x` (256 groups at the top of the id space, spread
+    /// over the shards; `u64::MAX` is reserved), or `x * ONE_SHARD` (256 large ids, all in shard 0).
+    pub fn group(self, x: u8) -> GroupId {
+        let x = x as u64;
+        GroupId(match self.0 % 4 {
+            0 => x % 4,
+            1 => x % 64,
+            2 => u64::MAX - 1 - x,
+            _ => x.wrapping_mul(ONE_SHARD),
+        })
+    }
+
+    /// The slot of byte `x`: `x % 8`, or (bit 2 set) `x`.
+    pub fn slot(self, x: u8) -> Slot {
+        Slot(if self.0 & 4 == 0 { x as u64 % 8 } else { x as u64 })
+    }
+}
+
 /// How the process dies when an armed fault fires (or on a restart).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Death {
@@ -159,6 +206,10 @@ pub enum Step {
         /// Seed of the power losses.
         seed: u16,
     },
+    /// Map the group and slot bytes of later operations by this [`Width`]
+    /// (step byte 254, which otherwise reads as a restart; no seed found
+    /// before it existed has it).
+    Widen(Width),
 }
 
 impl FuzzOp {
@@ -202,10 +253,11 @@ impl FuzzOp {
         };
     }
 
-    /// The store operation; `counter` makes every accepted value unique.
-    fn to_op(&self, counter: &mut u64) -> Op {
-        let g = |x: u8| GroupId(x as u64 % 4);
-        let s = |x: u8| Slot(x as u64 % 8);
+    /// The store operation, its group and slots mapped by `width`;
+    /// `counter` makes every accepted value unique.
+    fn to_op(&self, width: Width, counter: &mut u64) -> Op {
+        let g = |x: u8| width.group(x);
+        let s = |x: u8| width.slot(x);
         let b = |r: u8, n: u8| Ballot::new(r as u64 % 6, n as u64 % 3);
         match *self {
             FuzzOp::Promise { group, round, node, from } => {
@@ -263,7 +315,11 @@ impl Death {
 impl Step {
     /// Read one step (every input decodes to one).
     pub fn decode(input: &mut FuzzInput) -> Step {
-        match input.u8() % 20 {
+        let b = input.u8();
+        if b == 254 {
+            return Step::Widen(Width(input.u8()));
+        }
+        match b % 20 {
             0..=9 => Step::Op(FuzzOp::decode(input)),
             10 | 11 => {
                 let n = 1 + input.u8() as usize % 4;
@@ -279,7 +335,7 @@ impl Step {
         }
     }
 
-    /// Read steps until the input ends (at most 48).
+    /// Read steps until the input ends (at most [`MAX_STEPS`]).
     pub fn decode_all(data: &[u8]) -> Vec<Step> {
         let mut input = FuzzInput::new(data);
         let mut steps = Vec::new();
@@ -328,6 +384,9 @@ impl Step {
                 Step::CrashInRecovery { ops, seed } => {
                     out.u8(19).u8(*ops).u16(*seed);
                 }
+                Step::Widen(w) => {
+                    out.u8(254).u8(w.0);
+                }
             }
         }
         out.finish()
@@ -369,6 +428,8 @@ struct Run {
     /// A crash point is armed: the storage refuses everything once it fires.
     crash_point: bool,
     counter: u64,
+    /// How operations' group and slot bytes map to ids.
+    width: Width,
     sum: OpsSummary,
 }
 
@@ -539,11 +600,15 @@ impl Run {
                 }
                 self.recover()
             }
+            Step::Widen(w) => {
+                self.width = *w;
+                Ok(())
+            }
         }
     }
 
     fn ops(&mut self, fuzz_ops: &[FuzzOp]) -> Result<(), Violation> {
-        let ops: Vec<Op> = fuzz_ops.iter().map(|o| o.to_op(&mut self.counter)).collect();
+        let ops: Vec<Op> = fuzz_ops.iter().map(|o| o.to_op(self.width, &mut self.counter)).collect();
         let result = self.store().apply_batch(&ops);
         match result {
             Ok(outcomes) => {
@@ -591,6 +656,7 @@ pub fn check_ops_with_crashes(data: &[u8]) -> Result<OpsSummary, Violation> {
         armed: None,
         crash_point: false,
         counter: 0,
+        width: Width::default(),
         sum: OpsSummary::default(),
     };
     for (i, step) in steps.iter().enumerate() {
@@ -624,10 +690,43 @@ mod tests {
             Step::FailSync { nth: 1, death: Death::PowerLoss(513) },
             Step::DiskFull { bytes: 300, death: Death::Reopen },
             Step::CrashInRecovery { ops: 2, seed: 99 },
+            Step::Widen(Width(6)),
+            Step::Op(FuzzOp::Accept { group: 200, slot: 100, round: 1, node: 0, len: 0 }),
         ];
         assert_eq!(Step::decode_all(&Step::encode_all(&steps)), steps);
         assert!(Step::decode_all(&[]).is_empty());
         assert_eq!(Step::decode_all(&[0xFF; 4096]).len(), MAX_STEPS);
+    }
+
+    #[test]
+    fn widths_map_groups_and_slots() {
+        assert_eq!((Width(0).group(7), Width(0).slot(9)), (GroupId(3), Slot(1)));
+        assert_eq!((Width(1).group(70), Width(4).slot(200)), (GroupId(6), Slot(200)));
+        assert_eq!(Width(2).group(1), GroupId(u64::MAX - 2));
+        for x in 0..=255u8 {
+            let id = Width(3).group(x).0;
+            assert_eq!(id.wrapping_mul(SHARD_HASH), x as u64, "{x}: not aimed at shard 0");
+        }
+    }
+
+    #[test]
+    fn a_widened_run_matches_the_model() {
+        // Many groups at the top of the id space, then many in one shard,
+        // each with accepts on far slots, promises reporting them, a
+        // checkpoint and a power loss.
+        let mut steps = Vec::new();
+        for w in [6, 7] {
+            steps.push(Step::Widen(Width(w)));
+            for g in 0..40u8 {
+                let op = |i: u8| FuzzOp::Accept { group: g * 6 + i, slot: g * 3 + i * 40, round: 1, node: 0, len: 9 };
+                steps.push(Step::Batch((0..4).map(op).collect()));
+            }
+            steps.push(Step::Op(FuzzOp::Promise { group: 6, round: 2, node: 1, from: 3 }));
+            steps.push(Step::Checkpoint);
+            steps.push(Step::Restart(Death::PowerLoss(3)));
+        }
+        let s = check_ops_with_crashes(&Step::encode_all(&steps)).unwrap();
+        assert_eq!((s.steps, s.replies, s.recoveries), (steps.len(), 322, 3));
     }
 
     #[test]
