@@ -11,8 +11,9 @@
 use paxos_acceptor_store::{AcceptorStore, Ballot, GroupId, Op, Slot, StoreOptions};
 use paxos_snapshot::format::{SnapshotHeader, FOOTER_LEN, HEADER_LEN};
 use paxos_store_testkit::store::{
-    base_store_image, check_checkpoint_image, check_open_damaged_store, check_ops_with_crashes, check_record_codec,
-    store_open_input, Death, FuzzOp, Step, StoreOutcome, Width, MAX_STEPS,
+    base_store_image, base_store_image_of, check_checkpoint_image, check_open_damaged_store, check_ops_with_crashes,
+    check_record_codec, store_open_input, store_open_input_shaped, Death, FuzzOp, Step, StoreOutcome, StoreShape,
+    Width, MAX_STEPS,
 };
 use paxos_store_testkit::wal::{Mutation, NameSpec};
 use paxos_wal::format::{decode_record, frame_len, SegmentHeader, HEADER_PAGE};
@@ -430,7 +431,60 @@ fn long_open_seeds() -> Seeds {
             ),
         ),
     ];
-    seeds.into_iter().map(|(n, b)| (n.to_string(), b)).collect()
+    let mut out: Seeds = seeds.into_iter().map(|(n, b)| (n.to_string(), b)).collect();
+    out.extend(shaped_open_seeds());
+    out
+}
+
+/// `store_open` seeds on the other shapes of base store: 300 groups, no or
+/// one checkpoint, a log of over 16 MiB.
+fn shaped_open_seeds() -> Seeds {
+    use Mutation::*;
+    let shapes = [
+        ("no-checkpoint", StoreShape { groups: 5, checkpoints: 0, large_log: false }),
+        ("one-checkpoint", StoreShape { groups: 5, checkpoints: 1, large_log: false }),
+        ("300-groups", StoreShape { groups: 300, checkpoints: 2, large_log: false }),
+        ("300-groups-no-checkpoint", StoreShape { groups: 300, checkpoints: 0, large_log: false }),
+        ("300-groups-one-checkpoint", StoreShape { groups: 300, checkpoints: 1, large_log: false }),
+        ("large-log", StoreShape { groups: 5, checkpoints: 1, large_log: true }),
+    ];
+    let mut out = Seeds::new();
+    for (name, shape) in shapes {
+        let files = &base_store_image_of(shape).files;
+        let segs: Vec<u8> =
+            (0..files.len()).filter(|&i| files[i].0.to_string_lossy().ends_with(".wal")).map(|i| i as u8).collect();
+        let snaps = segs[0];
+        assert_eq!(snaps, shape.checkpoints, "{name}: checkpoints first, then segments");
+        let (first, last) = (segs[0], *segs.last().unwrap());
+        let middle = segs[segs.len() / 2];
+        // A bit in the first record of a segment.
+        let flip = |file: u8| FlipBit { file, offset: HEADER_PAGE as u16 + 60, bit: 2 };
+        let input = |policy, m: &[Mutation], seed| store_open_input_shaped(policy, m, seed, shape);
+        out.push((format!("shape-{name}-clean"), input(TolerateTornTail, &[], 40)));
+        out.push((format!("shape-{name}-flip-middle-segment"), input(TolerateTornTail, &[flip(middle)], 41)));
+        out.push((format!("shape-{name}-flip-middle-segment-salvage"), input(Salvage, &[flip(middle)], 42)));
+        out.push((
+            format!("shape-{name}-truncate-last-segment"),
+            input(TolerateTornTail, &[Truncate { file: last, len: 5000 }], 43),
+        ));
+        if shape.checkpoints > 0 {
+            let newest = shape.checkpoints - 1;
+            out.push((
+                format!("shape-{name}-remove-first-segment-and-checkpoint"),
+                input(TolerateTornTail, &[Remove { file: first }, Remove { file: newest }], 44),
+            ));
+            out.push((
+                format!("shape-{name}-flip-newest-checkpoint-salvage"),
+                input(Salvage, &[FlipBit { file: newest, offset: 700, bit: 3 }], 45),
+            ));
+        } else {
+            out.push((
+                format!("shape-{name}-remove-first-segment"),
+                input(TolerateTornTail, &[Remove { file: first }], 44),
+            ));
+        }
+    }
+    out
 }
 
 fn ops_seeds() -> Vec<(String, Vec<u8>)> {

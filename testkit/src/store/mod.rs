@@ -45,7 +45,8 @@ mod ops;
 use crate::wal::Violation;
 pub use model::{apply, apply_batch, read_state, GroupState, Reply, StoreState, Write};
 pub use open::{
-    base_store_image, check_open_damaged_store, store_open_input, StoreOpenSummary, StoreOutcome, STORE_DIR,
+    base_store_image, base_store_image_of, check_open_damaged_store, store_open_input, store_open_input_shaped,
+    StoreOpenSummary, StoreOutcome, StoreShape, STORE_DIR,
 };
 pub use ops::{check_ops_with_crashes, Death, FuzzOp, OpsSummary, Step, Width, MAX_STEPS};
 pub use paxos_acceptor_store::fuzzing::{CodecSummary, ImageSummary};

@@ -1,13 +1,18 @@
 //! Fuzz target: open a damaged store directory.
 //!
-//! A store is built once, deterministically, on a [`MemStorage`]: five
-//! groups, promises, accepts, chosen marks, a truncation and a removal, two
-//! checkpoints (the log before the first one deleted), more work after the
-//! second, all synced, in 8 KiB log segments. The state after every record
-//! is remembered. The input picks a policy, up to eight [`Mutation`]s of the
-//! log and checkpoint files, and a seed for a later power loss.
+//! A store is built once per [`StoreShape`], deterministically, on a
+//! [`MemStorage`]: by default five groups, promises, accepts, chosen marks,
+//! a truncation and a removal, two checkpoints (the log before the first one
+//! deleted), more work after the second, all synced, in 8 KiB log segments;
+//! other shapes have 300 groups, no or one checkpoint, or a log of over
+//! 16 MiB (1 MiB segments, scanned by several threads). Every record is
+//! remembered, so the state after any of them can be replayed on the model.
+//! The input picks a policy, up to eight [`Mutation`]s of the log and
+//! checkpoint files, a seed for a later power loss, and the shape.
 //!
-//! Input: `policy:u8 mutations(count:u8, ...) power_loss_seed:u64`.
+//! Input: `policy:u8 mutations(count:u8, ...) power_loss_seed:u64 shape:u8`
+//! (the shape byte `% 8`, see [`StoreShape::of`]; an input that ends before
+//! it gets the default shape).
 
 use super::model::{apply, diff, read_state, Reply, StoreState};
 use crate::wal::{crash_seeded, DamageLog, DiskImage, FuzzInput, FuzzOutput, Mutation, Violation};
@@ -46,10 +51,61 @@ pub enum StoreOutcome {
     Refused(&'static str),
 }
 
+/// The store a [`check_open_damaged_store`] input damages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoreShape {
+    /// Groups written to before the first checkpoint (5 or 300).
+    pub groups: u64,
+    /// Checkpoints taken (0 to 2; one is taken where the default shape
+    /// takes its second). A checkpoint deletes the log the one before it
+    /// covers: only with two is the log cut.
+    pub checkpoints: u8,
+    /// After the last checkpoint, over 16 MiB of raw values in 1 MiB
+    /// segments: the log is scanned on several threads.
+    pub large_log: bool,
+}
+
+impl StoreShape {
+    /// The shape of the original target: 5 groups, 2 checkpoints.
+    pub const DEFAULT: StoreShape = StoreShape { groups: 5, checkpoints: 2, large_log: false };
+
+    /// The shapes, by input byte `% 8`.
+    const ALL: [StoreShape; 8] = [
+        StoreShape::DEFAULT,
+        StoreShape { groups: 5, checkpoints: 0, large_log: false },
+        StoreShape { groups: 5, checkpoints: 1, large_log: false },
+        StoreShape { groups: 300, checkpoints: 2, large_log: false },
+        StoreShape { groups: 300, checkpoints: 0, large_log: false },
+        StoreShape { groups: 300, checkpoints: 1, large_log: false },
+        StoreShape { groups: 5, checkpoints: 1, large_log: true },
+        StoreShape::DEFAULT,
+    ];
+
+    /// The shape input byte `b` picks.
+    pub fn of(b: u8) -> StoreShape {
+        StoreShape::ALL[b as usize % 8]
+    }
+
+    /// The input byte that picks this shape.
+    pub fn byte(self) -> u8 {
+        StoreShape::ALL.iter().position(|s| *s == self).expect("one of the shapes") as u8
+    }
+
+    fn segment_size(self) -> u64 {
+        if self.large_log {
+            1 << 20
+        } else {
+            8 << 10
+        }
+    }
+}
+
 struct BaseStore {
     image: DiskImage,
-    /// The state after each record (the LSN of the last record so far).
-    states: Vec<(Lsn, StoreState)>,
+    /// Every operation applied, with the LSN of the last record after it.
+    ops: Vec<(Lsn, Op)>,
+    /// The state after the last one.
+    final_state: StoreState,
     /// Every (group, slot, ballot, value) ever accepted.
     accepted: BTreeSet<(GroupId, Slot, Ballot, Vec<u8>)>,
     /// Every ballot a group ever had promised.
@@ -58,9 +114,12 @@ struct BaseStore {
     first_live: BTreeSet<(GroupId, Slot)>,
 }
 
-fn options(mem: &MemStorage, policy: CorruptionPolicy) -> StoreOptions {
+fn options(mem: &MemStorage, policy: CorruptionPolicy, shape: StoreShape) -> StoreOptions {
     let mut o = StoreOptions::small(mem.shared());
-    o.log.segment_size = 8 << 10;
+    o.log.segment_size = shape.segment_size();
+    if shape.large_log {
+        o.max_value_size = 256 << 10;
+    }
     o.log.policy = policy;
     o
 }
@@ -71,24 +130,62 @@ fn value(g: u64, s: u64, round: u64) -> Vec<u8> {
     v
 }
 
-fn build() -> BaseStore {
+impl BaseStore {
+    /// The state after the last record at or below `lsn`, replayed on the model.
+    fn state_at(&self, lsn: Lsn) -> StoreState {
+        if self.ops.last().is_none_or(|(l, _)| *l <= lsn) {
+            return self.final_state.clone();
+        }
+        let mut state = StoreState::new();
+        for (_, op) in self.ops.iter().take_while(|(l, _)| *l <= lsn) {
+            apply(&mut state, op);
+        }
+        state
+    }
+}
+
+fn build(shape: StoreShape) -> BaseStore {
     let mem = MemStorage::new();
     let dir = Path::new(STORE_DIR);
-    let (store, _) = AcceptorStore::open(dir, options(&mem, CorruptionPolicy::TolerateTornTail)).expect("open");
-    let mut states = vec![(0, StoreState::new())];
+    let (store, _) = AcceptorStore::open(dir, options(&mem, CorruptionPolicy::TolerateTornTail, shape)).expect("open");
+    let mut ops = Vec::new();
+    let mut model = StoreState::new();
+    let (mut accepted, mut promised, mut first_live) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
     let mut run = |op: Op| {
-        store.apply_batch(std::slice::from_ref(&op)).expect("building the base store");
-        states.push((store.log().last_lsn, read_state(&store).expect("reading the base store")));
+        let got = store.apply_batch(std::slice::from_ref(&op)).expect("building the base store");
+        let (want, _) = apply(&mut model, &op);
+        assert_eq!(got.into_iter().map(Reply::of).collect::<Vec<_>>(), [want], "{op:?}: the model differs");
+        let g = op.group();
+        if let Some(gs) = model.get(&g) {
+            promised.insert((g, gs.promised));
+            first_live.insert((g, gs.first_live));
+            let written = match &op {
+                Op::Accept { slot, .. } => slot.0..slot.0 + 1,
+                Op::Put { from, values, .. } => from.0..from.0 + values.len() as u64,
+                _ => 0..0,
+            };
+            for (s, (b, v, _)) in gs.slots.range(Slot(written.start)..Slot(written.end)) {
+                accepted.insert((g, *s, *b, v.clone()));
+            }
+        }
+        ops.push((store.log().last_lsn, op));
+        // The model is the oracle of every state but the last: check it
+        // against the store now and then (every record for small shapes).
+        if shape == StoreShape::DEFAULT || ops.len() % 97 == 0 {
+            assert_eq!(read_state(&store).expect("reading the base store"), model, "the model differs");
+        }
     };
     let b = Ballot::new;
-    for g in 0..5 {
+    for g in 0..shape.groups {
         run(Op::Promise { group: GroupId(g), ballot: b(1, g), from_slot: Slot(0) });
-        for s in 0..5 {
+        for s in 0..if g < 5 { 5 } else { 2 } {
             run(Op::Accept { group: GroupId(g), slot: Slot(s), ballot: b(1, g), value: value(g, s, 1) });
         }
         run(Op::MarkChosen { group: GroupId(g), slot: Slot(0) });
     }
-    store.checkpoint().expect("first checkpoint");
+    if shape.checkpoints >= 2 {
+        store.checkpoint().expect("first checkpoint");
+    }
     for g in 0..4 {
         run(Op::Promise { group: GroupId(g), ballot: b(2, 0), from_slot: Slot(2) });
         for s in 2..5 {
@@ -97,10 +194,25 @@ fn build() -> BaseStore {
     }
     run(Op::TruncateBelow { group: GroupId(1), slot: Slot(2) });
     run(Op::RemoveGroup { group: GroupId(4) });
-    store.checkpoint().expect("second checkpoint");
+    if shape.checkpoints >= 1 {
+        store.checkpoint().expect("second (or only) checkpoint");
+    }
     for g in 0..4 {
         for s in 6..14 {
             run(Op::Accept { group: GroupId(g), slot: Slot(s), ballot: b(2, 0), value: value(g, s, 2) });
+        }
+    }
+    if shape.large_log {
+        // 70 records of sixteen 15 KB values: about 17 MB of log.
+        for k in 0..70u64 {
+            let values = (0..16u64)
+                .map(|i| {
+                    let mut v = format!("big{k}/{i}:").into_bytes();
+                    v.extend(std::iter::repeat_n(b'a' + ((k + i) % 26) as u8, 15_000));
+                    v
+                })
+                .collect();
+            run(Op::Put { group: GroupId(7 + k % 3), from: Slot(k * 16), ballot: Ballot::ZERO, values });
         }
     }
     run(Op::Promise { group: GroupId(2), ballot: b(3, 1), from_slot: Slot(6) });
@@ -108,35 +220,49 @@ fn build() -> BaseStore {
     run(Op::MarkChosen { group: GroupId(0), slot: Slot(6) });
     run(Op::TruncateBelow { group: GroupId(3), slot: Slot(3) });
     store.sync().expect("sync");
-    assert!(store.log().first_lsn > 1 && store.log().segments >= 2, "the log should have been cut");
+    let cut = store.log().first_lsn > 1;
+    let segments = store.log().segments;
+    assert!(cut == (shape.checkpoints > 1) && segments >= 2, "{shape:?}: cut {cut}, {segments} segments");
+    if shape.large_log {
+        assert!(store.log().segments >= 17, "a log of over 16 MiB");
+    }
+    let final_state = read_state(&store).expect("reading the base store");
+    assert_eq!(final_state, model, "the model differs at the end");
     drop(store);
     let image = DiskImage::capture(&mem, &[&dir.join("wal"), &dir.join("checkpoints")]).expect("capture");
-    let (mut accepted, mut promised, mut first_live) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
-    for (_, st) in &states {
-        for (g, gs) in st {
-            promised.insert((*g, gs.promised));
-            first_live.insert((*g, gs.first_live));
-            for (s, (b, v, _)) in &gs.slots {
-                accepted.insert((*g, *s, *b, v.clone()));
-            }
-        }
-    }
-    BaseStore { image, states, accepted, promised, first_live }
+    BaseStore { image, ops, final_state, accepted, promised, first_live }
 }
 
-fn base() -> &'static BaseStore {
-    static BASE: OnceLock<BaseStore> = OnceLock::new();
-    BASE.get_or_init(build)
+fn base(shape: StoreShape) -> &'static BaseStore {
+    static BASES: [OnceLock<BaseStore>; 8] = [const { OnceLock::new() }; 8];
+    BASES[shape.byte() as usize].get_or_init(|| build(shape))
 }
 
-/// The files of the base store, in the order [`Mutation`]s number them
-/// (checkpoints, then log segments): to aim seeds at them.
+/// The files of the base store of the default shape, in the order
+/// [`Mutation`]s number them (checkpoints, then log segments): to aim seeds
+/// at them.
 pub fn base_store_image() -> &'static DiskImage {
-    &base().image
+    base_store_image_of(StoreShape::DEFAULT)
+}
+
+/// The files of the base store of `shape` (see [`base_store_image`]).
+pub fn base_store_image_of(shape: StoreShape) -> &'static DiskImage {
+    &base(shape).image
+}
+
+/// The input [`check_open_damaged_store`] reads for these choices, on the
+/// default shape (no shape byte).
+pub fn store_open_input(policy: CorruptionPolicy, mutations: &[Mutation], power_loss_seed: u64) -> Vec<u8> {
+    store_open_input_shaped(policy, mutations, power_loss_seed, StoreShape::DEFAULT)
 }
 
 /// The input [`check_open_damaged_store`] reads for these choices.
-pub fn store_open_input(policy: CorruptionPolicy, mutations: &[Mutation], power_loss_seed: u64) -> Vec<u8> {
+pub fn store_open_input_shaped(
+    policy: CorruptionPolicy,
+    mutations: &[Mutation],
+    power_loss_seed: u64,
+    shape: StoreShape,
+) -> Vec<u8> {
     let p = match policy {
         CorruptionPolicy::TolerateTornTail => 0,
         CorruptionPolicy::Salvage => 2,
@@ -146,6 +272,9 @@ pub fn store_open_input(policy: CorruptionPolicy, mutations: &[Mutation], power_
     out.u8(p);
     Mutation::encode_list(mutations, &mut out);
     out.u64(power_loss_seed);
+    if shape != StoreShape::DEFAULT {
+        out.u8(shape.byte());
+    }
     out.finish()
 }
 
@@ -197,7 +326,8 @@ pub fn check_open_damaged_store(data: &[u8]) -> Result<StoreOpenSummary, Violati
     };
     let mutations = Mutation::decode_list(&mut input, 8);
     let seed = input.u64();
-    let base = base();
+    let shape = StoreShape::of(input.u8());
+    let base = base(shape);
     let mut image = base.image.clone();
     let mut log = DamageLog::default();
     for m in &mutations {
@@ -208,7 +338,7 @@ pub fn check_open_damaged_store(data: &[u8]) -> Result<StoreOpenSummary, Violati
     let wal_dir = dir.join("wal");
     let ckpt_dir = dir.join("checkpoints");
     let summary = |outcome| Ok(StoreOpenSummary { mutations: mutations.len(), outcome });
-    let (store, report) = match AcceptorStore::open(dir, options(&mem, policy)) {
+    let (store, report) = match AcceptorStore::open(dir, options(&mem, policy, shape)) {
         Ok(opened) => opened,
         Err(e) => {
             let msg = e.to_string();
@@ -223,14 +353,16 @@ pub fn check_open_damaged_store(data: &[u8]) -> Result<StoreOpenSummary, Violati
                 || log.touches(&wal_dir.join(MANIFEST_FILE), 0..u64::MAX)
                 || last_segment.is_some_and(|p| log.touches(p, 0..u64::MAX));
             let kind = refusal(&e, policy, &log, log_end_damaged);
-            let kind = kind.ok_or_else(|| Violation(format!("open under {policy:?} failed: {msg}; {mutations:?}")))?;
+            let kind = kind
+                .ok_or_else(|| Violation(format!("open of {shape:?} under {policy:?} failed: {msg}; {mutations:?}")))?;
             return summary(StoreOutcome::Refused(kind));
         }
     };
-    let ctx = |what: String| format!("{what} (policy {policy:?}, mutations {mutations:?}, report: {report})");
+    let ctx =
+        |what: String| format!("{what} ({shape:?}, policy {policy:?}, mutations {mutations:?}, report: {report})");
     let state = read_state(&store).map_err(|e| Violation(ctx(format!("reading the opened store: {e}"))))?;
     let damaged = report.damage.iter().any(|d| d.lsns.is_some());
-    let final_state = &base.states.last().expect("states").1;
+    let final_state = &base.final_state;
     let outcome = if damaged {
         Violation::ensure(policy == CorruptionPolicy::Salvage, || ctx("opened with damage".into()))?;
         for g in state.keys().copied().chain([GroupId(999)]) {
@@ -245,8 +377,8 @@ pub fn check_open_damaged_store(data: &[u8]) -> Result<StoreOpenSummary, Violati
         StoreOutcome::Salvaged
     } else {
         let n = report.log_last_lsn;
-        let want = &base.states.iter().rev().find(|(l, _)| *l <= n).expect("lsn 0").1;
-        Violation::ensure(state == *want, || ctx(format!("state after lsn {n} differs: {}", diff(&state, want))))?;
+        let want = base.state_at(n);
+        Violation::ensure(state == want, || ctx(format!("state after lsn {n} differs: {}", diff(&state, &want))))?;
         Violation::ensure(n >= report.durable_watermark, || ctx("log ends below its watermark".into()))?;
         // A checkpoint file still under its own name proves that the state
         // through its position was acknowledged, even if it is damaged.
@@ -281,7 +413,7 @@ pub fn check_open_damaged_store(data: &[u8]) -> Result<StoreOpenSummary, Violati
 
     // Reopen: the same state.
     drop(store);
-    let (store, again) = AcceptorStore::open(dir, options(&mem, policy))
+    let (store, again) = AcceptorStore::open(dir, options(&mem, policy, shape))
         .map_err(|e| Violation(ctx(format!("second open failed: {e}"))))?;
     let state2 = read_state(&store).map_err(|e| Violation(ctx(format!("reading after reopening: {e}"))))?;
     Violation::ensure(state2 == state, || ctx(format!("second open differs: {}; {again}", diff(&state2, &state))))?;
@@ -313,7 +445,7 @@ pub fn check_open_damaged_store(data: &[u8]) -> Result<StoreOpenSummary, Violati
     drop(store);
     crash_seeded(&mem, CrashKind::PowerLoss, seed);
     let policy2 = if policy == CorruptionPolicy::Salvage { policy } else { CorruptionPolicy::TolerateTornTail };
-    let (store, third) = AcceptorStore::open(dir, options(&mem, policy2))
+    let (store, third) = AcceptorStore::open(dir, options(&mem, policy2, shape))
         .map_err(|e| Violation(ctx(format!("open after new work and a power loss failed: {e}"))))?;
     let state3 = read_state(&store).map_err(|e| Violation(ctx(format!("reading after the power loss: {e}"))))?;
     Violation::ensure(state3 == want, || ctx(format!("after the power loss: {}; {third}", diff(&state3, &want))))?;
