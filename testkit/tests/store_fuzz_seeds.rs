@@ -446,10 +446,11 @@ fn shaped_open_seeds() -> Seeds {
         ("300-groups", StoreShape { groups: 300, checkpoints: 2, large_log: false }),
         ("300-groups-no-checkpoint", StoreShape { groups: 300, checkpoints: 0, large_log: false }),
         ("300-groups-one-checkpoint", StoreShape { groups: 300, checkpoints: 1, large_log: false }),
-        ("large-log", StoreShape { groups: 5, checkpoints: 1, large_log: true }),
+        ("large-log", StoreShape::LARGE_LOG),
     ];
     let mut out = Seeds::new();
     for (name, shape) in shapes {
+        assert_eq!(StoreShape::of(shape.byte()), shape, "{name}: the byte picks it");
         let files = &base_store_image_of(shape).files;
         let segs: Vec<u8> =
             (0..files.len()).filter(|&i| files[i].0.to_string_lossy().ends_with(".wal")).map(|i| i as u8).collect();
