@@ -584,6 +584,19 @@ fn ops_seeds() -> Vec<(String, Vec<u8>)> {
     out
 }
 
+/// Named step lists as seed files, each checked to fit the target and to
+/// decode to itself.
+fn encoded(seeds: Vec<(&str, Vec<Step>)>) -> Seeds {
+    seeds
+        .into_iter()
+        .map(|(n, s)| {
+            assert!(s.len() <= MAX_STEPS, "{n}: {} steps, the target reads {MAX_STEPS}", s.len());
+            assert_eq!(Step::decode_all(&Step::encode_all(&s)), s, "{n} does not decode to itself");
+            (n.to_string(), Step::encode_all(&s))
+        })
+        .collect()
+}
+
 /// `store_ops` seeds that widen the groups and slots ([`Step::Widen`]):
 /// hundreds of groups over every shard or in one shard, ids near
 /// `u64::MAX`, promises reporting slots up to 255, widths changed mid-run
@@ -655,14 +668,7 @@ fn wide_ops_seeds() -> Seeds {
                 .collect(),
         ),
     ];
-    seeds
-        .into_iter()
-        .map(|(n, s)| {
-            assert!(s.len() <= MAX_STEPS, "{n}: {} steps, the target reads {MAX_STEPS}", s.len());
-            assert_eq!(Step::decode_all(&Step::encode_all(&s)), s, "{n} does not decode to itself");
-            (n.to_string(), Step::encode_all(&s))
-        })
-        .collect()
+    encoded(seeds)
 }
 
 /// Longer `store_ops` seeds: up to 48 steps (the target read no more when
@@ -831,14 +837,7 @@ fn long_ops_seeds() -> Seeds {
                 .collect(),
         ),
     ];
-    seeds
-        .into_iter()
-        .map(|(n, s)| {
-            assert!(s.len() <= MAX_STEPS, "{n}: {} steps, the target reads {MAX_STEPS}", s.len());
-            assert_eq!(Step::decode_all(&Step::encode_all(&s)), s, "{n} does not decode to itself");
-            (n.to_string(), Step::encode_all(&s))
-        })
-        .collect()
+    encoded(seeds)
 }
 
 /// Named seed files.
