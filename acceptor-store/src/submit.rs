@@ -173,11 +173,8 @@ fn run(shared: Weak<Shared>, rx: std::sync::mpsc::Receiver<(Pending, Callback)>)
         batch.extend(rx.try_iter());
         let Some(shared) = shared.upgrade() else { return };
         let store = AcceptorStore { shared };
-        // The first wait leads (or joins) a sync that covers the whole
-        // batch; the rest return at once (or all get the error of a failed
-        // sync). A leader may lead on for other callers for up to 1 ms
-        // after its own sync (see `Wal::wait_durable`), so callbacks can wait
-        // that much longer.
+        // The first wait leads one sync that covers the whole batch; the
+        // rest return at once (or all get the error of a failed sync).
         let done: Vec<_> = batch.into_iter().map(|(pending, cb)| (store.wait(pending), cb)).collect();
         // Let go of the store before any callback runs: a caller that drops
         // its last handle once told "durable" and opens the directory again

@@ -40,12 +40,11 @@
 //!   either finds a sync round running and sleeps, or leads one: it takes
 //!   everything appended so far, writes it with one `pwrite` per segment
 //!   touched and one `fdatasync`, then wakes exactly the waiters that round
-//!   covered (it wakes two, and each woken waiter two more). While callers
-//!   are still waiting it leads the next round itself, up to eight rounds
-//!   and for at most 1 ms, then hands the next round to the oldest waiter.
-//!   Under heavy concurrency the callers so settle into two halves taking
-//!   turns: one half's sync runs while the other half appends. A lone
-//!   caller syncs on its own thread (no hand-off cost).
+//!   covered and hands the next round to one waiter that is left. A lone
+//!   caller syncs on its own thread (no hand-off cost). Under heavy
+//!   concurrency (the last round covered 16 waiters or more) a leader yields
+//!   its CPU once before gathering, so the callers just woken append first
+//!   and the round is larger.
 //! - **Failures.** A failed write or sync poisons the log: every later
 //!   append, sync and truncation returns [`Error::Poisoned`], and every caller
 //!   waiting on the failed round gets the error; nobody is told "durable".
@@ -82,16 +81,18 @@
 //!   writes the newest pending slot once the interval has passed and stops
 //!   on drop without writing. The *group-commit leader* is a role, not a
 //!   thread: a caller of [`Wal::wait_durable`] that found no round running,
-//!   or the oldest waiter the previous leader handed the round to. Locks, in
+//!   or the oldest waiter the previous leader handed the round to; a leader
+//!   leads up to eight rounds in a row while callers wait, and the callers
+//!   a round covered wake each other (a tree) rather than all by it. Locks, in
 //!   the order they are taken: the I/O lock (a round's writes and syncs,
 //!   every slot write, the write-out before a read), then the state lock
 //!   (appends, pending chunks, waiters; held across a roll-over), then the
 //!   segment list, then a segment's offsets. The watermark slots' lock is
-//!   taken only under the I/O lock or alone, and nothing is locked under it.
-//!   A waiter's list of the waiters it wakes is locked alone. Waiters of a
-//!   round park with no lock held; a roll-over, though, does its I/O
-//!   (joining the preparer, activating the segment, writing the manifest)
-//!   under the state lock, so appends wait for it.
+//!   taken only under the I/O lock or alone, and nothing is locked under it;
+//!   so is a waiter's list of the waiters it wakes, which is never taken
+//!   under another lock. Waiters of a round park with no lock held; a roll-over, though, does
+//!   its I/O (joining the preparer, activating the segment, writing the
+//!   manifest) under the state lock, so appends wait for it.
 //! - **Fault injection.** All I/O goes through [`storage::Storage`] (the
 //!   `paxos-storage` crate, re-exported); tests use [`storage::MemStorage`],
 //!   which simulates power loss page by page (feature `sim`).

@@ -145,45 +145,6 @@ fn deleted_segments_are_given_back_a_mib_at_a_time_unless_a_reader_holds_one() {
     assert_eq!(&*wal.read(starts[2]).unwrap().unwrap(), &body[..]);
 }
 
-/// A leader leads on while callers wait, but hands the next round over
-/// after eight rounds at most: no call leads more. The stall hook (threshold
-/// zero) runs on the thread of each sync, the round's leader, and reads
-/// which call of that thread it is.
-#[test]
-fn no_call_leads_more_than_eight_rounds() {
-    thread_local!(static CALL: std::cell::Cell<u64> = const { std::cell::Cell::new(0) });
-    let mem = MemStorage::new();
-    let led = Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
-    let seen = led.clone();
-    let opts = WalOptions {
-        segment_size: 16 << 20,
-        stall: Some(paxos_wal::StallHook::new(std::time::Duration::ZERO, move |_| {
-            let call = (std::thread::current().id(), CALL.get());
-            *seen.lock().unwrap().entry(call).or_insert(0) += 1;
-        })),
-        ..WalOptions::small(mem.shared())
-    };
-    let (wal, _) = Wal::open(Path::new("/lead"), opts).unwrap();
-    let wal = Arc::new(wal);
-    let (done, finished) = std::sync::mpsc::channel();
-    for t in 0..32u64 {
-        let (wal, done) = (wal.clone(), done.clone());
-        std::thread::spawn(move || {
-            for i in 0..300u64 {
-                CALL.set(i);
-                wal.append_durable(&payload(t * 1000 + i)).unwrap();
-            }
-            done.send(()).unwrap();
-        });
-    }
-    for _ in 0..32 {
-        finished.recv_timeout(std::time::Duration::from_secs(120)).expect("a caller never returned");
-    }
-    let most = led.lock().unwrap().values().copied().max().unwrap();
-    assert!(most <= 8, "one call led {most} rounds");
-    assert_eq!(wal.durable_lsn(), 32 * 300);
-}
-
 #[test]
 fn second_open_of_a_directory_is_refused() {
     let dir = tempfile::tempdir().unwrap();

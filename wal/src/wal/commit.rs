@@ -8,7 +8,7 @@ use crate::segment::{Segment, Via};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, Thread};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// A leader leads at most this many rounds back to back while callers are
 /// still waiting, before it hands the next round to the oldest of them.
@@ -16,12 +16,6 @@ use std::time::{Duration, Instant};
 /// syncs, in which the disk idles; leading on costs the leader's own caller
 /// that many rounds of latency at most. See [`Wal::wait_durable`].
 const ROUNDS_PER_LEADER: usize = 8;
-
-/// ... and only while its own record became durable less than this long
-/// ago: with slow syncs a hand-off costs little next to a sync, and the
-/// leader's caller (which may be the store's flusher thread, with callbacks
-/// to fire) should not wait many of them.
-const LEAD_ON_FOR: Duration = Duration::from_millis(1);
 
 /// How many waiters each woken waiter wakes in turn (see [`wake_all`]).
 const WAKE_FAN: usize = 2;
@@ -53,14 +47,10 @@ impl Waiter {
         self.thread.unpark();
     }
 
-    /// Park until woken, then wake the waiters handed to this one: the first
-    /// thing a woken waiter does, before it looks at the round's outcome.
-    fn park_until_woken(&self) {
-        while !self.woken.load(Ordering::Acquire) {
-            thread::park();
-        }
-        let handed = std::mem::take(&mut *lock(&self.then_wake));
-        for w in handed {
+    /// Wake the waiters handed to this one: the first thing a woken waiter
+    /// does, before it looks at the round's outcome.
+    fn wake_handed(&self) {
+        for w in std::mem::take(&mut *lock(&self.then_wake)) {
             w.wake();
         }
     }
@@ -147,8 +137,7 @@ impl Wal {
     /// fails, every caller it covered gets the error and the log is poisoned.
     ///
     /// While callers keep waiting, a leader leads up to eight rounds in a
-    /// row (for at most 1 ms after its own) before handing over, so its own
-    /// call can take that much longer.
+    /// row before handing over, so its own call can take that many syncs.
     /// Woken callers wake the rest of their round in turn (a tree), rather
     /// than the leader waking each.
     pub fn wait_durable(&self, lsn: Lsn) -> Result<()> {
@@ -174,7 +163,10 @@ impl Wal {
             let w = Arc::new(Waiter::new(lsn));
             st.waiters.push(w.clone());
             drop(st);
-            w.park_until_woken();
+            while !w.woken.load(Ordering::Acquire) {
+                thread::park();
+            }
+            w.wake_handed();
             if w.lead.load(Ordering::Acquire) {
                 // The previous leader handed this round over (`syncing` stayed set).
                 self.lead();
@@ -185,18 +177,9 @@ impl Wal {
 
     /// One group-commit round, run by a caller that found no round running
     /// or was handed the round by the previous leader.
-    /// Lead group-commit rounds: one, then more while callers wait, up to
-    /// [`ROUNDS_PER_LEADER`] and for at most [`LEAD_ON_FOR`] after the first
-    /// returned; then hand the next round to the oldest waiter.
     fn lead(&self) {
         let mut led = 1;
-        let mut first_done: Option<Instant> = None;
-        loop {
-            let lead_on = led < ROUNDS_PER_LEADER && first_done.is_none_or(|t| t.elapsed() < LEAD_ON_FOR);
-            if !self.lead_round(lead_on) {
-                return;
-            }
-            first_done.get_or_insert_with(Instant::now);
+        while self.lead_round(led < ROUNDS_PER_LEADER) {
             led += 1;
         }
     }
@@ -374,8 +357,8 @@ mod tests {
     use std::sync::mpsc;
     use std::time::Duration;
 
-    /// Every waiter of a round is woken, whatever the round's size, although
-    /// the caller of `wake_all` wakes only the first few.
+    /// Every waiter of a round is woken, exactly once, whatever the round's
+    /// size, although the caller of `wake_all` wakes only the first few.
     #[test]
     fn a_round_of_any_size_wakes_every_waiter() {
         for n in [0, 1, 2, 3, 7, 64, 200] {
@@ -387,7 +370,10 @@ mod tests {
                     thread::spawn(move || {
                         let w = Arc::new(Waiter::new(i));
                         tx.send(w.clone()).unwrap();
-                        w.park_until_woken();
+                        while !w.woken.load(Ordering::Acquire) {
+                            thread::park();
+                        }
+                        w.wake_handed();
                         done_tx.send(i).unwrap();
                     })
                 })
