@@ -81,16 +81,13 @@
 //!   writes the newest pending slot once the interval has passed and stops
 //!   on drop without writing. The *group-commit leader* is a role, not a
 //!   thread: a caller of [`Wal::wait_durable`] that found no round running,
-//!   or the oldest waiter the previous leader handed the round to; a leader
-//!   leads up to eight rounds in a row while callers wait, and the callers
-//!   a round covered wake each other (a tree) rather than all by it. Locks, in
+//!   or the oldest waiter the previous leader handed the round to. Locks, in
 //!   the order they are taken: the I/O lock (a round's writes and syncs,
 //!   every slot write, the write-out before a read), then the state lock
 //!   (appends, pending chunks, waiters; held across a roll-over), then the
 //!   segment list, then a segment's offsets. The watermark slots' lock is
-//!   taken only under the I/O lock or alone, and nothing is locked under it;
-//!   so is a waiter's list of the waiters it wakes, which is never taken
-//!   under another lock. Waiters of a round park with no lock held; a roll-over, though, does
+//!   taken only under the I/O lock or alone, and nothing is locked under it.
+//!   Waiters of a round park with no lock held; a roll-over, though, does
 //!   its I/O (joining the preparer, activating the segment, writing the
 //!   manifest) under the state lock, so appends wait for it.
 //! - **Fault injection.** All I/O goes through [`storage::Storage`] (the

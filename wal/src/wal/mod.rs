@@ -12,7 +12,7 @@ use std::fmt::Debug;
 use std::io;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 use std::time::Instant;
 
@@ -108,6 +108,8 @@ pub struct Wal {
     watermarks: Watermarks,
     /// The identity every segment of this log carries (`SegmentHeader::log_id`).
     log_id: u64,
+    /// How many waiters the last group-commit round covered.
+    last_round: AtomicUsize,
     stats: [AtomicU64; 7],
     fsync: AtomicHistogram,
     _lock: Box<dyn Debug + Send + Sync>,
@@ -219,6 +221,7 @@ impl Wal {
             appended: AtomicU64::new(next_lsn - 1),
             poison: poison.clone(),
             watermarks: Watermarks::new(opts.watermark_interval, opts.write_mode, io, poison),
+            last_round: Default::default(),
             log_id,
             stats: Default::default(),
             fsync: AtomicHistogram::default(),
