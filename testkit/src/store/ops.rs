@@ -108,7 +108,8 @@ pub enum FuzzOp {
 }
 
 /// The multiplier of the store's shard hash (`shard_of` in
-/// `paxos_acceptor_store::state`), to aim groups at one shard.
+/// `paxos_acceptor_store::state`), to aim groups at one shard; the width
+/// test checks the aim against `paxos_acceptor_store::fuzzing::shard_of`.
 const SHARD_HASH: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// The inverse of `a` (odd) modulo 2^64, by Newton's iteration.
@@ -706,6 +707,9 @@ mod tests {
         for x in 0..=255u8 {
             let id = Width(3).group(x).0;
             assert_eq!(id.wrapping_mul(SHARD_HASH), x as u64, "{x}: not aimed at shard 0");
+            // `SHARD_HASH` is a copy of the store's multiplier: check against
+            // the store itself, so a changed hash fails here, not silently.
+            assert_eq!(paxos_acceptor_store::fuzzing::shard_of(GroupId(id)), 0, "{x}: not in shard 0");
         }
     }
 
