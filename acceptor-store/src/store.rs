@@ -215,9 +215,9 @@ impl AcceptorStore {
     /// the checkpoint it recovered from (all of the log's when there was
     /// none), less those the checkpoint's image held already (a shard
     /// copied after the write): what was written since the newest
-    /// checkpoint. Fixed
-    /// at open. A checkpoint policy that counts bytes written since the last
-    /// checkpoint starts from this, so its progress survives a restart.
+    /// checkpoint. Fixed at open. A checkpoint policy that counts bytes
+    /// written since the last checkpoint starts from this, so its progress
+    /// survives a restart.
     pub fn replayed_value_bytes(&self) -> u64 {
         self.shared.replayed_value_bytes
     }

@@ -127,8 +127,7 @@ pub trait StorageFile: Send + Sync + Debug {
     /// sync. Only for a file nothing maps any more: the log gives a deleted
     /// segment's blocks back a piece at a time with it. Default: unsupported
     /// (the file's blocks then go all at once when it is closed).
-    fn shrink(&self, len: u64) -> io::Result<()> {
-        let _ = len;
+    fn shrink(&self, _len: u64) -> io::Result<()> {
         Err(io::ErrorKind::Unsupported.into())
     }
     /// The holes of a sparse file (ranges with no blocks allocated), in
