@@ -305,8 +305,8 @@ impl Hooks for FailSyncAll {
     }
 }
 
-/// A failed sync while a deleted segment's blocks are given back (real file
-/// system: the simulated one cannot shrink files) poisons the log too,
+/// A failed sync while a deleted segment's blocks are given back (on the
+/// real file system, under the test kit's hooks) poisons the log too,
 /// although the segment is already out of the directory.
 #[test]
 fn a_failed_sync_while_giving_back_a_deleted_segment_poisons_the_log() {

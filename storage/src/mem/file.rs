@@ -278,6 +278,32 @@ impl StorageFile for MemHandle {
         self.sync_data()
     }
 
+    /// As `ftruncate` to a smaller length: the cut bytes read as zeros if
+    /// the file grows again, and the disk keeps its old length until the
+    /// next sync (a power loss before it may leave either). The blocks are
+    /// counted free at once. Refused while the file is mapped.
+    fn shrink(&self, len: u64) -> io::Result<()> {
+        self.file.shared.op()?;
+        let mut st = self.file.state();
+        if st.maps > 0 {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "cannot shrink a mapped file"));
+        }
+        let (old, len) = (st.len, usize::try_from(len).unwrap_or(usize::MAX));
+        if len > old {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "shrink would grow the file"));
+        }
+        st.cache.write(len, &vec![0; old - len]);
+        st.len = len;
+        // A page cut whole is neither dirty nor lying any more.
+        let first_gone = len.div_ceil(PAGE_SIZE);
+        st.dirty.retain(|&p| p < first_gone);
+        st.lying.retain(|&p| p < first_gone);
+        drop(st);
+        let mut f = self.file.shared.faults();
+        f.used = f.used.saturating_sub((old - len) as u64);
+        Ok(())
+    }
+
     fn map(&self, len: usize) -> io::Result<Arc<dyn Mapping>> {
         let mut st = self.file.state();
         if len > st.len {
