@@ -375,3 +375,38 @@ fn errors_say_whether_the_store_is_locked_full_or_poisoned() {
     let e = store.accept(GroupId(1), Slot(slot + 2), Ballot::new(1, 1), b"v").unwrap_err();
     assert!(e.is_poisoned() && !e.is_locked() && !e.is_damage(), "{e:?}");
 }
+
+#[test]
+fn the_largest_group_slot_and_ballot_survive_truncation_checkpoints_and_power_loss() {
+    let (mem, opts) = mem_store();
+    let root = Path::new("/max");
+    let (s, _) = AcceptorStore::open(root, opts.clone()).unwrap();
+    // u64::MAX is the store's reserved group; the one below it is the largest a caller may use.
+    let g = GroupId(u64::MAX - 1);
+    let (low, top) = (Ballot::new(1, 1), Ballot::new(u64::MAX, u64::MAX));
+    for slot in [0, u64::MAX / 2, u64::MAX - 1, u64::MAX] {
+        assert_eq!(s.accept(g, Slot(slot), low, b"v").unwrap(), AcceptOutcome::Accepted);
+    }
+    // `to` is exclusive, so the last slot is reached only by `accepted_from`.
+    assert_eq!(s.accepted_range(g, Slot(u64::MAX - 1), Slot(u64::MAX)).unwrap().len(), 1);
+    assert!(s.accepted_range(g, Slot(u64::MAX), Slot(0)).unwrap().is_empty());
+    assert_eq!(granted(s.promise(g, top, Slot(u64::MAX)).unwrap()), vec![(u64::MAX, low, b"v".to_vec())]);
+    assert_eq!(s.accept(g, Slot(u64::MAX), top, b"w").unwrap(), AcceptOutcome::Accepted);
+    s.mark_chosen(g, Slot(u64::MAX)).unwrap();
+    s.checkpoint().unwrap();
+    s.truncate_below(g, Slot(u64::MAX)).unwrap();
+    assert!(matches!(s.accepted(g, Slot(u64::MAX - 1)).unwrap(), SlotRead::Truncated { .. }));
+    drop(s);
+    mem.crash(CrashKind::PowerLoss, &mut rand::rngs::StdRng::seed_from_u64(7));
+    let (s, report) = AcceptorStore::open(root, opts.clone()).unwrap();
+    assert!(report.damage.is_empty());
+    assert_eq!(s.promised(g), Some(top));
+    assert!(matches!(s.accepted(g, Slot(u64::MAX - 1)).unwrap(), SlotRead::Truncated { .. }));
+    assert!(
+        matches!(s.accepted(g, Slot(u64::MAX)).unwrap(), SlotRead::Accepted { ballot, ref value, chosen: true } if ballot == top && &**value == b"w")
+    );
+    s.checkpoint().unwrap();
+    drop(s);
+    let (s, _) = AcceptorStore::open(root, opts).unwrap();
+    assert_eq!(granted(s.promise(g, top, Slot(0)).unwrap()), vec![(u64::MAX, top, b"w".to_vec())]);
+}
